@@ -1,0 +1,26 @@
+// Context: everything an op may use besides its tensors — the device, the CPU thread count, and the
+// identity of the random stream (seed, rank, step). Owned by the caller and passed explicitly;
+// the CUDA backend adds its stream and library handles here. Nothing global.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "core/rng.h"
+
+namespace joule {
+
+struct Context {
+  Device device = Device::cpu();
+  int num_threads = 1;  // OpenMP threads for CPU ops (Eigen GEMMs use the same count)
+  uint64_t seed = 0;
+  uint32_t rank = 0;
+  uint64_t step = 0;  // the training step; dropout masks and other per-step draws key on it
+
+  CounterRng rng(RngStream stream) const { return CounterRng(seed, rank, step, stream); }
+};
+
+// A CPU context using `threads` threads (0 = all hardware threads); applies the count to OpenMP/Eigen.
+Context make_cpu_context(int threads, uint64_t seed);
+
+}  // namespace joule

@@ -1,0 +1,59 @@
+// Errors carry the source file:line where they were raised and a kind that decides the exit status:
+// invalid_input (bad arguments, config, data files: exit 2) or internal (a broken invariant: exit 1).
+#pragma once
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace joule {
+
+enum class ErrorKind { invalid_input, internal };
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, const char* file, int line, const std::string& message);
+  ErrorKind kind() const { return kind_; }
+  const std::string& message() const { return message_; }  // without the file:line suffix
+  const std::string& where() const { return where_; }      // "core/tensor.cpp:42"
+
+ private:
+  ErrorKind kind_;
+  std::string message_;
+  std::string where_;
+};
+
+namespace detail {
+template <class... Parts>
+std::string concat(const Parts&... parts) {
+  std::ostringstream out;
+  (out << ... << parts);
+  return out.str();
+}
+}  // namespace detail
+
+}  // namespace joule
+
+// User input (arguments, config values, files, shapes handed in by callers): exit status 2.
+#define JOULE_CHECK(cond, ...)                                                                     \
+  do {                                                                                             \
+    if (!(cond))                                                                                   \
+      throw ::joule::Error(::joule::ErrorKind::invalid_input, __FILE__, __LINE__,                  \
+                           ::joule::detail::concat(__VA_ARGS__));                                  \
+  } while (0)
+
+#define JOULE_FAIL_INPUT(...)                                                                      \
+  throw ::joule::Error(::joule::ErrorKind::invalid_input, __FILE__, __LINE__,                      \
+                       ::joule::detail::concat(__VA_ARGS__))
+
+// Internal invariants: a failure is a bug in joule (exit status 1).
+#define JOULE_ASSERT(cond, ...)                                                                    \
+  do {                                                                                             \
+    if (!(cond))                                                                                   \
+      throw ::joule::Error(::joule::ErrorKind::internal, __FILE__, __LINE__,                       \
+                           ::joule::detail::concat("assertion `" #cond "` failed: ", ##__VA_ARGS__)); \
+  } while (0)
+
+#define JOULE_FAIL(...)                                                                            \
+  throw ::joule::Error(::joule::ErrorKind::internal, __FILE__, __LINE__,                           \
+                       ::joule::detail::concat(__VA_ARGS__))

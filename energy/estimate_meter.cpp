@@ -1,0 +1,37 @@
+#include "energy/estimate_meter.h"
+
+#include <ctime>
+
+#include "core/error.h"
+
+namespace joule::energy {
+namespace {
+double clock_seconds(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+}  // namespace
+
+double process_cpu_seconds() { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
+double monotonic_seconds() { return clock_seconds(CLOCK_MONOTONIC); }
+
+EstimateMeter::EstimateMeter(double watts_per_core, double static_watts)
+    : watts_per_core_(watts_per_core),
+      static_watts_(static_watts),
+      cpu_start_s_(process_cpu_seconds()),
+      wall_start_s_(monotonic_seconds()) {
+  JOULE_CHECK(watts_per_core >= 0 && static_watts >= 0, "energy estimate: watts must be >= 0, got ", watts_per_core,
+              " per core and ", static_watts, " static");
+}
+
+EnergyReading EstimateMeter::read() const {
+  EnergyReading r;
+  r.wall_s = monotonic_seconds() - wall_start_s_;
+  r.energy_j = energy_for(process_cpu_seconds() - cpu_start_s_, r.wall_s);
+  r.source = "estimate";
+  r.measured = false;
+  return r;
+}
+
+}  // namespace joule::energy
