@@ -1,1 +1,150 @@
-int main() { return 0; }
+// joule-train: trains the model a config describes and writes the run directory (DESIGN.md §1).
+// Exit status: 0 success (an early stop too), 2 invalid input (nothing written), 3 interrupted by
+// SIGINT/SIGTERM, 1 any other failure.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/build_info.h"
+#include "core/config.h"
+#include "core/dataset.h"
+#include "core/error.h"
+#include "core/file_util.h"
+#include "distributed/trainer.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: joule-train --config FILE [--set a.b.c=VALUE]... [--output DIR] [--resume] [--check]\n"
+    "       joule-train --version | --help\n"
+    "  --config FILE     run configuration (protobuf text format, see README 'Config reference')\n"
+    "  --set a.b=VALUE   override one scalar config field (repeatable, applied in order)\n"
+    "  --output DIR      parent folder of the run directory (overrides run.output)\n"
+    "  --check           validate and print the resolved config; run nothing\n"
+    "  --resume          continue the run directory's last checkpoint (not available yet)\n";
+
+struct Arguments {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::string output;
+  bool check = false;
+  bool resume = false;
+};
+
+std::atomic<bool> g_stop_requested{false};  // the one global: signal handlers can reach nothing else
+extern "C" void on_stop_signal(int) { g_stop_requested.store(true); }
+
+Arguments parse_arguments(int argc, char** argv) {
+  Arguments a;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    auto value = [&](const char* flag) -> std::string {
+      JOULE_CHECK(i + 1 < args.size(), flag, " needs a value\n", kUsage);
+      return args[++i];
+    };
+    if (arg == "--config") {
+      a.config_path = value("--config");
+    } else if (arg == "--set") {
+      a.overrides.push_back(value("--set"));
+    } else if (arg.rfind("--set=", 0) == 0) {
+      a.overrides.push_back(arg.substr(6));
+    } else if (arg == "--output") {
+      a.output = value("--output");
+    } else if (arg == "--check") {
+      a.check = true;
+    } else if (arg == "--resume") {
+      a.resume = true;
+    } else {
+      JOULE_FAIL_INPUT("unknown argument '", arg, "'\n", kUsage);
+    }
+  }
+  JOULE_CHECK(!a.config_path.empty(), "--config FILE is required\n", kUsage);
+  JOULE_CHECK(!a.resume, "--resume: checkpoints are not available in this version");
+  return a;
+}
+
+std::string default_run_name(const std::string& config_path) {
+  char stamp[32];
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &utc);
+  return std::filesystem::path(config_path).stem().string() + "-" + stamp;
+}
+
+void print_version() {
+  auto yes_no = [](int flag) { return flag ? "yes" : "no"; };
+  std::printf("joule-train %s (%s)\nfeatures: cpu yes, cuda %s, nccl %s, mpi %s, nvml %s\n", JOULE_VERSION,
+              JOULE_BUILD_TYPE, yes_no(JOULE_HAVE_CUDA), yes_no(JOULE_HAVE_NCCL), yes_no(JOULE_HAVE_MPI),
+              yes_no(JOULE_HAVE_NVML));
+}
+
+int run(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--version") return print_version(), 0;
+    if (arg == "--help" || arg == "-h") return std::fputs(kUsage, stdout), 0;
+  }
+  const Arguments args = parse_arguments(argc, argv);
+  joule::pb::Config config = joule::load_config(args.config_path, args.overrides);
+  if (!args.output.empty()) config.mutable_run()->set_output(args.output);
+  if (config.run().name().empty()) config.mutable_run()->set_name(default_run_name(args.config_path));
+  if (args.check) {
+    std::fputs(joule::config_to_text(config).c_str(), stdout);
+    return 0;
+  }
+
+  // Everything that can be wrong with the input is checked before the run directory exists.
+  const joule::pb::DataConfig& data = config.data();
+  joule::Dataset train_set = joule::load_dataset(data.train_images(), data.train_labels(), data.num_classes(),
+                                                 data.train_limit());
+  joule::Dataset test_set = joule::load_dataset(data.test_images(), data.test_labels(), data.num_classes(),
+                                                data.test_limit());
+  JOULE_CHECK(config.train().batch_size() <= train_set.size(), args.config_path, ": train.batch_size = ",
+              config.train().batch_size(), ": expected at most the ", train_set.size(), " training samples");
+  const std::filesystem::path run_dir = std::filesystem::path(config.run().output()) / config.run().name();
+  JOULE_CHECK(!std::filesystem::exists(run_dir), "run directory ", run_dir.string(),
+              " exists already: choose another run.name (--set run.name=...) or --output; runs are never overwritten");
+  std::error_code error;
+  std::filesystem::create_directories(run_dir.parent_path(), error);
+  JOULE_CHECK(std::filesystem::create_directory(run_dir, error) && !error, "cannot create run directory ",
+              run_dir.string(), ": ", error ? error.message() : "it exists already");
+  joule::write_file_atomic((run_dir / "config.pbtxt").string(), joule::config_to_text(config));
+
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  joule::TrainerIo io;
+  io.run_dir = run_dir.string();
+  io.progress = stderr;
+  io.interactive = isatty(STDERR_FILENO) != 0;
+  io.stop_requested = &g_stop_requested;
+  const joule::pb::Summary summary = joule::train(config, train_set, test_set, io);
+  std::fprintf(stderr, "%s: %u steps, accuracy %.2f%% (best %.2f%%), %.1f s, %.0f J (%s) -> %s\n",
+               summary.stop_reason().c_str(), summary.steps(), summary.final_accuracy() * 100,
+               summary.best_accuracy() * 100, summary.seconds(), summary.energy_j(),
+               summary.measured() ? "measured" : "estimate", run_dir.c_str());
+  if (summary.stop_reason() == "interrupted") return 3;
+  if (summary.stop_reason() == "diverged") return 1;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const joule::Error& e) {
+    std::fprintf(stderr, "joule-train (rank 0): error: %s\n", e.what());
+    return e.kind() == joule::ErrorKind::invalid_input ? 2 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "joule-train (rank 0): error: %s\n", e.what());
+    return 1;
+  }
+}

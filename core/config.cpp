@@ -1,0 +1,252 @@
+#include "core/config.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/file_util.h"
+
+namespace joule {
+namespace {
+
+namespace gp = google::protobuf;
+
+// Keeps the first parse error with its position and the offending source line (protobuf's
+// messages say what was expected but not always in which field).
+class CollectFirstError : public gp::io::ErrorCollector {
+ public:
+  explicit CollectFirstError(const std::string& text = "") : text_(text) {}
+  void AddError(int line, gp::io::ColumnNumber column, const std::string& message) override {
+    if (!first_.empty()) return;
+    first_ = std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
+    std::stringstream lines(text_);
+    std::string source;
+    for (int i = 0; i <= line && std::getline(lines, source); ++i) {
+    }
+    const size_t begin = source.find_first_not_of(" \t");
+    if (line >= 0 && begin != std::string::npos) first_ += " (in: " + source.substr(begin) + ")";
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string text_;
+  std::string first_;
+};
+
+std::string field_list(const gp::Descriptor* descriptor) {
+  std::string names;
+  for (int i = 0; i < descriptor->field_count(); ++i) names += (i ? ", " : "") + descriptor->field(i)->name();
+  return names.empty() ? "(none yet)" : names;
+}
+
+void fill_defaults(gp::Message& message) {
+  const gp::Descriptor* descriptor = message.GetDescriptor();
+  const gp::Reflection* reflection = message.GetReflection();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const gp::FieldDescriptor* field = descriptor->field(i);
+    if (field->is_repeated()) continue;
+    const bool in_oneof = field->real_containing_oneof() != nullptr;
+    if (field->cpp_type() == gp::FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (in_oneof && !reflection->HasField(message, field)) continue;
+      fill_defaults(*reflection->MutableMessage(&message, field));
+      continue;
+    }
+    if (in_oneof || reflection->HasField(message, field)) continue;
+    switch (field->cpp_type()) {
+      case gp::FieldDescriptor::CPPTYPE_INT32: reflection->SetInt32(&message, field, field->default_value_int32()); break;
+      case gp::FieldDescriptor::CPPTYPE_INT64: reflection->SetInt64(&message, field, field->default_value_int64()); break;
+      case gp::FieldDescriptor::CPPTYPE_UINT32: reflection->SetUInt32(&message, field, field->default_value_uint32()); break;
+      case gp::FieldDescriptor::CPPTYPE_UINT64: reflection->SetUInt64(&message, field, field->default_value_uint64()); break;
+      case gp::FieldDescriptor::CPPTYPE_FLOAT: reflection->SetFloat(&message, field, field->default_value_float()); break;
+      case gp::FieldDescriptor::CPPTYPE_DOUBLE: reflection->SetDouble(&message, field, field->default_value_double()); break;
+      case gp::FieldDescriptor::CPPTYPE_BOOL: reflection->SetBool(&message, field, field->default_value_bool()); break;
+      case gp::FieldDescriptor::CPPTYPE_ENUM: reflection->SetEnum(&message, field, field->default_value_enum()); break;
+      case gp::FieldDescriptor::CPPTYPE_STRING: reflection->SetString(&message, field, field->default_value_string()); break;
+      case gp::FieldDescriptor::CPPTYPE_MESSAGE: break;
+    }
+  }
+}
+
+// Range checks: each names the field, the value and what is allowed.
+class Checker {
+ public:
+  explicit Checker(std::string origin) : origin_(std::move(origin)) {}
+
+  template <class T>
+  void at_least(const std::string& field, T value, T low) {
+    JOULE_CHECK(value >= low, origin_, ": ", field, " = ", value, ": expected >= ", low);
+  }
+  template <class T>
+  void in_range(const std::string& field, T value, T low, T high) {
+    JOULE_CHECK(value >= low && value <= high, origin_, ": ", field, " = ", value, ": expected ", low, " .. ", high);
+  }
+  void positive(const std::string& field, double value) {
+    JOULE_CHECK(std::isfinite(value) && value > 0, origin_, ": ", field, " = ", value, ": expected > 0");
+  }
+  void non_negative(const std::string& field, double value) {
+    JOULE_CHECK(std::isfinite(value) && value >= 0, origin_, ": ", field, " = ", value, ": expected >= 0");
+  }
+  void probability(const std::string& field, double value) {  // [0, 1)
+    JOULE_CHECK(value >= 0 && value < 1, origin_, ": ", field, " = ", value, ": expected 0 <= value < 1");
+  }
+  void readable_file(const std::string& field, const std::string& path) {
+    JOULE_CHECK(!path.empty(), origin_, ": ", field, " is empty: expected the path of an IDX file");
+    std::ifstream in(path, std::ios::binary);
+    JOULE_CHECK(in.good(), origin_, ": ", field, " = \"", path, "\": cannot open the file for reading (",
+                describe_errno(), ")");
+  }
+  const std::string& origin() const { return origin_; }
+
+ private:
+  std::string origin_;
+};
+
+}  // namespace
+
+pb::Config parse_config_text(const std::string& text, const std::string& origin) {
+  pb::Config config;
+  gp::TextFormat::Parser parser;
+  CollectFirstError errors(text);
+  parser.RecordErrorsTo(&errors);
+  JOULE_CHECK(parser.ParseFromString(text, &config), origin, ":", errors.first());
+  return config;
+}
+
+void apply_config_override(pb::Config& config, const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  JOULE_CHECK(eq != std::string::npos && eq > 0, "--set ", assignment, ": expected FIELD.PATH=VALUE");
+  const std::string path = assignment.substr(0, eq);
+  const std::string value = assignment.substr(eq + 1);
+  gp::Message* message = &config;
+  std::string walked;
+  std::stringstream parts(path);
+  std::string part;
+  std::vector<std::string> components;
+  while (std::getline(parts, part, '.')) components.push_back(part);
+  for (size_t i = 0; i < components.size(); ++i) {
+    const gp::Descriptor* descriptor = message->GetDescriptor();
+    const gp::FieldDescriptor* field = descriptor->FindFieldByName(components[i]);
+    JOULE_CHECK(field != nullptr, "--set ", path, ": ", walked.empty() ? "the config" : walked, " has no field '",
+                components[i], "' (fields: ", field_list(descriptor), ")");
+    walked += (walked.empty() ? "" : ".") + components[i];
+    JOULE_CHECK(!field->is_repeated(), "--set ", path, ": ", walked,
+                " is a repeated field; --set takes scalar fields (edit the config file instead)");
+    const bool last = i + 1 == components.size();
+    if (field->cpp_type() == gp::FieldDescriptor::CPPTYPE_MESSAGE) {
+      JOULE_CHECK(!last, "--set ", path, ": ", walked, " is a section; name one of its fields (",
+                  field_list(field->message_type()), ")");
+      message = message->GetReflection()->MutableMessage(message, field);
+      continue;
+    }
+    JOULE_CHECK(last, "--set ", path, ": ", walked, " is a scalar field and has no field '", components[i + 1], "'");
+    if (field->cpp_type() == gp::FieldDescriptor::CPPTYPE_STRING) {  // strings need no quotes on the command line
+      message->GetReflection()->SetString(message, field, value);
+      continue;
+    }
+    gp::TextFormat::Parser parser;
+    CollectFirstError errors;
+    parser.RecordErrorsTo(&errors);
+    JOULE_CHECK(parser.ParseFieldValueFromString(value, field, message), "--set ", path, "=", value,
+                ": expected a value of type ", field->type_name(),
+                field->enum_type() != nullptr ? " (one of the names in " + field->enum_type()->name() + ")" : "");
+  }
+}
+
+void fill_config_defaults(pb::Config& config) {
+  if (!config.train().optimizer().has_sgd() && !config.train().optimizer().has_adamw())
+    config.mutable_train()->mutable_optimizer()->mutable_sgd();
+  fill_defaults(config);
+}
+
+void validate_config(const pb::Config& config, const std::string& origin, const ConfigOptions& options) {
+  Checker c(origin);
+  const pb::RunConfig& run = config.run();
+  JOULE_CHECK(run.name().find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+                      std::string::npos &&
+                  run.name() != "." && run.name() != "..",
+              origin, ": run.name = \"", run.name(), "\": expected letters, digits, '.', '_' or '-' only");
+  JOULE_CHECK(!run.output().empty(), origin, ": run.output is empty: expected a folder for run directories");
+  c.in_range("run.threads", run.threads(), 0, 1024);
+  JOULE_CHECK(run.device() == "cpu", origin, ": run.device = \"", run.device(),
+              "\": expected \"cpu\" (this build has no CUDA backend)");
+
+  const pb::DataConfig& data = config.data();
+  if (options.check_files) {
+    c.readable_file("data.train_images", data.train_images());
+    c.readable_file("data.train_labels", data.train_labels());
+    c.readable_file("data.test_images", data.test_images());
+    c.readable_file("data.test_labels", data.test_labels());
+  }
+  c.positive("data.normalize_std", data.normalize_std());
+  JOULE_CHECK(std::isfinite(data.normalize_mean()), origin, ": data.normalize_mean is not finite");
+  c.at_least<int64_t>("data.train_limit", data.train_limit(), 0);
+  c.at_least<int64_t>("data.test_limit", data.test_limit(), 0);
+  c.in_range("data.num_classes", data.num_classes(), 2, 65536);
+
+  const pb::ModelConfig& model = config.model();
+  JOULE_CHECK(model.has_mlp() || model.has_cnn(), origin, ": model: expected a model section, mlp { ... } or cnn { ... }");
+  if (model.has_mlp()) {
+    for (int i = 0; i < model.mlp().hidden_size(); ++i)
+      c.in_range("model.mlp.hidden[" + std::to_string(i) + "]", model.mlp().hidden(i), 1, 1 << 20);
+    c.probability("model.mlp.dropout", model.mlp().dropout());
+  } else {
+    const pb::CnnConfig& cnn = model.cnn();
+    JOULE_CHECK(cnn.channels_size() > 0, origin, ": model.cnn.channels: expected at least one conv block");
+    for (int i = 0; i < cnn.channels_size(); ++i)
+      c.in_range("model.cnn.channels[" + std::to_string(i) + "]", cnn.channels(i), 1, 65536);
+    for (int i = 0; i < cnn.hidden_size(); ++i)
+      c.in_range("model.cnn.hidden[" + std::to_string(i) + "]", cnn.hidden(i), 1, 1 << 20);
+    JOULE_CHECK(cnn.kernel_size() % 2 == 1 && cnn.kernel_size() >= 1 && cnn.kernel_size() <= 11, origin,
+                ": model.cnn.kernel_size = ", cnn.kernel_size(), ": expected an odd number 1 .. 11");
+    c.probability("model.cnn.dropout", cnn.dropout());
+  }
+
+  const pb::TrainConfig& train = config.train();
+  c.at_least("train.batch_size", train.batch_size(), 1);
+  c.in_range("train.epochs", train.epochs(), 1, 100000);
+  c.at_least<int64_t>("train.max_steps", train.max_steps(), 0);
+  c.at_least<int64_t>("train.eval_every_steps", train.eval_every_steps(), 0);
+  c.at_least("train.log_every_steps", train.log_every_steps(), 1);
+  c.at_least("train.eval_batch_size", train.eval_batch_size(), 1);
+  if (train.optimizer().has_sgd()) {
+    const pb::SgdConfig& sgd = train.optimizer().sgd();
+    c.positive("train.optimizer.sgd.lr", sgd.lr());
+    c.probability("train.optimizer.sgd.momentum", sgd.momentum());
+    c.non_negative("train.optimizer.sgd.weight_decay", sgd.weight_decay());
+    JOULE_CHECK(!sgd.nesterov() || sgd.momentum() > 0, origin,
+                ": train.optimizer.sgd.nesterov = true needs momentum > 0 (momentum = ", sgd.momentum(), ")");
+  } else {
+    const pb::AdamWConfig& adamw = train.optimizer().adamw();
+    c.positive("train.optimizer.adamw.lr", adamw.lr());
+    c.probability("train.optimizer.adamw.beta1", adamw.beta1());
+    c.probability("train.optimizer.adamw.beta2", adamw.beta2());
+    c.positive("train.optimizer.adamw.eps", adamw.eps());
+    c.non_negative("train.optimizer.adamw.weight_decay", adamw.weight_decay());
+  }
+  c.at_least<int64_t>("train.schedule.warmup_steps", train.schedule().warmup_steps(), 0);
+  c.in_range("train.schedule.min_lr_ratio", train.schedule().min_lr_ratio(), 0.0f, 1.0f);
+
+  c.non_negative("energy.estimate_watts_per_core", config.energy().estimate_watts_per_core());
+  c.non_negative("energy.estimate_static_watts", config.energy().estimate_static_watts());
+}
+
+pb::Config load_config(const std::string& path, const std::vector<std::string>& overrides, const ConfigOptions& options) {
+  pb::Config config = parse_config_text(read_text_file(path, "config file"), path);
+  for (const std::string& assignment : overrides) apply_config_override(config, assignment);
+  fill_config_defaults(config);
+  validate_config(config, path, options);
+  return config;
+}
+
+std::string config_to_text(const pb::Config& config) {
+  std::string text;
+  gp::TextFormat::Printer printer;
+  JOULE_ASSERT(printer.PrintToString(config, &text), "printing the config failed");
+  return text;
+}
+
+}  // namespace joule

@@ -1,0 +1,37 @@
+// Run configuration: parse a .pbtxt file (schema core/proto/config.proto), apply `--set a.b.c=v`
+// overrides, fill every unset field with its documented default (so the resolved config written to
+// the run directory is complete), and validate ranges. Every failure is a JOULE_CHECK (exit 2) whose
+// message names the file or field and what was expected.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/proto/config.pb.h"
+
+namespace joule {
+
+struct ConfigOptions {
+  bool check_files = true;  // data files must exist and be readable
+};
+
+// Reads `path`, applies `overrides` in order, fills defaults and validates.
+pb::Config load_config(const std::string& path, const std::vector<std::string>& overrides,
+                       const ConfigOptions& options = {});
+
+// Parses text format; `origin` names the source in error messages.
+pb::Config parse_config_text(const std::string& text, const std::string& origin);
+
+// "train.batch_size=256": sets one scalar or enum field; message fields on the path are created.
+void apply_config_override(pb::Config& config, const std::string& assignment);
+
+// Sets every unset scalar field to its default, creates unset sections, and chooses the default
+// member of oneofs that have one (optimizer: sgd). Leaves the model oneof to validation.
+void fill_config_defaults(pb::Config& config);
+
+// Range and consistency checks; `origin` prefixes messages (the config file).
+void validate_config(const pb::Config& config, const std::string& origin, const ConfigOptions& options = {});
+
+std::string config_to_text(const pb::Config& config);
+
+}  // namespace joule

@@ -1,0 +1,219 @@
+#include "distributed/trainer.h"
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include "core/batch_loader.h"
+#include "core/build_info.h"
+#include "core/context.h"
+#include "core/file_util.h"
+#include "core/json_record.h"
+#include "core/progress.h"
+#include "energy/estimate_meter.h"
+#include "ops/adamw.h"
+#include "ops/lr_schedule.h"
+#include "ops/model.h"
+#include "ops/sgd.h"
+#include "ops/softmax_cross_entropy.h"
+
+namespace joule {
+namespace {
+
+// Optimizer over the model's flat parameter arena.
+class Optimizer {
+ public:
+  Optimizer(const pb::OptimizerConfig& config, ParameterArena& arena) : config_(config), arena_(arena) {
+    const int64_t n = arena.total_elements();
+    state_a_ = Tensor::zeros({n});
+    if (config.has_adamw()) state_b_ = Tensor::zeros({n});
+  }
+  float base_lr() const { return config_.has_adamw() ? config_.adamw().lr() : config_.sgd().lr(); }
+
+  void step(Context& ctx, float lr, int64_t step_1based) {
+    Tensor params = arena_.values();
+    const Tensor& grads = arena_.grads();
+    if (config_.has_adamw()) {
+      const pb::AdamWConfig& c = config_.adamw();
+      adamw_step(ctx, params, state_a_, state_b_, grads, {c.beta1(), c.beta2(), c.eps(), c.weight_decay()}, lr,
+                 step_1based);
+    } else {
+      const pb::SgdConfig& c = config_.sgd();
+      sgd_step(ctx, params, state_a_, grads, {c.momentum(), c.nesterov(), c.weight_decay()}, lr);
+    }
+  }
+
+ private:
+  pb::OptimizerConfig config_;
+  ParameterArena& arena_;
+  Tensor state_a_, state_b_;  // sgd: momentum; adamw: m, v
+};
+
+struct EvalResult {
+  double accuracy = 0;
+  double loss = 0;
+};
+
+EvalResult evaluate(Context& ctx, Model& model, const Dataset& test_set, const pb::Config& config) {
+  BatchLoader loader(test_set, config.train().eval_batch_size(), config.run().seed(), /*shuffle=*/false,
+                     /*drop_last=*/false, config.data().normalize_mean(), config.data().normalize_std(),
+                     config.data().prefetch());
+  loader.start_epoch(0);
+  Batch batch;
+  Tensor probs;
+  double loss_sum = 0;
+  int64_t correct = 0, seen = 0;
+  while (loader.next(batch)) {
+    const Tensor& logits = model.forward(ctx, batch.images, /*training=*/false);
+    loss_sum += softmax_cross_entropy_forward(ctx, probs, logits, batch.labels);
+    correct += count_correct(logits, batch.labels);
+    seen += batch.labels.numel();
+  }
+  JOULE_ASSERT(seen > 0, "empty test set");
+  return {static_cast<double>(correct) / static_cast<double>(seen), loss_sum / static_cast<double>(seen)};
+}
+
+}  // namespace
+
+pb::Summary train(const pb::Config& config, const Dataset& train_set, const Dataset& test_set, const TrainerIo& io) {
+  const pb::TrainConfig& tc = config.train();
+  const int64_t batch_size = tc.batch_size();
+  JOULE_CHECK(batch_size <= train_set.size(), "train.batch_size = ", batch_size, " exceeds the ", train_set.size(),
+              " training samples");
+  Context ctx = make_cpu_context(config.run().threads(), config.run().seed());
+  InputShape shape{1, train_set.height, train_set.width, config.data().num_classes()};
+  std::unique_ptr<Model> model = make_model(config.model(), shape, ctx);
+  Optimizer optimizer(tc.optimizer(), model->parameters());
+
+  const int64_t steps_per_epoch = train_set.size() / batch_size;
+  int64_t total_steps = steps_per_epoch * tc.epochs();
+  if (tc.max_steps() > 0) total_steps = std::min<int64_t>(total_steps, tc.max_steps());
+  LrSchedule schedule;
+  schedule.kind = tc.schedule().kind() == pb::warmup_cosine ? ScheduleKind::warmup_cosine : ScheduleKind::constant;
+  schedule.base_lr = optimizer.base_lr();
+  schedule.warmup_steps = tc.schedule().warmup_steps();
+  schedule.total_steps = total_steps;
+  schedule.min_lr_ratio = tc.schedule().min_lr_ratio();
+
+  LineWriter metrics((std::filesystem::path(io.run_dir) / "metrics.jsonl").string());
+  energy::EstimateMeter meter(config.energy().estimate_watts_per_core(), config.energy().estimate_static_watts());
+  ProgressPrinter progress(io.progress, io.interactive);
+  progress.message(model->describe() + ", " + std::to_string(train_set.size()) + " training samples, batch " +
+                   std::to_string(batch_size) + ", " + std::to_string(total_steps) + " steps, " +
+                   std::to_string(ctx.num_threads) + " threads");
+
+  BatchLoader loader(train_set, batch_size, config.run().seed(), /*shuffle=*/true, /*drop_last=*/true,
+                     config.data().normalize_mean(), config.data().normalize_std(), config.data().prefetch());
+  Tensor probs, dlogits;
+  const double start_s = energy::monotonic_seconds();
+  double eval_s = 0;  // wall time spent evaluating, excluded from training throughput
+  int64_t step = 0;
+  double best_accuracy = 0, last_accuracy = -1;
+  int64_t last_eval_step = -1;
+  std::string stop_reason = "epochs";
+  ProgressState state;
+  state.total_steps = total_steps;
+  state.epochs = tc.epochs();
+
+  auto run_eval = [&](int64_t epoch) {
+    const double t0 = energy::monotonic_seconds();
+    EvalResult r = evaluate(ctx, *model, test_set, config);
+    eval_s += energy::monotonic_seconds() - t0;
+    last_accuracy = r.accuracy;
+    best_accuracy = std::max(best_accuracy, r.accuracy);
+    last_eval_step = step;
+    pb::EvalRecord record;
+    record.set_kind("eval");
+    record.set_step(static_cast<uint32_t>(step));
+    record.set_epoch(static_cast<uint32_t>(epoch));
+    record.set_samples(static_cast<double>(step * batch_size));
+    record.set_energy_j(meter.read().energy_j);
+    record.set_accuracy(r.accuracy);
+    record.set_eval_loss(r.loss);
+    record.set_seconds(energy::monotonic_seconds() - start_s);
+    metrics.write_line(to_json_line(record));
+  };
+
+  for (int64_t epoch = 0; epoch < tc.epochs() && stop_reason == "epochs"; ++epoch) {
+    loader.start_epoch(epoch);
+    Batch batch;
+    double epoch_loss = 0;
+    int64_t epoch_steps = 0;
+    state.epoch = epoch;
+    while (loader.next(batch)) {
+      ctx.step = static_cast<uint64_t>(step);
+      const float lr = lr_at(schedule, step);
+      const Tensor& logits = model->forward(ctx, batch.images, /*training=*/true);
+      const double loss = softmax_cross_entropy_forward(ctx, probs, logits, batch.labels) / static_cast<double>(batch_size);
+      if (!std::isfinite(loss)) {
+        progress.message("error: training diverged: loss is " + std::to_string(loss) + " at step " +
+                         std::to_string(step + 1) + " (try a lower learning rate)");
+        stop_reason = "diverged";
+        break;
+      }
+      softmax_cross_entropy_backward(ctx, dlogits, probs, batch.labels, 1.0f / static_cast<float>(batch_size));
+      model->backward(ctx, dlogits, GradMode::overwrite);
+      optimizer.step(ctx, lr, step + 1);
+      ++step;
+      epoch_loss += loss;
+      ++epoch_steps;
+
+      if (step % tc.log_every_steps() == 0 || step == total_steps) {
+        pb::TrainRecord record;
+        record.set_kind("train");
+        record.set_step(static_cast<uint32_t>(step));
+        record.set_epoch(static_cast<uint32_t>(epoch));
+        record.set_samples(static_cast<double>(step * batch_size));
+        record.set_loss(loss);
+        record.set_lr(lr);
+        record.set_batch_size(static_cast<uint32_t>(batch_size));
+        record.set_precision("f32");
+        metrics.write_line(to_json_line(record));
+      }
+      if (tc.eval_every_steps() > 0 && step % tc.eval_every_steps() == 0) run_eval(epoch);
+
+      const double now = energy::monotonic_seconds();
+      state.step = step;
+      state.loss = epoch_loss / static_cast<double>(epoch_steps);
+      state.accuracy = last_accuracy;
+      state.elapsed_s = now - start_s;
+      state.samples_per_s = static_cast<double>(step * batch_size) / std::max(1e-9, now - start_s - eval_s);
+      progress.update(state, now);
+      if (step >= total_steps) {
+        if (tc.max_steps() > 0 && step == tc.max_steps()) stop_reason = "max_steps";
+        break;
+      }
+      if (io.stop_requested != nullptr && io.stop_requested->load()) {
+        stop_reason = "interrupted";
+        break;
+      }
+    }
+    if (stop_reason == "diverged") break;
+    if (last_eval_step != step) run_eval(epoch);
+    state.accuracy = last_accuracy;
+    progress.line(state);
+  }
+
+  const double seconds = energy::monotonic_seconds() - start_s;
+  const energy::EnergyReading energy = meter.read();
+  pb::Summary summary;
+  summary.set_world_size(1);
+  summary.set_steps(static_cast<uint32_t>(step));
+  summary.set_samples(static_cast<double>(step * batch_size));
+  summary.set_seconds(seconds);
+  summary.set_energy_j(energy.energy_j);
+  summary.add_energy_j_per_rank(energy.energy_j);
+  summary.set_j_per_sample(step > 0 ? energy.energy_j / summary.samples() : 0);
+  summary.set_final_accuracy(std::max(0.0, last_accuracy));
+  summary.set_best_accuracy(best_accuracy);
+  summary.set_stop_reason(stop_reason);
+  summary.add_sources(energy.source);
+  summary.set_measured(energy.measured);
+  summary.set_samples_per_s(summary.samples() / std::max(1e-9, seconds - eval_s));
+  summary.set_model(model->kind());
+  summary.set_joule_version(JOULE_VERSION);
+  write_file_atomic((std::filesystem::path(io.run_dir) / "summary.json").string(), to_json_pretty(summary));
+  return summary;
+}
+
+}  // namespace joule

@@ -1,0 +1,29 @@
+#include "ops/model.h"
+
+#include "core/rng.h"
+#include "ops/cnn.h"
+#include "ops/mlp.h"
+
+namespace joule {
+
+void init_uniform(ParameterArena& arena, int id, float bound, uint64_t seed) {
+  CounterRng rng(seed, 0, 0, RngStream::init);
+  rng.skip_to(static_cast<uint64_t>(id) << 40);  // each parameter its own slice of the stream
+  Tensor value = arena.value(id);
+  float* p = value.data<float>();
+  for (int64_t i = 0; i < value.numel(); ++i) p[i] = (2.0f * rng.uniform() - 1.0f) * bound;
+}
+
+void init_constant(ParameterArena& arena, int id, float value) {
+  Tensor t = arena.value(id);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = value;
+}
+
+std::unique_ptr<Model> make_model(const pb::ModelConfig& config, const InputShape& input, Context& ctx) {
+  if (config.has_mlp()) return std::make_unique<Mlp>(config.mlp(), input, ctx);
+  JOULE_CHECK(config.has_cnn(), "model: expected mlp { ... } or cnn { ... }");
+  return std::make_unique<Cnn>(config.cnn(), input, ctx);
+}
+
+}  // namespace joule

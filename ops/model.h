@@ -1,0 +1,47 @@
+// Models: a Module-level view over the ops. A model owns its ParameterArena (one contiguous
+// buffer of parameters, one of gradients) and the activations its backward needs; forward and
+// backward are explicit calls. Images are f32 [N, C, H, W]; logits are f32 [N, classes].
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/context.h"
+#include "core/proto/config.pb.h"
+#include "ops/parameters.h"
+
+namespace joule {
+
+struct InputShape {
+  int64_t channels = 1;
+  int64_t height = 28;
+  int64_t width = 28;
+  int64_t classes = 10;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  // Returns the logits; the reference stays valid until the next forward. `training` enables dropout.
+  virtual const Tensor& forward(Context& ctx, const Tensor& images, bool training) = 0;
+  // Parameter gradients of the last forward for upstream gradient dlogits, written per `mode`.
+  virtual void backward(Context& ctx, const Tensor& dlogits, GradMode mode) = 0;
+  virtual std::string describe() const = 0;  // "mlp 784-1024-1024-10 relu (1863690 parameters)"
+  virtual const char* kind() const = 0;      // "mlp" | "cnn"
+
+  ParameterArena& parameters() { return arena_; }
+  const ParameterArena& parameters() const { return arena_; }
+
+ protected:
+  ParameterArena arena_;
+};
+
+// Builds the configured model on ctx.device and initializes its parameters like PyTorch's defaults
+// (weights and biases uniform in ±1/sqrt(fan_in), LayerNorm γ = 1, β = 0) from (seed, RngStream::init).
+std::unique_ptr<Model> make_model(const pb::ModelConfig& config, const InputShape& input, Context& ctx);
+
+// Fills parameter `id` uniformly in [-bound, bound) from its own position of the init stream.
+void init_uniform(ParameterArena& arena, int id, float bound, uint64_t seed);
+void init_constant(ParameterArena& arena, int id, float value);
+
+}  // namespace joule

@@ -1,0 +1,36 @@
+// Test helpers for data files: a fresh temporary directory, IDX encoding (raw and gzip), and a check
+// that a call fails as invalid input with a message containing given parts.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace joule::testing {
+
+// mkdtemp under /tmp; removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// The bytes of an IDX file: 0 0 type ndim, big-endian u32 dims, then `data` as given.
+std::vector<uint8_t> idx_bytes(const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data,
+                               uint8_t type = 0x08);
+void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes);
+void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes);  // zlib gzwrite
+std::vector<uint8_t> read_bytes(const std::string& path);
+
+// Runs `call` and expects a joule::Error of kind invalid_input whose message contains every part.
+void expect_invalid_input(const std::function<void()>& call, const std::vector<std::string>& parts);
+
+}  // namespace joule::testing

@@ -1,0 +1,191 @@
+// joule-train as a user runs it: bad input exits 2 naming the cause and writes nothing; good runs
+// write the run directory (DESIGN.md §1) and repeat exactly for the same seed.
+#include <gtest/gtest.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/proto/records.pb.h"
+#include "tests/support/command.h"
+#include "tests/support/synthetic_data.h"
+
+namespace joule::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Sections {
+  std::string model = "mlp { hidden: 32 }";
+  std::string train = "batch_size: 30 epochs: 3 log_every_steps: 1";
+};
+
+class JouleTrainCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = make_temp_dir("joule-cli");
+    files_ = write_synthetic_dataset(dir_ + "/data", 600, 200, 11);
+    output_ = dir_ + "/runs";
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  // A small, fast config on the synthetic data; each Sections member replaces or extends one section.
+  std::string write_config(const Sections& s = {}) {
+    std::ostringstream text;
+    text << "run { name: \"r\" seed: 3 threads: 2 }\n"
+         << "data { train_images: \"" << files_.train_images << "\" train_labels: \"" << files_.train_labels
+         << "\" test_images: \"" << files_.test_images << "\" test_labels: \"" << files_.test_labels << "\" }\n"
+         << "model { " << s.model << " }\n"
+         << "train { " << s.train << " }\n";
+    const std::string path = dir_ + "/cfg.pbtxt";
+    std::ofstream(path) << text.str();
+    return path;
+  }
+
+  CommandResult train(const std::string& config, const std::string& args = "") {
+    return run_command(binary_path("joule-train") + " --config " + shell_quote(config) + " --output " +
+                       shell_quote(output_) + " " + args);
+  }
+
+  // Invalid input: exit 2, the message names every needle, and no run directory appears.
+  void expect_rejected(const CommandResult& r, const std::vector<std::string>& needles) {
+    EXPECT_EQ(r.status, 2) << r.output;
+    for (const std::string& needle : needles) EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(output_ + "/r")) << "a run directory was created for invalid input";
+  }
+
+  std::vector<double> losses(const std::string& run) {
+    std::vector<double> out;
+    std::ifstream in(output_ + "/" + run + "/metrics.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("\"kind\":\"train\"") == std::string::npos) continue;
+      pb::TrainRecord record;
+      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &record).ok()) << line;
+      out.push_back(record.loss());
+    }
+    return out;
+  }
+
+  std::string dir_, output_;
+  SyntheticFiles files_;
+};
+
+TEST_F(JouleTrainCli, VersionListsFeatures) {
+  CommandResult r = run_command(binary_path("joule-train") + " --version");
+  EXPECT_EQ(r.status, 0);
+  for (const char* feature : {"cpu yes", "cuda ", "nccl ", "mpi ", "nvml "})
+    EXPECT_NE(r.output.find(feature), std::string::npos) << r.output;
+}
+
+TEST_F(JouleTrainCli, BadArgumentsExit2) {
+  expect_rejected(run_command(binary_path("joule-train")), {"--config FILE is required"});
+  expect_rejected(train(write_config(), "--frobnicate"), {"unknown argument '--frobnicate'"});
+  expect_rejected(train(dir_ + "/missing.pbtxt"), {"missing.pbtxt", "cannot open"});
+}
+
+TEST_F(JouleTrainCli, BadConfigValuesExit2) {
+  expect_rejected(train(write_config({.train = "bath_size: 3 epochs: 3"})), {"bath_size", "cfg.pbtxt:4:"});
+  expect_rejected(train(write_config({.train = "batch_size: \"x\""})), {"batch_size"});
+  expect_rejected(train(write_config({.train = "batch_size: 0 epochs: 3"})), {"train.batch_size", ">= 1"});
+  expect_rejected(train(write_config({.train = "batch_size: 30 epochs: 0"})), {"train.epochs"});
+  expect_rejected(train(write_config(), "--set train.optimizer.sgd.lr=0"), {"train.optimizer.sgd.lr", "> 0"});
+  expect_rejected(train(write_config(), "--set model.mlp.dropout=1.5"), {"model.mlp.dropout"});
+  expect_rejected(train(write_config({.model = "mlp { hidden: 0 }"})), {"model.mlp.hidden[0]"});
+  expect_rejected(train(write_config(), "--set train.nope=1"), {"has no field 'nope'"});
+  expect_rejected(train(write_config(), "--set train.batch_size=601"), {"train.batch_size", "600 training samples"});
+}
+
+TEST_F(JouleTrainCli, BadDataFilesExit2) {
+  expect_rejected(train(write_config(), "--set data.test_labels=" + dir_ + "/nope.idx"),
+                  {"data.test_labels", "nope.idx"});
+  // a truncated image file: the header promises more bytes than follow
+  const std::string truncated = dir_ + "/truncated.idx";
+  write_idx_u8(truncated, {600, 8, 8}, std::vector<uint8_t>(100, 7), false);
+  expect_rejected(train(write_config(), "--set data.train_images=" + truncated), {"truncated.idx"});
+  // labels outside [0, num_classes)
+  expect_rejected(train(write_config(), "--set data.num_classes=3"), {"train-labels.gz"});
+  // not an IDX file at all
+  const std::string garbage = dir_ + "/garbage.idx";
+  std::ofstream(garbage) << "this is not an idx file";
+  expect_rejected(train(write_config(), "--set data.test_images=" + garbage), {"garbage.idx"});
+}
+
+TEST_F(JouleTrainCli, CheckPrintsResolvedConfigAndWritesNothing) {
+  CommandResult r = train(write_config(), "--check --set train.epochs=7");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("epochs: 7"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("eval_batch_size: 1000"), std::string::npos) << "defaults are printed: " << r.output;
+  EXPECT_FALSE(fs::exists(output_));
+}
+
+TEST_F(JouleTrainCli, TrainingWritesRunDirectoryAndLearns) {
+  CommandResult r = train(write_config());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string run = output_ + "/r";
+  EXPECT_TRUE(fs::exists(run + "/config.pbtxt"));
+  EXPECT_NE(read_file(run + "/config.pbtxt").find("batch_size: 30"), std::string::npos);
+  EXPECT_EQ(losses("r").size(), 3u * (600 / 30));  // log_every_steps: 1, drop_last batches
+
+  pb::Summary summary;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(read_file(run + "/summary.json"), &summary).ok());
+  EXPECT_EQ(summary.world_size(), 1u);
+  EXPECT_EQ(summary.steps(), 60u);
+  EXPECT_EQ(summary.samples(), 60.0 * 30);
+  EXPECT_EQ(summary.stop_reason(), "epochs");
+  EXPECT_GT(summary.final_accuracy(), 0.9) << "the synthetic classes are separable";
+  EXPECT_EQ(summary.energy_j_per_rank_size(), 1);
+  EXPECT_DOUBLE_EQ(summary.energy_j(), summary.energy_j_per_rank(0));
+  ASSERT_EQ(summary.sources_size(), 1);
+  EXPECT_EQ(summary.sources(0), "estimate");
+  EXPECT_FALSE(summary.measured());
+
+  // one eval line per epoch, accuracy in [0, 1]
+  std::ifstream in(run + "/metrics.jsonl");
+  int evals = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"kind\":\"eval\"") == std::string::npos) continue;
+    pb::EvalRecord record;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &record).ok()) << line;
+    EXPECT_GE(record.accuracy(), 0.0);
+    EXPECT_LE(record.accuracy(), 1.0);
+    ++evals;
+  }
+  EXPECT_EQ(evals, 3);
+  // a second run with the same name is refused and leaves the first untouched
+  const std::string before = read_file(run + "/metrics.jsonl");
+  CommandResult again = train(write_config());
+  EXPECT_EQ(again.status, 2) << again.output;
+  EXPECT_NE(again.output.find("exists already"), std::string::npos) << again.output;
+  EXPECT_EQ(read_file(run + "/metrics.jsonl"), before);
+}
+
+TEST_F(JouleTrainCli, SameSeedRepeatsExactlyOtherSeedDiffers) {
+  const std::string config = write_config({.model = "mlp { hidden: 32 dropout: 0.1 }"});
+  ASSERT_EQ(train(config, "--set run.name=a").status, 0);
+  ASSERT_EQ(train(config, "--set run.name=b --set run.threads=1").status, 0);
+  ASSERT_EQ(train(config, "--set run.name=c --set run.seed=4").status, 0);
+  EXPECT_FALSE(losses("a").empty());
+  EXPECT_EQ(losses("a"), losses("b")) << "same seed, different thread count: identical losses";
+  EXPECT_NE(losses("a"), losses("c"));
+}
+
+TEST_F(JouleTrainCli, MaxStopsEarlyWithReason) {
+  ASSERT_EQ(train(write_config(), "--set train.max_steps=7").status, 0);
+  pb::Summary summary;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(read_file(output_ + "/r/summary.json"), &summary).ok());
+  EXPECT_EQ(summary.steps(), 7u);
+  EXPECT_EQ(summary.stop_reason(), "max_steps");
+}
+
+TEST_F(JouleTrainCli, CnnTrainsOnSyntheticData) {
+  CommandResult r = train(write_config({.model = "cnn { channels: 4 channels: 8 hidden: 16 }"}));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("cnn conv4-pool-conv8-pool-fc16-fc10"), std::string::npos) << r.output;
+  EXPECT_EQ(losses("r").size(), 60u);
+}
+
+}  // namespace
+}  // namespace joule::testing
