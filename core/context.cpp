@@ -6,7 +6,7 @@
 #include <omp.h>
 #endif
 
-#include <Eigen/Core>
+#include "core/eigen.h"
 
 namespace joule {
 

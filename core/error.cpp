@@ -1,25 +1,36 @@
 #include "core/error.h"
 
-#include <cstring>
-
 namespace joule {
 namespace {
-// Paths are reported relative to the project root (the part after core/, ops/, ... ) when possible.
-std::string short_path(const char* file) {
+
+// "core/tensor.cpp:42": the path from the project's top folder on, when it can be found.
+std::string location(const char* file, int line) {
   static const char* const roots[] = {"/core/", "/ops/", "/cuda/", "/distributed/", "/energy/", "/examples/", "/tests/"};
-  const char* best = nullptr;
+  std::string path = file;
   for (const char* root : roots) {
-    for (const char* p = std::strstr(file, root); p != nullptr; p = std::strstr(p + 1, root)) best = p;
-    if (best != nullptr) return std::string(best + 1);
+    const size_t at = path.rfind(root);
+    if (at != std::string::npos) {
+      path.erase(0, at + 1);
+      break;
+    }
   }
-  return file;
+  return path.append(":").append(std::to_string(line));
 }
+
+// Built with append(): GCC 12 reports a false -Wrestrict on chained operator+ (GCC bug 105329).
+std::string with_location(const std::string& message, const std::string& where) {
+  std::string text;
+  text.reserve(message.size() + where.size() + 3);
+  text.append(message).append(" [").append(where).append("]");
+  return text;
+}
+
 }  // namespace
 
 Error::Error(ErrorKind kind, const char* file, int line, const std::string& message)
-    : std::runtime_error(message + " [" + short_path(file) + ":" + std::to_string(line) + "]"),
+    : std::runtime_error(with_location(message, location(file, line))),
       kind_(kind),
       message_(message),
-      where_(short_path(file) + ":" + std::to_string(line)) {}
+      where_(location(file, line)) {}
 
 }  // namespace joule

@@ -75,25 +75,49 @@ EvalResult evaluate(Context& ctx, Model& model, const Dataset& test_set, const p
 
 }  // namespace
 
-pb::Summary train(const pb::Config& config, const Dataset& train_set, const Dataset& test_set, const TrainerIo& io) {
+struct Trainer::State {
+  pb::Config config;
+  const Dataset& train_set;
+  const Dataset& test_set;
+  Context ctx;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Optimizer> optimizer;
+  LrSchedule schedule;
+};
+
+Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Dataset& test_set) {
   const pb::TrainConfig& tc = config.train();
-  const int64_t batch_size = tc.batch_size();
-  JOULE_CHECK(batch_size <= train_set.size(), "train.batch_size = ", batch_size, " exceeds the ", train_set.size(),
-              " training samples");
+  JOULE_CHECK(tc.batch_size() <= train_set.size(), "train.batch_size = ", tc.batch_size(), ": expected at most the ",
+              train_set.size(), " training samples");
   Context ctx = make_cpu_context(config.run().threads(), config.run().seed());
   InputShape shape{1, train_set.height, train_set.width, config.data().num_classes()};
   std::unique_ptr<Model> model = make_model(config.model(), shape, ctx);
-  Optimizer optimizer(tc.optimizer(), model->parameters());
+  auto optimizer = std::make_unique<Optimizer>(tc.optimizer(), model->parameters());
 
-  const int64_t steps_per_epoch = train_set.size() / batch_size;
-  int64_t total_steps = steps_per_epoch * tc.epochs();
-  if (tc.max_steps() > 0) total_steps = std::min<int64_t>(total_steps, tc.max_steps());
+  total_steps_ = train_set.size() / tc.batch_size() * tc.epochs();
+  if (tc.max_steps() > 0) total_steps_ = std::min<int64_t>(total_steps_, tc.max_steps());
   LrSchedule schedule;
   schedule.kind = tc.schedule().kind() == pb::warmup_cosine ? ScheduleKind::warmup_cosine : ScheduleKind::constant;
-  schedule.base_lr = optimizer.base_lr();
-  schedule.warmup_steps = tc.schedule().warmup_steps();
-  schedule.total_steps = total_steps;
+  schedule.base_lr = optimizer->base_lr();
+  schedule.warmup_steps = std::min<int64_t>(tc.schedule().warmup_steps(), total_steps_);
+  schedule.total_steps = total_steps_;
   schedule.min_lr_ratio = tc.schedule().min_lr_ratio();
+  state_.reset(new State{config, train_set, test_set, ctx, std::move(model), std::move(optimizer), schedule});
+}
+
+Trainer::~Trainer() = default;
+
+pb::Summary Trainer::run(const TrainerIo& io) {
+  const pb::Config& config = state_->config;
+  const pb::TrainConfig& tc = config.train();
+  const Dataset& train_set = state_->train_set;
+  const Dataset& test_set = state_->test_set;
+  Context& ctx = state_->ctx;
+  Model* model = state_->model.get();
+  Optimizer& optimizer = *state_->optimizer;
+  const LrSchedule& schedule = state_->schedule;
+  const int64_t batch_size = tc.batch_size();
+  const int64_t total_steps = total_steps_;
 
   LineWriter metrics((std::filesystem::path(io.run_dir) / "metrics.jsonl").string());
   energy::EstimateMeter meter(config.energy().estimate_watts_per_core(), config.energy().estimate_static_watts());

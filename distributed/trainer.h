@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "core/dataset.h"
@@ -21,8 +22,22 @@ struct TrainerIo {
   const std::atomic<bool>* stop_requested = nullptr;  // set by SIGINT/SIGTERM handlers
 };
 
-// Trains per `config` (resolved and validated) and returns the summary also written to summary.json.
-// stop_reason: "epochs" | "max_steps" | "interrupted" | "diverged" (loss not finite).
-pb::Summary train(const pb::Config& config, const Dataset& train_set, const Dataset& test_set, const TrainerIo& io);
+// Construction builds the model, optimizer and schedule and checks everything that depends on the
+// data (so invalid input fails before a run directory exists); run() trains and returns the summary
+// it also writes to summary.json. stop_reason: "epochs" | "max_steps" | "interrupted" | "diverged".
+class Trainer {
+ public:
+  Trainer(const pb::Config& config, const Dataset& train_set, const Dataset& test_set);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
 
+  pb::Summary run(const TrainerIo& io);
+  int64_t total_steps() const { return total_steps_; }
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  int64_t total_steps_ = 0;
+};
 }  // namespace joule

@@ -107,8 +107,7 @@ int run(int argc, char** argv) {
                                                  data.train_limit());
   joule::Dataset test_set = joule::load_dataset(data.test_images(), data.test_labels(), data.num_classes(),
                                                 data.test_limit());
-  JOULE_CHECK(config.train().batch_size() <= train_set.size(), args.config_path, ": train.batch_size = ",
-              config.train().batch_size(), ": expected at most the ", train_set.size(), " training samples");
+  joule::Trainer trainer(config, train_set, test_set);
   const std::filesystem::path run_dir = std::filesystem::path(config.run().output()) / config.run().name();
   JOULE_CHECK(!std::filesystem::exists(run_dir), "run directory ", run_dir.string(),
               " exists already: choose another run.name (--set run.name=...) or --output; runs are never overwritten");
@@ -125,7 +124,7 @@ int run(int argc, char** argv) {
   io.progress = stderr;
   io.interactive = isatty(STDERR_FILENO) != 0;
   io.stop_requested = &g_stop_requested;
-  const joule::pb::Summary summary = joule::train(config, train_set, test_set, io);
+  const joule::pb::Summary summary = trainer.run(io);
   std::fprintf(stderr, "%s: %u steps, accuracy %.2f%% (best %.2f%%), %.1f s, %.0f J (%s) -> %s\n",
                summary.stop_reason().c_str(), summary.steps(), summary.final_accuracy() * 100,
                summary.best_accuracy() * 100, summary.seconds(), summary.energy_j(),

@@ -1,33 +1,21 @@
 #include "tests/support/synthetic_data.h"
 
-#include <zlib.h>
-
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 
 #include "core/rng.h"
+#include "tests/support/data_files.h"
 
 namespace joule::testing {
 
 void write_idx_u8(const std::string& path, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data,
                   bool gzip) {
-  std::vector<uint8_t> bytes = {0, 0, 0x08, static_cast<uint8_t>(dims.size())};
-  for (uint32_t d : dims) {
-    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<uint8_t>(d >> shift));
-  }
-  bytes.insert(bytes.end(), data.begin(), data.end());
+  const std::vector<uint8_t> bytes = idx_bytes(dims, data);
   if (gzip) {
-    gzFile f = gzopen(path.c_str(), "wb");
-    if (f == nullptr || gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) != static_cast<int>(bytes.size()))
-      throw std::runtime_error("cannot write " + path);
-    gzclose(f);
+    write_gzip(path, bytes);
   } else {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (f == nullptr || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size())
-      throw std::runtime_error("cannot write " + path);
-    std::fclose(f);
+    write_bytes(path, bytes);
   }
 }
 

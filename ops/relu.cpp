@@ -1,0 +1,42 @@
+// ReLU, CPU reference: branch-free elementwise loops the compiler vectorizes, split over OpenMP
+// threads once a tensor is large enough to pay for the fork (≈32k elements).
+#include "ops/relu.h"
+
+namespace joule {
+namespace {
+
+void check_input(const Tensor& t, const char* op, const char* arg) {
+  JOULE_CHECK(t.defined(), op, ": ", arg, " is undefined");
+  JOULE_CHECK(t.dtype() == DType::f32, op, ": ", arg, " must be f32, got ", t.describe(),
+              " (other dtypes are not implemented on this backend)");
+  JOULE_CHECK(t.device().is_cpu(), op, ": built without CUDA (tensor on ", t.device().str(), ")");
+}
+
+}  // namespace
+
+void relu_forward(Context& ctx, Tensor& y, const Tensor& x) {
+  check_input(x, "relu_forward", "x");
+  ensure_tensor(y, x.shape(), DType::f32, x.device());  // a no-op when y is x (in place)
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  const int64_t n = x.numel();
+#pragma omp parallel for simd num_threads(ctx.num_threads) schedule(static) if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) py[i] = px[i] < 0.0f ? 0.0f : px[i];  // NaN propagates
+}
+
+void relu_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& y) {
+  const char* op = "relu_backward";
+  check_input(dy, op, "dy");
+  check_input(y, op, "y");
+  JOULE_CHECK(dy.shape() == y.shape(), op, ": dy must have the shape of y = ", shape_str(y.shape()), ", got ",
+              dy.describe());
+  ensure_tensor(dx, dy.shape(), DType::f32, dy.device());  // a no-op when dx is dy (in place)
+  const float* pdy = dy.data<float>();
+  const float* py = y.data<float>();
+  float* pdx = dx.data<float>();
+  const int64_t n = dy.numel();
+#pragma omp parallel for simd num_threads(ctx.num_threads) schedule(static) if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) pdx[i] = py[i] > 0.0f ? pdy[i] : 0.0f;
+}
+
+}  // namespace joule
