@@ -17,18 +17,10 @@ std::string location(const char* file, int line) {
   return path.append(":").append(std::to_string(line));
 }
 
-// Built with append(): GCC 12 reports a false -Wrestrict on chained operator+ (GCC bug 105329).
-std::string with_location(const std::string& message, const std::string& where) {
-  std::string text;
-  text.reserve(message.size() + where.size() + 3);
-  text.append(message).append(" [").append(where).append("]");
-  return text;
-}
-
 }  // namespace
 
 Error::Error(ErrorKind kind, const char* file, int line, const std::string& message)
-    : std::runtime_error(with_location(message, location(file, line))),
+    : std::runtime_error(message + " [" + location(file, line) + "]"),
       kind_(kind),
       message_(message),
       where_(location(file, line)) {}

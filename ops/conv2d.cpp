@@ -1,25 +1,22 @@
 // CPU reference of conv2d (see conv2d.h for the contract and the dimension letters N C H W K R S P Q).
 //
 // Lowering: per sample n, im2col builds cols[C*R*S, P*Q] (row (c, r, s), column (p, q)), so that
-//   y_n[K, P*Q]     = weight[K, C*R*S] * cols + bias          (forward)
-//   dweight        += dy_n[K, P*Q] * cols^T                   (backward, summed over n)
-//   dcols[C*R*S, P*Q] = weight^T * dy_n,  dx_n = col2im(dcols) (backward)
-// y_n and dy_n are already [K, P*Q] row-major slices of NCHW tensors, so no transposes are needed.
-// Work is split over the batch, one contiguous chunk per OpenMP thread, each thread with its own
-// workspace and its own dweight/dbias partial sums (reduced at the end in a fixed order, so results
-// do not depend on scheduling). Inside the parallel region Eigen runs single-threaded; with one
-// thread (or one sample) the GEMMs use Eigen's own threading instead.
+//   y_n[K, P*Q]         = weight[K, C*R*S] * cols + bias       (forward)
+//   dweight^T[C*R*S, K] += cols * dy_n^T                        (backward, summed over n)
+//   dcols[C*R*S, P*Q]   = weight^T * dy_n,  dx_n = col2im(dcols) (backward)
+// as small_gemm calls on row-major slices (y_n and dy_n are [K, P*Q] slices of NCHW tensors; the
+// transposes of weight, dy_n and dweight are small copies). Work is split over the batch, one
+// contiguous chunk per OpenMP thread, each thread with its own workspace and its own dweight/dbias
+// partial sums, reduced at the end in thread order (deterministic for a given thread count).
+// Measured on the CNN's layers at batch 128: one GEMM over 16 samples ran no faster than 16
+// per-sample ones (and would need y transposed back to NCHW); small_gemm beat Eigen's GEMM by
+// 20-30% (see small_gemm.h).
 #include "ops/conv2d.h"
 
 #include <algorithm>
-#include <cstring>
 
-// GCC 12's AVX-512 intrinsics header trips -Wmaybe-uninitialized inside Eigen's GEMM kernels
-// (a false positive: `__m512 __Y = __Y;` in avx512fintrin.h); silence it for Eigen only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <Eigen/Core>
-#pragma GCC diagnostic pop
+#include "core/eigen.h"
+#include "ops/small_gemm.h"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -30,15 +27,6 @@
 
 namespace joule {
 namespace {
-
-using MatrixRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using MapRM = Eigen::Map<MatrixRM>;
-using ConstMapRM = Eigen::Map<const MatrixRM>;
-
-// Below this many rows of cols (C*R*S), a hand-written loop beats Eigen's GEMM, whose packing
-// overhead dominates such a shallow product (the C = 1 first layer: C*R*S = 9).
-constexpr int64_t small_depth = 16;
-constexpr int64_t lanes = 16;  // pixels per register block in the direct loops (one AVX-512 vector)
 
 struct ConvGeometry {
   int64_t N, C, H, W, K, R, S, P, Q, stride, pad;
@@ -173,25 +161,11 @@ void col2im(const ConvGeometry& g, const float* dcols, float* padded, float* dx_
     }
 }
 
-// y_n[K, PQ] = weight[K, D] * cols[D, PQ] + bias for a shallow D, register-blocked over `lanes`
-// pixels: each block of cols is read from L1 once per k, each output written once.
-void small_depth_forward(const ConvGeometry& g, const float* w, const float* bias, const float* cols,
-                         float* y_n) {
-  using Block = Eigen::Array<float, lanes, 1>;
-  const int64_t D = g.depth(), PQ = g.pixels(), full = PQ / lanes * lanes;
-  for (int64_t j0 = 0; j0 < full; j0 += lanes) {
-    for (int64_t k = 0; k < g.K; ++k) {
-      Block acc = Block::Constant(bias ? bias[k] : 0.0f);
-      for (int64_t d = 0; d < D; ++d) acc += w[k * D + d] * Eigen::Map<const Block>(cols + d * PQ + j0);
-      Eigen::Map<Block>(y_n + k * PQ + j0) = acc;
-    }
-  }
-  for (int64_t k = 0; k < g.K; ++k)
-    for (int64_t j = full; j < PQ; ++j) {
-      float acc = bias ? bias[k] : 0.0f;
-      for (int64_t d = 0; d < D; ++d) acc += w[k * D + d] * cols[d * PQ + j];
-      y_n[k * PQ + j] = acc;
-    }
+// out[cols, rows] = in[rows, cols]^T, writing out in order (measured faster than 16x16 blocks
+// for the [K, P*Q] slices transposed here).
+void transpose(const float* in, float* out, int64_t rows, int64_t cols) {
+  for (int64_t c = 0; c < cols; ++c)
+    for (int64_t r = 0; r < rows; ++r) out[c * rows + r] = in[r * cols + c];
 }
 
 // Threads for a batch split: at most one per sample, and one for tiny problems, where waking a
@@ -201,10 +175,15 @@ int batch_threads(const Context& ctx, const ConvGeometry& g) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(ctx.num_threads, g.N)));
 }
 
+// dweight^T += cols * dy_n^T: small_gemm needs dy_n^T as a copy, which only pays off for a deep
+// cols (conv2 of our CNN: C*R*S = 288, 10% faster); below this depth Eigen multiplies by the
+// transposed view directly (conv1: C*R*S = 9, where the copy cost twice the product).
+constexpr int64_t transpose_depth = 64;
+
 int64_t round_up(int64_t floats) { return (floats + 15) / 16 * 16; }  // to 64 bytes: no shared cache lines
 
 // Runs body(thread, begin, end) on contiguous chunks of [0, n), one per thread; `threads` == 1
-// runs it on the caller (so Eigen may use its own threads). body must not throw.
+// runs it on the caller. body must not throw.
 template <class Body>
 void parallel_chunks(int threads, int64_t n, Body&& body) {
   if (threads <= 1) {
@@ -250,20 +229,12 @@ void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weig
     float* scratch_cols = padded + padded_size(g);
     for (int64_t n = begin; n < end; ++n) {
       const float* x_n = xp + n * CHW;
-      float* y_n = yp + n * g.K * PQ;
       const float* cols = x_n;
       if (!g.identity_cols()) {
         im2col(g, x_n, padded, scratch_cols);
         cols = scratch_cols;
       }
-      if (D < small_depth) {
-        small_depth_forward(g, wp, bp, cols, y_n);
-        continue;
-      }
-      MapRM out(y_n, g.K, PQ);
-      out.noalias() = ConstMapRM(wp, g.K, D) * ConstMapRM(cols, D, PQ);
-      if (bp)
-        for (int64_t k = 0; k < g.K; ++k) out.row(k).array() += bp[k];
+      small_gemm(wp, cols, yp + n * g.K * PQ, bp, g.K, D, PQ, false);
     }
   });
 }
@@ -287,59 +258,67 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, c
 
   const int64_t D = g.depth(), PQ = g.pixels(), KD = g.K * D, CHW = g.C * g.H * g.W;
   const int threads = batch_threads(ctx, g);
-  // per thread: [dweight partial K*D | dbias partial K | padded x or dx | cols + slack | dcols]
-  const int64_t per_thread =
-      round_up(KD + g.K + (g.identity_cols() ? 0 : padded_size(g) + D * PQ + row_slack + (dx ? D * PQ : 0)));
-  Tensor workspace = Tensor::empty({threads * per_thread});
+  const int64_t cols_size = g.identity_cols() ? 0 : padded_size(g) + D * PQ + row_slack;
+  // shared: weight^T [D, K]; per thread: [dweight^T partial D*K | dbias partial K | dy_n^T PQ*K |
+  // padded x or dx | cols + slack | dcols D*PQ]
+  const int64_t per_thread = round_up(KD + g.K + PQ * g.K + cols_size + (dx ? D * PQ : 0));
+  Tensor workspace = Tensor::empty({round_up(KD) + threads * per_thread});
   const float* xp = x.data<float>();
-  const float* wp = weight.data<float>();
   const float* dyp = dy.data<float>();
   float* dxp = dx ? dx->data<float>() : nullptr;
-  float* wsp = workspace.data<float>();
+  float* weight_t = workspace.data<float>();
+  float* partials = weight_t + round_up(KD);
+  if (dxp) transpose(weight.data<float>(), weight_t, g.K, D);
 
   parallel_chunks(threads, g.N, [&](int t, int64_t begin, int64_t end) {
-    float* dw_part = wsp + t * per_thread;
+    float* dw_part = partials + t * per_thread;  // dweight^T [D, K]
     float* db_part = dw_part + KD;
-    float* padded = db_part + g.K;
+    float* dy_t = db_part + g.K;
+    float* padded = dy_t + PQ * g.K;
     float* scratch_cols = padded + padded_size(g);
-    float* dcols = scratch_cols + D * PQ + row_slack;
-    std::fill(dw_part, padded, 0.0f);
-    MapRM dw_mat(dw_part, g.K, D);
-    const ConstMapRM w_mat(wp, g.K, D);
+    float* dcols = padded + cols_size;
+    std::fill(dw_part, dy_t, 0.0f);
     for (int64_t n = begin; n < end; ++n) {
       const float* x_n = xp + n * CHW;
-      const ConstMapRM dy_mat(dyp + n * g.K * PQ, g.K, PQ);
+      const float* dy_n = dyp + n * g.K * PQ;
       const float* cols = x_n;
       if (!g.identity_cols()) {
         im2col(g, x_n, padded, scratch_cols);
         cols = scratch_cols;
       }
-      dw_mat.noalias() += dy_mat * ConstMapRM(cols, D, PQ).transpose();
+      if (D >= transpose_depth) {
+        transpose(dy_n, dy_t, g.K, PQ);
+        small_gemm(cols, dy_t, dw_part, nullptr, D, PQ, g.K, true);
+      } else {
+        MapR(dw_part, D, g.K).noalias() += ConstMapR(cols, D, PQ) * ConstMapR(dy_n, g.K, PQ).transpose();
+      }
       if (dbias)
-        for (int64_t k = 0; k < g.K; ++k) db_part[k] += dy_mat.row(k).sum();
+        for (int64_t k = 0; k < g.K; ++k)  // Eigen's sum is vectorized (a plain loop is one long chain)
+          db_part[k] += Eigen::Map<const Eigen::ArrayXf>(dy_n + k * PQ, PQ).sum();
       if (!dxp) continue;
       float* dx_n = dxp + n * CHW;
       if (g.identity_cols()) {  // dx_n[C, H*W] = weight^T * dy_n directly
-        MapRM(dx_n, D, PQ).noalias() = w_mat.transpose() * dy_mat;
+        small_gemm(weight_t, dy_n, dx_n, nullptr, D, g.K, PQ, false);
         continue;
       }
-      MapRM(dcols, D, PQ).noalias() = w_mat.transpose() * dy_mat;
+      small_gemm(weight_t, dy_n, dcols, nullptr, D, g.K, PQ, false);
       col2im(g, dcols, padded, dx_n);
     }
   });
 
-  // reduce the partials in thread order (deterministic for a given thread count)
+  // reduce the partials in thread order, transposing dweight^T [D, K] back to [K, D]
   float* dwp = dweight.data<float>();
   float* dbp = dbias ? dbias->data<float>() : nullptr;
   const bool accumulate = mode == GradMode::accumulate;
-  for (int64_t i = 0; i < KD; ++i) {
-    float sum = accumulate ? dwp[i] : 0.0f;
-    for (int t = 0; t < threads; ++t) sum += wsp[t * per_thread + i];
-    dwp[i] = sum;
-  }
+  for (int64_t k = 0; k < g.K; ++k)
+    for (int64_t d = 0; d < D; ++d) {
+      float sum = accumulate ? dwp[k * D + d] : 0.0f;
+      for (int t = 0; t < threads; ++t) sum += partials[t * per_thread + d * g.K + k];
+      dwp[k * D + d] = sum;
+    }
   for (int64_t k = 0; dbp && k < g.K; ++k) {
     float sum = accumulate ? dbp[k] : 0.0f;
-    for (int t = 0; t < threads; ++t) sum += wsp[t * per_thread + KD + k];
+    for (int t = 0; t < threads; ++t) sum += partials[t * per_thread + KD + k];
     dbp[k] = sum;
   }
 }

@@ -7,8 +7,8 @@
 //                                                                     q*stride + s - padding]
 // (x reads as 0 outside [0, H) x [0, W)).
 //
-// CPU reference: im2col + Eigen GEMM per sample, parallel over the batch (ctx.num_threads);
-// layers with a small C*R*S (the first layer of a CNN: C = 1) use a direct loop instead.
+// CPU reference: im2col + a small register-tiled GEMM per sample, parallel over the batch
+// (ctx.num_threads threads; problems under ~2^18 multiply-adds run on one).
 // Only f32 on the CPU is implemented; other dtypes and devices are rejected with a clear message.
 #pragma once
 

@@ -165,23 +165,29 @@ TEST(Conv2dTest, AccumulateAddsToParameterGradientsAndOverwritesDx) {
 }
 
 TEST(Conv2dTest, ThreadCountDoesNotChangeResults) {
-  const Case c{5, 3, 8, 7, 4, 3, 3, {1, 1}};
-  Inputs in = make_inputs(c, 51);
-  Tensor y1, y2, dx1, dx2;
-  Tensor dw1 = Tensor::zeros(in.weight.shape()), db1 = Tensor::zeros({c.K});
-  Tensor dw2 = Tensor::zeros(in.weight.shape()), db2 = Tensor::zeros({c.K});
-  Context one = make_cpu_context(1, 1);
-  conv2d_forward(one, y1, in.x, in.weight, in.bias, c.params);
-  Tensor dy = random_tensor(y1.shape(), 52);
-  conv2d_backward(one, &dx1, dw1, &db1, dy, in.x, in.weight, c.params, GradMode::overwrite);
-  Context two = make_cpu_context(2, 1);
-  conv2d_forward(two, y2, in.x, in.weight, in.bias, c.params);
-  conv2d_backward(two, &dx2, dw2, &db2, dy, in.x, in.weight, c.params, GradMode::overwrite);
-  // per-thread partial sums change the summation order of dweight/dbias only: f32 rounding
-  EXPECT_LT(max_relative_difference(y2, y1), 1e-6);
-  EXPECT_LT(max_relative_difference(dx2, dx1), 1e-6);
-  EXPECT_LT(max_relative_difference(dw2, dw1), 1e-5);
-  EXPECT_LT(max_relative_difference(db2, db1), 1e-5);
+  // large enough that conv2d splits the batch over threads (tiny problems run on one)
+  for (const Case& c : {Case{6, 8, 12, 10, 8, 3, 3, {1, 1}}, Case{64, 1, 16, 15, 8, 3, 3, {2, 1}}}) {
+    SCOPED_TRACE(case_name(c));
+    Inputs in = make_inputs(c, 51);
+    Tensor y1, y2, dx1, dx2;
+    Tensor dw1 = Tensor::zeros(in.weight.shape()), db1 = Tensor::zeros({c.K});
+    Tensor dw2 = Tensor::zeros(in.weight.shape()), db2 = Tensor::zeros({c.K});
+    Context one = make_cpu_context(1, 1);
+    conv2d_forward(one, y1, in.x, in.weight, in.bias, c.params);
+    Tensor dy = random_tensor(y1.shape(), 52);
+    conv2d_backward(one, &dx1, dw1, &db1, dy, in.x, in.weight, c.params, GradMode::overwrite);
+    Context two = make_cpu_context(2, 1);
+    conv2d_forward(two, y2, in.x, in.weight, in.bias, c.params);
+    conv2d_backward(two, &dx2, dw2, &db2, dy, in.x, in.weight, c.params, GradMode::overwrite);
+    const std::vector<double> expected = direct_conv(in.x, in.weight, in.bias, c.params);
+    for (size_t i = 0; i < expected.size(); ++i)
+      ASSERT_NEAR(y2.data<float>()[i], expected[i], 1e-5 * (1 + std::abs(expected[i]))) << "element " << i;
+    // per-thread partial sums change the summation order of dweight/dbias only: f32 rounding
+    EXPECT_LT(max_relative_difference(y2, y1), 1e-6);
+    EXPECT_LT(max_relative_difference(dx2, dx1), 1e-6);
+    EXPECT_LT(max_relative_difference(dw2, dw1), 1e-5);
+    EXPECT_LT(max_relative_difference(db2, db1), 1e-5);
+  }
 }
 
 // Runs f, expects a joule::Error of kind invalid_input whose message contains every needle.

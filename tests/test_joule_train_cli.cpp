@@ -187,5 +187,21 @@ TEST_F(JouleTrainCli, CnnTrainsOnSyntheticData) {
   EXPECT_EQ(losses("r").size(), 60u);
 }
 
+TEST_F(JouleTrainCli, SigintStopsCleanlyWithStatus3) {
+  const std::string config = write_config({.train = "batch_size: 30 epochs: 100000 log_every_steps: 1"});
+  const std::string metrics = output_ + "/r/metrics.jsonl";
+  // start, wait until training has logged a step, interrupt, report the exit status
+  const std::string script = binary_path("joule-train") + " --config " + shell_quote(config) + " --output " +
+                             shell_quote(output_) + " & pid=$!; i=0; while [ ! -s " + shell_quote(metrics) +
+                             " ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; kill -INT $pid; wait $pid;"
+                             " echo status=$?";
+  CommandResult r = run_command("sh -c " + shell_quote(script));
+  EXPECT_NE(r.output.find("status=3"), std::string::npos) << r.output;
+  pb::Summary summary;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(read_file(output_ + "/r/summary.json"), &summary).ok());
+  EXPECT_EQ(summary.stop_reason(), "interrupted");
+  EXPECT_GT(summary.steps(), 0u);
+}
+
 }  // namespace
 }  // namespace joule::testing

@@ -29,11 +29,13 @@ std::string case_name(const Case& c) {
          std::to_string(c.W) + " kernel " + std::to_string(c.kernel) + " stride " + std::to_string(c.stride);
 }
 
-// 2/2 and 3/2 (overlapping windows), odd sizes that leave rows and columns unread, the generic
-// kernel path (4), and a window as large as the input.
+// 2/2 (its vector path: Q of 4, 2, 18 = a full block of 16 and a tail) and 3/2 (overlapping
+// windows), odd sizes that leave rows and columns unread, other windows, and a window as large
+// as the input. The last case is large enough to be split over threads.
 const std::vector<Case> cases = {
-    {2, 3, 6, 8, 2, 2}, {2, 3, 7, 5, 2, 2}, {2, 2, 7, 9, 3, 2}, {1, 3, 6, 6, 3, 2},
+    {2, 3, 6, 8, 2, 2}, {2, 3, 7, 5, 2, 2}, {1, 2, 5, 37, 2, 2}, {2, 2, 7, 9, 3, 2}, {1, 3, 6, 6, 3, 2},
     {2, 2, 9, 7, 4, 3}, {2, 2, 5, 6, 2, 1}, {1, 2, 3, 4, 3, 1},
+    {4, 8, 33, 32, 2, 2},
 };
 
 struct Naive {
