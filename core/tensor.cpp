@@ -130,9 +130,19 @@ void ensure_tensor(Tensor& tensor, const Shape& shape, DType dtype, Device devic
 
 void check_tensor(const Tensor& tensor, const char* op, const char* arg, int ndim, DType dtype) {
   JOULE_CHECK(tensor.defined(), op, ": ", arg, " is undefined");
-  JOULE_CHECK(tensor.ndim() == ndim, op, ": ", arg, " must have ", ndim, " dims, got ", tensor.describe());
+  JOULE_CHECK(ndim < 0 || tensor.ndim() == ndim, op, ": ", arg, " must have ", ndim, " dims, got ", tensor.describe());
   JOULE_CHECK(tensor.dtype() == dtype, op, ": ", arg, " must be ", dtype_name(dtype), ", got ", tensor.describe(),
               " (other dtypes are not implemented on this backend)");
+}
+
+void check_cpu_tensor(const Tensor& tensor, const char* op, const char* arg, int ndim, DType dtype) {
+  check_tensor(tensor, op, arg, ndim, dtype);
+  JOULE_CHECK(tensor.device().is_cpu(), op, ": built without CUDA (tensor on ", tensor.device().str(), ")");
+}
+
+void check_shape(const Tensor& tensor, const char* op, const char* arg, const char* letters, const Shape& expected) {
+  JOULE_CHECK(tensor.shape() == expected, op, ": ", arg, " must be ", letters, " = ", shape_str(expected), ", got ",
+              tensor.describe());
 }
 
 void check_same_device(const Tensor& a, const Tensor& b, const char* op) {

@@ -86,7 +86,12 @@ class Tensor {
 void ensure_tensor(Tensor& tensor, const Shape& shape, DType dtype, Device device);
 
 // Shape/dtype/device checks for op contracts; the message names the op and the argument.
+// ndim < 0 accepts any rank.
 void check_tensor(const Tensor& tensor, const char* op, const char* arg, int ndim, DType dtype);
+// check_tensor plus "on the CPU" (else: "built without CUDA"): the entry check of CPU op code.
+void check_cpu_tensor(const Tensor& tensor, const char* op, const char* arg, int ndim, DType dtype = DType::f32);
+// "linear_forward: weight must be [OUT, IN] = [10, 784], got f32[10, 783] on cpu"
+void check_shape(const Tensor& tensor, const char* op, const char* arg, const char* letters, const Shape& expected);
 void check_same_device(const Tensor& a, const Tensor& b, const char* op);
 
 }  // namespace joule

@@ -36,11 +36,6 @@ struct ConvGeometry {
   bool identity_cols() const { return R == 1 && S == 1 && stride == 1 && pad == 0; }
 };
 
-void check_cpu_tensor(const Tensor& t, const char* op, const char* arg, int ndim) {
-  check_tensor(t, op, arg, ndim, DType::f32);
-  JOULE_CHECK(t.device().is_cpu(), op, ": built without CUDA (tensor on ", t.device().str(), ")");
-}
-
 ConvGeometry check_conv(const char* op, const Tensor& x, const Tensor& weight, const Conv2dParams& params) {
   check_cpu_tensor(x, op, "x", 4);
   check_cpu_tensor(weight, op, "weight", 4);

@@ -26,13 +26,6 @@ inline uint64_t splitmix64_mix(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-void check_input(const Tensor& t, const char* op, const char* arg, DType dtype) {
-  JOULE_CHECK(t.defined(), op, ": ", arg, " is undefined");
-  JOULE_CHECK(t.dtype() == dtype, op, ": ", arg, " must be ", dtype_name(dtype), ", got ", t.describe(),
-              " (other dtypes are not implemented on this backend)");
-  JOULE_CHECK(t.device().is_cpu(), op, ": built without CUDA (tensor on ", t.device().str(), ")");
-}
-
 void check_p(float p, const char* op) {
   JOULE_CHECK(p >= 0.0f && p < 1.0f, op, ": p must be in [0, 1), got ", p);  // NaN fails too
 }
@@ -41,7 +34,7 @@ void check_p(float p, const char* op) {
 
 void dropout_forward(Context& ctx, Tensor& y, Tensor& mask, const Tensor& x, float p, uint32_t site, bool training) {
   const char* op = "dropout_forward";
-  check_input(x, op, "x", DType::f32);
+  check_cpu_tensor(x, op, "x", -1, DType::f32);
   check_p(p, op);
   JOULE_CHECK(site < (1u << 24), op, ": site must be < 2^24, got ", site);
   const int64_t n = x.numel();
@@ -81,8 +74,8 @@ void dropout_forward(Context& ctx, Tensor& y, Tensor& mask, const Tensor& x, flo
 
 void dropout_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& mask, float p) {
   const char* op = "dropout_backward";
-  check_input(dy, op, "dy", DType::f32);
-  check_input(mask, op, "mask", DType::u8);
+  check_cpu_tensor(dy, op, "dy", -1, DType::f32);
+  check_cpu_tensor(mask, op, "mask", -1, DType::u8);
   JOULE_CHECK(mask.shape() == dy.shape(), op, ": mask must have the shape of dy = ", shape_str(dy.shape()),
               ", got ", mask.describe());
   check_p(p, op);

@@ -28,17 +28,10 @@ constexpr int64_t kChunk = 4096;
 using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
 using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
 
-void check_input(const Tensor& t, const char* op, const char* arg) {
-  JOULE_CHECK(t.defined(), op, ": ", arg, " is undefined");
-  JOULE_CHECK(t.dtype() == DType::f32, op, ": ", arg, " must be f32, got ", t.describe(),
-              " (other dtypes are not implemented on this backend)");
-  JOULE_CHECK(t.device().is_cpu(), op, ": built without CUDA (tensor on ", t.device().str(), ")");
-}
-
 }  // namespace
 
 void gelu_forward(Context& ctx, Tensor& y, const Tensor& x) {
-  check_input(x, "gelu_forward", "x");
+  check_cpu_tensor(x, "gelu_forward", "x", -1);
   ensure_tensor(y, x.shape(), DType::f32, x.device());
   const float* px = x.data<float>();
   float* py = y.data<float>();
@@ -54,8 +47,8 @@ void gelu_forward(Context& ctx, Tensor& y, const Tensor& x) {
 
 void gelu_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& x) {
   const char* op = "gelu_backward";
-  check_input(dy, op, "dy");
-  check_input(x, op, "x");
+  check_cpu_tensor(dy, op, "dy", -1);
+  check_cpu_tensor(x, op, "x", -1);
   JOULE_CHECK(dy.shape() == x.shape(), op, ": dy must have the shape of x = ", shape_str(x.shape()), ", got ",
               dy.describe());
   ensure_tensor(dx, dy.shape(), DType::f32, dy.device());  // a no-op when dx is dy (in place)

@@ -25,16 +25,6 @@ namespace {
 using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
 using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
 
-void check_input(const Tensor& t, const char* op, const char* arg, int ndim) {
-  check_tensor(t, op, arg, ndim, DType::f32);
-  JOULE_CHECK(t.device().is_cpu(), op, ": built without CUDA (tensor on ", t.device().str(), ")");
-}
-
-void check_shape(const Tensor& t, const char* op, const char* arg, const char* letters, const Shape& expected) {
-  JOULE_CHECK(t.shape() == expected, op, ": ", arg, " must be ", letters, " = ", shape_str(expected), ", got ",
-              t.describe());
-}
-
 void parameter_grads(Context& ctx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
                      const float* rstd, int64_t N, int64_t D, GradMode mode) {
   constexpr int64_t block = 128;
@@ -69,11 +59,11 @@ void parameter_grads(Context& ctx, float* dgamma, float* dbeta, const float* dy,
 void layernorm_forward(Context& ctx, Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& gamma,
                        const Tensor& beta, float eps) {
   const char* op = "layernorm_forward";
-  check_input(x, op, "x", 2);
+  check_cpu_tensor(x, op, "x", 2);
   const int64_t N = x.size(0), D = x.size(1);
-  check_input(gamma, op, "gamma", 1);
+  check_cpu_tensor(gamma, op, "gamma", 1);
   check_shape(gamma, op, "gamma", "[D]", {D});
-  check_input(beta, op, "beta", 1);
+  check_cpu_tensor(beta, op, "beta", 1);
   check_shape(beta, op, "beta", "[D]", {D});
   JOULE_CHECK(eps > 0.0f, op, ": eps must be positive, got ", eps);
   ensure_tensor(y, {N, D}, DType::f32, x.device());
@@ -102,19 +92,19 @@ void layernorm_forward(Context& ctx, Tensor& y, Tensor& mean, Tensor& rstd, cons
 void layernorm_backward(Context& ctx, Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy, const Tensor& x,
                         const Tensor& gamma, const Tensor& mean, const Tensor& rstd, GradMode mode) {
   const char* op = "layernorm_backward";
-  check_input(x, op, "x", 2);
+  check_cpu_tensor(x, op, "x", 2);
   const int64_t N = x.size(0), D = x.size(1);
-  check_input(dy, op, "dy", 2);
+  check_cpu_tensor(dy, op, "dy", 2);
   check_shape(dy, op, "dy", "[N, D]", {N, D});
-  check_input(gamma, op, "gamma", 1);
+  check_cpu_tensor(gamma, op, "gamma", 1);
   check_shape(gamma, op, "gamma", "[D]", {D});
-  check_input(mean, op, "mean", 1);
+  check_cpu_tensor(mean, op, "mean", 1);
   check_shape(mean, op, "mean", "[N]", {N});
-  check_input(rstd, op, "rstd", 1);
+  check_cpu_tensor(rstd, op, "rstd", 1);
   check_shape(rstd, op, "rstd", "[N]", {N});
-  check_input(dgamma, op, "dgamma", 1);
+  check_cpu_tensor(dgamma, op, "dgamma", 1);
   check_shape(dgamma, op, "dgamma", "[D]", {D});
-  check_input(dbeta, op, "dbeta", 1);
+  check_cpu_tensor(dbeta, op, "dbeta", 1);
   check_shape(dbeta, op, "dbeta", "[D]", {D});
 
   const float* px = x.data<float>();

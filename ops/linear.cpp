@@ -19,16 +19,6 @@ using MatrixR = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowM
 using ConstMapR = Eigen::Map<const MatrixR>;
 using MapR = Eigen::Map<MatrixR>;
 
-void check_input(const Tensor& t, const char* op, const char* arg, int ndim) {
-  check_tensor(t, op, arg, ndim, DType::f32);
-  JOULE_CHECK(t.device().is_cpu(), op, ": built without CUDA (tensor on ", t.device().str(), ")");
-}
-
-void check_shape(const Tensor& t, const char* op, const char* arg, const char* letters, const Shape& expected) {
-  JOULE_CHECK(t.shape() == expected, op, ": ", arg, " must be ", letters, " = ", shape_str(expected), ", got ",
-              t.describe());
-}
-
 // db[o] (+)= Σ_n dy[n, o]. Parallel over column blocks so every column sums its rows in the same
 // order whatever the thread count (deterministic gradients).
 void column_sums(Context& ctx, float* db, const float* dy, int64_t N, int64_t OUT, GradMode mode) {
@@ -55,12 +45,12 @@ void column_sums(Context& ctx, float* db, const float* dy, int64_t N, int64_t OU
 void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias) {
   (void)ctx;  // Eigen's GEMM threading is configured by make_cpu_context
   const char* op = "linear_forward";
-  check_input(x, op, "x", 2);
-  check_input(weight, op, "weight", 2);
+  check_cpu_tensor(x, op, "x", 2);
+  check_cpu_tensor(weight, op, "weight", 2);
   const int64_t N = x.size(0), IN = x.size(1), OUT = weight.size(0);
   check_shape(weight, op, "weight", "[OUT, IN]", {OUT, IN});
   if (bias.defined()) {
-    check_input(bias, op, "bias", 1);
+    check_cpu_tensor(bias, op, "bias", 1);
     check_shape(bias, op, "bias", "[OUT]", {OUT});
   }
   ensure_tensor(y, {N, OUT}, DType::f32, x.device());
@@ -80,16 +70,16 @@ void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weig
 void linear_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, const Tensor& dy, const Tensor& x,
                      const Tensor& weight, GradMode mode) {
   const char* op = "linear_backward";
-  check_input(dy, op, "dy", 2);
-  check_input(x, op, "x", 2);
-  check_input(weight, op, "weight", 2);
+  check_cpu_tensor(dy, op, "dy", 2);
+  check_cpu_tensor(x, op, "x", 2);
+  check_cpu_tensor(weight, op, "weight", 2);
   const int64_t N = x.size(0), IN = x.size(1), OUT = weight.size(0);
   check_shape(weight, op, "weight", "[OUT, IN]", {OUT, IN});
   check_shape(dy, op, "dy", "[N, OUT]", {N, OUT});
-  check_input(dweight, op, "dweight", 2);
+  check_cpu_tensor(dweight, op, "dweight", 2);
   check_shape(dweight, op, "dweight", "[OUT, IN]", {OUT, IN});
   if (dbias != nullptr) {
-    check_input(*dbias, op, "dbias", 1);
+    check_cpu_tensor(*dbias, op, "dbias", 1);
     check_shape(*dbias, op, "dbias", "[OUT]", {OUT});
   }
 

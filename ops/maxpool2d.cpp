@@ -16,11 +16,6 @@ namespace {
 // Inputs smaller than this (in elements, ~10 us of work) run on one thread: waking others costs more.
 constexpr int64_t parallel_min = 1 << 15;
 
-void check_cpu_tensor(const Tensor& t, const char* op, const char* arg, int ndim, DType dtype) {
-  check_tensor(t, op, arg, ndim, dtype);
-  JOULE_CHECK(t.device().is_cpu(), op, ": built without CUDA (tensor on ", t.device().str(), ")");
-}
-
 // Replaces (best, index) by (v, v_index) when v wins: strictly greater, so the first maximum wins;
 // a NaN wins over any number and then stays (the first NaN wins).
 inline void take_max(float& best, int32_t& index, float v, int32_t v_index) {

@@ -3,19 +3,9 @@
 #include "ops/relu.h"
 
 namespace joule {
-namespace {
-
-void check_input(const Tensor& t, const char* op, const char* arg) {
-  JOULE_CHECK(t.defined(), op, ": ", arg, " is undefined");
-  JOULE_CHECK(t.dtype() == DType::f32, op, ": ", arg, " must be f32, got ", t.describe(),
-              " (other dtypes are not implemented on this backend)");
-  JOULE_CHECK(t.device().is_cpu(), op, ": built without CUDA (tensor on ", t.device().str(), ")");
-}
-
-}  // namespace
 
 void relu_forward(Context& ctx, Tensor& y, const Tensor& x) {
-  check_input(x, "relu_forward", "x");
+  check_cpu_tensor(x, "relu_forward", "x", -1);
   ensure_tensor(y, x.shape(), DType::f32, x.device());  // a no-op when y is x (in place)
   const float* px = x.data<float>();
   float* py = y.data<float>();
@@ -26,8 +16,8 @@ void relu_forward(Context& ctx, Tensor& y, const Tensor& x) {
 
 void relu_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& y) {
   const char* op = "relu_backward";
-  check_input(dy, op, "dy");
-  check_input(y, op, "y");
+  check_cpu_tensor(dy, op, "dy", -1);
+  check_cpu_tensor(y, op, "y", -1);
   JOULE_CHECK(dy.shape() == y.shape(), op, ": dy must have the shape of y = ", shape_str(y.shape()), ", got ",
               dy.describe());
   ensure_tensor(dx, dy.shape(), DType::f32, dy.device());  // a no-op when dx is dy (in place)

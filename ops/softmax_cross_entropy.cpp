@@ -17,15 +17,10 @@
 namespace joule {
 namespace {
 
-void check_input(const Tensor& t, const char* op, const char* arg, int ndim, DType dtype) {
-  check_tensor(t, op, arg, ndim, dtype);
-  JOULE_CHECK(t.device().is_cpu(), op, ": built without CUDA (tensor on ", t.device().str(), ")");
-}
-
 // Checks logits/probs [N, C] and labels [N] with every label in [0, C); returns C.
 int64_t check_rows_and_labels(const Tensor& scores, const char* scores_name, const Tensor& labels, const char* op) {
-  check_input(scores, op, scores_name, 2, DType::f32);
-  check_input(labels, op, "labels", 1, DType::i32);
+  check_cpu_tensor(scores, op, scores_name, 2, DType::f32);
+  check_cpu_tensor(labels, op, "labels", 1, DType::i32);
   const int64_t N = scores.size(0), C = scores.size(1);
   JOULE_CHECK(labels.size(0) == N, op, ": labels must be [N] = [", N, "], got ", labels.describe());
   const int32_t* pl = labels.data<int32_t>();

@@ -8,6 +8,7 @@
 #include "ops/adamw.h"
 #include "ops/lr_schedule.h"
 #include "tests/support/data_files.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
 namespace joule {

@@ -8,6 +8,7 @@
 #include "core/batch_loader.h"
 #include "core/error.h"
 #include "tests/support/data_files.h"
+#include "tests/support/expect_error.h"
 
 namespace joule {
 namespace {

@@ -9,11 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
 namespace joule {
 namespace {
 
+using testing::expect_invalid_input;
 using testing::check_gradients;
 using testing::max_relative_difference;
 using testing::random_tensor;
@@ -187,19 +189,6 @@ TEST(Conv2dTest, ThreadCountDoesNotChangeResults) {
     EXPECT_LT(max_relative_difference(dx2, dx1), 1e-6);
     EXPECT_LT(max_relative_difference(dw2, dw1), 1e-5);
     EXPECT_LT(max_relative_difference(db2, db1), 1e-5);
-  }
-}
-
-// Runs f, expects a joule::Error of kind invalid_input whose message contains every needle.
-template <class F>
-void expect_invalid_input(F&& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no error thrown; expected one mentioning " << needles.front();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::invalid_input) << e.what();
-    for (const std::string& needle : needles)
-      EXPECT_NE(e.message().find(needle), std::string::npos) << "'" << needle << "' not in: " << e.message();
   }
 }
 

@@ -9,6 +9,7 @@
 #include "core/dataset.h"
 #include "core/error.h"
 #include "tests/support/data_files.h"
+#include "tests/support/expect_error.h"
 
 namespace joule {
 namespace {

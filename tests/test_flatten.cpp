@@ -7,23 +7,14 @@
 
 #include "core/context.h"
 #include "ops/flatten.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
 namespace joule {
 namespace {
 
+using testing::expect_invalid_input;
 using testing::random_tensor;
-
-template <class F>
-void expect_invalid_input(F&& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no joule::Error thrown; expected one mentioning: " << needle;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::invalid_input) << e.what();
-    EXPECT_NE(e.message().find(needle), std::string::npos) << e.message();
-  }
-}
 
 }  // namespace
 

@@ -9,29 +9,15 @@
 
 #include "core/context.h"
 #include "ops/gelu.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
 namespace joule {
 namespace {
 
+using testing::expect_invalid_input;
+using testing::fake_cuda_tensor;
 using testing::random_tensor;
-
-template <class F>
-void expect_invalid_input(F&& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no joule::Error thrown; expected one mentioning: " << needle;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::invalid_input) << e.what();
-    EXPECT_NE(e.message().find(needle), std::string::npos) << e.message();
-  }
-}
-
-Tensor fake_cuda_tensor(const Shape& shape) {
-  static float never_read;
-  Storage storage(&never_read, static_cast<size_t>(shape_numel(shape)) * 4, Device::cuda(0), [](void*) {});
-  return Tensor(storage, 0, shape, DType::f32);
-}
 
 const double kA = std::sqrt(2.0 / std::numbers::pi);
 

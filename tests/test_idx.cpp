@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/idx.h"
 #include "tests/support/data_files.h"
+#include "tests/support/expect_error.h"
 
 namespace joule {
 namespace {

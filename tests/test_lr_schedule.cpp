@@ -3,6 +3,7 @@
 
 #include "ops/lr_schedule.h"
 #include "tests/support/data_files.h"
+#include "tests/support/expect_error.h"
 
 namespace joule {
 namespace {

@@ -11,11 +11,13 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
 namespace joule {
 namespace {
 
+using testing::expect_invalid_input;
 using testing::check_gradients;
 using testing::random_tensor;
 
@@ -159,18 +161,6 @@ TEST(MaxPool2dTest, BackwardOverwritesStaleGradient) {
   Tensor reused = random_tensor(x.shape(), 11);
   maxpool2d_backward(ctx, reused, dy, argmax, x.shape());
   EXPECT_EQ(reused.to_floats(), fresh.to_floats());
-}
-
-template <class F>
-void expect_invalid_input(F&& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no error thrown; expected one mentioning " << needles.front();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::invalid_input) << e.what();
-    for (const std::string& needle : needles)
-      EXPECT_NE(e.message().find(needle), std::string::npos) << "'" << needle << "' not in: " << e.message();
-  }
 }
 
 TEST(MaxPool2dTest, RejectsInvalidInputs) {

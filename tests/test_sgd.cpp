@@ -9,6 +9,7 @@
 #include "ops/parameters.h"
 #include "ops/sgd.h"
 #include "tests/support/data_files.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
 namespace joule {

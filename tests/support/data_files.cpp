@@ -52,16 +52,5 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-void expect_invalid_input(const std::function<void()>& call, const std::vector<std::string>& parts) {
-  try {
-    call();
-    ADD_FAILURE() << "expected a joule::Error (invalid_input), nothing was thrown";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::invalid_input) << e.what();
-    for (const std::string& part : parts) {
-      EXPECT_NE(e.message().find(part), std::string::npos) << "message lacks '" << part << "': " << e.message();
-    }
-  }
-}
 
 }  // namespace joule::testing

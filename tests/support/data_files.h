@@ -1,9 +1,8 @@
-// Test helpers for data files: a fresh temporary directory, IDX encoding (raw and gzip), and a check
-// that a call fails as invalid input with a message containing given parts.
+// Test helpers for data files: a fresh temporary directory and IDX encoding (raw and gzip).
+// (expect_invalid_input lives in tests/support/expect_error.h.)
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,8 +28,5 @@ std::vector<uint8_t> idx_bytes(const std::vector<uint32_t>& dims, const std::vec
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes);
 void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes);  // zlib gzwrite
 std::vector<uint8_t> read_bytes(const std::string& path);
-
-// Runs `call` and expects a joule::Error of kind invalid_input whose message contains every part.
-void expect_invalid_input(const std::function<void()>& call, const std::vector<std::string>& parts);
 
 }  // namespace joule::testing

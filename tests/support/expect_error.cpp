@@ -1,0 +1,28 @@
+#include "tests/support/expect_error.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+
+namespace joule::testing {
+
+void expect_invalid_input(const std::function<void()>& call, const std::vector<std::string>& parts) {
+  try {
+    call();
+    ADD_FAILURE() << "expected a joule::Error (invalid_input), nothing was thrown";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::invalid_input) << e.what();
+    for (const std::string& part : parts) {
+      EXPECT_NE(e.message().find(part), std::string::npos) << "message lacks '" << part << "': " << e.message();
+    }
+  }
+}
+
+Tensor fake_cuda_tensor(const Shape& shape) {
+  // a valid host address so the Tensor bookkeeping works; ops must reject it before any access
+  static float never_read;
+  Storage storage(&never_read, static_cast<size_t>(shape_numel(shape)) * 4, Device::cuda(0), [](void*) {});
+  return Tensor(storage, 0, shape, DType::f32);
+}
+
+}  // namespace joule::testing
