@@ -81,9 +81,9 @@ std::string default_run_name(const std::string& config_path) {
 
 void print_version() {
   auto yes_no = [](int flag) { return flag ? "yes" : "no"; };
-  std::printf("joule-train %s (%s)\nfeatures: cpu yes, cuda %s, nccl %s, mpi %s, nvml %s\n", JOULE_VERSION,
+  std::printf("joule-train %s (%s)\nfeatures: cpu yes, cuda %s, nccl %s, mpi %s, nvml %s, blas %s\n", JOULE_VERSION,
               JOULE_BUILD_TYPE, yes_no(JOULE_HAVE_CUDA), yes_no(JOULE_HAVE_NCCL), yes_no(JOULE_HAVE_MPI),
-              yes_no(JOULE_HAVE_NVML));
+              yes_no(JOULE_HAVE_NVML), yes_no(JOULE_HAVE_BLAS));
 }
 
 int run(int argc, char** argv) {

@@ -1,23 +1,14 @@
-// Linear layer, CPU reference: three Eigen GEMMs over row-major maps of the tensors (no copies).
+// Linear layer, CPU reference: three GEMMs (core/gemm.h: OpenBLAS or Eigen) on the tensors in place.
 //
 // Dimension letters: N rows (batch), IN input features, OUT output features.
 #include "ops/linear.h"
 
 #include <algorithm>
 
-// GCC 12's AVX-512 intrinsics header trips -Wmaybe-uninitialized inside Eigen's packet code
-// (a false positive: `__m512 __Y = __Y;` in avx512fintrin.h); silence it for Eigen only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <Eigen/Core>
-#pragma GCC diagnostic pop
+#include "core/gemm.h"
 
 namespace joule {
 namespace {
-
-using MatrixR = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMapR = Eigen::Map<const MatrixR>;
-using MapR = Eigen::Map<MatrixR>;
 
 // db[o] (+)= Σ_n dy[n, o]. Parallel over column blocks so every column sums its rows in the same
 // order whatever the thread count (deterministic gradients).
@@ -43,7 +34,7 @@ void column_sums(Context& ctx, float* db, const float* dy, int64_t N, int64_t OU
 }  // namespace
 
 void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  (void)ctx;  // Eigen's GEMM threading is configured by make_cpu_context
+  (void)ctx;  // the GEMM threads follow the OpenMP count make_cpu_context set
   const char* op = "linear_forward";
   check_cpu_tensor(x, op, "x", 2);
   check_cpu_tensor(weight, op, "weight", 2);
@@ -55,16 +46,16 @@ void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weig
   }
   ensure_tensor(y, {N, OUT}, DType::f32, x.device());
 
-  ConstMapR X(x.data<float>(), N, IN);
-  ConstMapR W(weight.data<float>(), OUT, IN);
-  MapR Y(y.data<float>(), N, OUT);
-  // Seeding Y with the bias costs what the GEMM's own zero-fill would; the GEMM then accumulates.
-  if (bias.defined()) {
-    Y.rowwise() = Eigen::Map<const Eigen::RowVectorXf>(bias.data<float>(), OUT);
-  } else {
-    Y.setZero();
+  float* py = y.data<float>();
+  // Y starts as the bias rows (or zeros); the GEMM accumulates X·Wᵀ onto it.
+  for (int64_t n = 0; n < N; ++n) {
+    if (bias.defined()) {
+      std::copy_n(bias.data<float>(), OUT, py + n * OUT);
+    } else {
+      std::fill_n(py + n * OUT, OUT, 0.0f);
+    }
   }
-  Y.noalias() += X * W.transpose();
+  gemm_f32(Transpose::no, Transpose::yes, N, OUT, IN, 1.0f, x.data<float>(), IN, weight.data<float>(), IN, 1.0f, py, OUT);
 }
 
 void linear_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, const Tensor& dy, const Tensor& x,
@@ -83,19 +74,15 @@ void linear_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, c
     check_shape(*dbias, op, "dbias", "[OUT]", {OUT});
   }
 
-  ConstMapR dY(dy.data<float>(), N, OUT);
-  ConstMapR X(x.data<float>(), N, IN);
   if (dx != nullptr) {
     ensure_tensor(*dx, {N, IN}, DType::f32, x.device());
-    MapR dX(dx->data<float>(), N, IN);
-    dX.noalias() = dY * ConstMapR(weight.data<float>(), OUT, IN);
+    // dX[N, IN] = dY[N, OUT] · W[OUT, IN]
+    gemm_f32(Transpose::no, Transpose::no, N, IN, OUT, 1.0f, dy.data<float>(), OUT, weight.data<float>(), IN, 0.0f,
+             dx->data<float>(), IN);
   }
-  MapR dW(dweight.data<float>(), OUT, IN);
-  if (mode == GradMode::overwrite) {
-    dW.noalias() = dY.transpose() * X;
-  } else {
-    dW.noalias() += dY.transpose() * X;
-  }
+  // dW[OUT, IN] (+)= dYᵀ · X[N, IN]
+  gemm_f32(Transpose::yes, Transpose::no, OUT, IN, N, 1.0f, dy.data<float>(), OUT, x.data<float>(), IN,
+           mode == GradMode::overwrite ? 0.0f : 1.0f, dweight.data<float>(), IN);
   if (dbias != nullptr) column_sums(ctx, dbias->data<float>(), dy.data<float>(), N, OUT, mode);
 }
 
