@@ -100,7 +100,7 @@ Device parse_device(const std::string& text) {
   if (text == "cuda") return Device::cuda(0);
   if (text.rfind("cuda:", 0) == 0) {
     const std::string digits = text.substr(5);
-    JOULE_CHECK(!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos,
+    JOULE_CHECK(!digits.empty() && digits.size() <= 9 && digits.find_first_not_of("0123456789") == std::string::npos,
                 "device '", text, "': expected cpu, cuda or cuda:N");
     return Device::cuda(std::stoi(digits));
   }

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -12,6 +13,8 @@ namespace joule {
 std::string describe_errno() { return std::strerror(errno); }
 
 std::string read_text_file(const std::string& path, const std::string& what) {
+  std::error_code ignored;
+  JOULE_CHECK(!std::filesystem::is_directory(path, ignored), what, " \"", path, "\": is a directory");
   std::ifstream in(path, std::ios::binary);
   JOULE_CHECK(in.good(), what, " \"", path, "\": cannot open for reading (", describe_errno(), ")");
   std::ostringstream content;
@@ -31,7 +34,9 @@ void write_file_atomic(const std::string& path, const std::string& content) {
               "\": ", describe_errno());
 }
 
-LineWriter::LineWriter(const std::string& path) : path_(path) {
+void LineWriter::open(const std::string& path) {
+  JOULE_ASSERT(file_ == nullptr, "LineWriter opened twice");
+  path_ = path;
   file_ = std::fopen(path.c_str(), "ab");
   JOULE_CHECK(file_ != nullptr, "cannot open \"", path, "\" for appending: ", describe_errno());
 }

@@ -19,11 +19,12 @@ void write_file_atomic(const std::string& path, const std::string& content);
 class LineWriter {
  public:
   LineWriter() = default;
-  explicit LineWriter(const std::string& path);
+  explicit LineWriter(const std::string& path) { open(path); }
   LineWriter(const LineWriter&) = delete;
   LineWriter& operator=(const LineWriter&) = delete;
   ~LineWriter();
 
+  void open(const std::string& path);  // for appending; once
   bool is_open() const { return file_ != nullptr; }
   void write_line(const std::string& line);  // `line` without the trailing newline
 

@@ -35,12 +35,12 @@ std::string format_progress(const ProgressState& st) {
 ProgressPrinter::ProgressPrinter(std::FILE* out, bool interactive) : out_(out), interactive_(interactive) {}
 
 void ProgressPrinter::clear_live() {
-  if (live_shown_) std::fputs("\r\033[2K", out_);
+  if (out_ != nullptr && live_shown_) std::fputs("\r\033[2K", out_);
   live_shown_ = false;
 }
 
 void ProgressPrinter::update(const ProgressState& state, double now_s) {
-  if (!interactive_ || (last_draw_s_ >= 0 && now_s - last_draw_s_ < 0.2)) return;
+  if (out_ == nullptr || !interactive_ || (last_draw_s_ >= 0 && now_s - last_draw_s_ < 0.2)) return;
   last_draw_s_ = now_s;
   const double fraction = state.total_steps > 0 ? static_cast<double>(state.step) / state.total_steps : 0;
   const int width = 20;
@@ -54,6 +54,7 @@ void ProgressPrinter::update(const ProgressState& state, double now_s) {
 void ProgressPrinter::line(const ProgressState& state) { message(format_progress(state)); }
 
 void ProgressPrinter::message(const std::string& text) {
+  if (out_ == nullptr) return;
   clear_live();
   std::fprintf(out_, "%s\n", text.c_str());
   std::fflush(out_);

@@ -23,7 +23,7 @@ std::string format_progress(const ProgressState& state);  // "epoch 2/5 step 936
 
 class ProgressPrinter {
  public:
-  ProgressPrinter(std::FILE* out, bool interactive);
+  ProgressPrinter(std::FILE* out, bool interactive);  // out == nullptr: prints nothing (ranks > 0)
   void update(const ProgressState& state, double now_s);  // live redraw on a terminal; nothing otherwise
   void line(const ProgressState& state);                   // a permanent line
   void message(const std::string& text);                   // a permanent free-form line

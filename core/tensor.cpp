@@ -80,6 +80,7 @@ Tensor Tensor::reshape(const Shape& shape) const {
       JOULE_CHECK(infer < 0, "reshape ", shape_str(shape_), " to ", shape_str(shape), ": more than one -1");
       infer = static_cast<int>(i);
     } else {
+      JOULE_CHECK(resolved[i] >= 0, "reshape ", shape_str(shape_), " to ", shape_str(shape), ": negative dimension");
       known *= resolved[i];
     }
   }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "core/batch_loader.h"
@@ -10,6 +11,7 @@
 #include "core/file_util.h"
 #include "core/json_record.h"
 #include "core/progress.h"
+#include "distributed/distributed_sampler.h"
 #include "energy/estimate_meter.h"
 #include "ops/adamw.h"
 #include "ops/lr_schedule.h"
@@ -54,29 +56,36 @@ struct EvalResult {
   double loss = 0;
 };
 
-EvalResult evaluate(Context& ctx, Model& model, const Dataset& test_set, const pb::Config& config) {
+// Each rank evaluates its share of the test set; sums are combined over ranks.
+EvalResult evaluate(Context& ctx, Model& model, const Dataset& test_set, const pb::Config& config, Communicator& comm) {
   BatchLoader loader(test_set, config.train().eval_batch_size(), config.run().seed(), /*shuffle=*/false,
                      /*drop_last=*/false, config.data().normalize_mean(), config.data().normalize_std(),
                      config.data().prefetch());
-  loader.start_epoch(0);
+  loader.start_epoch_with_order(rank_eval_order(test_set.size(), comm.size(), comm.rank()));
   Batch batch;
   Tensor probs;
-  double loss_sum = 0;
-  int64_t correct = 0, seen = 0;
+  double sums[3] = {0, 0, 0};  // loss, correct, seen
   while (loader.next(batch)) {
     const Tensor& logits = model.forward(ctx, batch.images, /*training=*/false);
-    loss_sum += softmax_cross_entropy_forward(ctx, probs, logits, batch.labels);
-    correct += count_correct(logits, batch.labels);
-    seen += batch.labels.numel();
+    sums[0] += softmax_cross_entropy_forward(ctx, probs, logits, batch.labels);
+    sums[1] += static_cast<double>(count_correct(logits, batch.labels));
+    sums[2] += static_cast<double>(batch.labels.numel());
   }
-  JOULE_ASSERT(seen > 0, "empty test set");
-  return {static_cast<double>(correct) / static_cast<double>(seen), loss_sum / static_cast<double>(seen)};
+  comm.all_reduce_sum(sums, 3);
+  JOULE_ASSERT(sums[2] > 0, "empty test set");
+  return {sums[1] / sums[2], sums[0] / sums[2]};
+}
+
+// A stable digest of the resolved config, to check that every rank runs the same one.
+std::string config_digest(const pb::Config& config) {
+  return std::to_string(std::hash<std::string>{}(config.SerializeAsString()));
 }
 
 }  // namespace
 
 struct Trainer::State {
   pb::Config config;
+  Communicator& comm;
   const Dataset& train_set;
   const Dataset& test_set;
   Context ctx;
@@ -85,13 +94,24 @@ struct Trainer::State {
   LrSchedule schedule;
 };
 
-Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Dataset& test_set) {
+Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Dataset& test_set, Communicator& comm) {
   const pb::TrainConfig& tc = config.train();
   JOULE_CHECK(tc.batch_size() <= train_set.size(), "train.batch_size = ", tc.batch_size(), ": expected at most the ",
               train_set.size(), " training samples");
+  JOULE_CHECK(tc.batch_size() % comm.size() == 0, "train.batch_size = ", tc.batch_size(),
+              " (the global batch): expected a multiple of the ", comm.size(), " ranks");
+  const std::vector<std::string> digests = comm.all_gather(config_digest(config));
+  std::string differing;
+  for (size_t r = 1; r < digests.size(); ++r)
+    if (digests[r] != digests[0]) differing += (differing.empty() ? "" : ", ") + std::to_string(r);
+  JOULE_CHECK(differing.empty(), "ranks ", differing, " run a different config than rank 0 (same file and --set on every rank?)");
   Context ctx = make_cpu_context(config.run().threads(), config.run().seed());
+  ctx.rank = static_cast<uint32_t>(comm.rank());
   InputShape shape{1, train_set.height, train_set.width, config.data().num_classes()};
   std::unique_ptr<Model> model = make_model(config.model(), shape, ctx);
+  // every rank initializes identically from the seed; the broadcast makes rank 0's copy the truth
+  const Tensor& values = model->parameters().values();
+  comm.broadcast(values.raw_data(), static_cast<int64_t>(values.nbytes()), 0);
   auto optimizer = std::make_unique<Optimizer>(tc.optimizer(), model->parameters());
 
   total_steps_ = train_set.size() / tc.batch_size() * tc.epochs();
@@ -102,7 +122,7 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
   schedule.warmup_steps = std::min<int64_t>(tc.schedule().warmup_steps(), total_steps_);
   schedule.total_steps = total_steps_;
   schedule.min_lr_ratio = tc.schedule().min_lr_ratio();
-  state_.reset(new State{config, train_set, test_set, ctx, std::move(model), std::move(optimizer), schedule});
+  state_.reset(new State{config, comm, train_set, test_set, ctx, std::move(model), std::move(optimizer), schedule});
 }
 
 Trainer::~Trainer() = default;
@@ -116,17 +136,21 @@ pb::Summary Trainer::run(const TrainerIo& io) {
   Model* model = state_->model.get();
   Optimizer& optimizer = *state_->optimizer;
   const LrSchedule& schedule = state_->schedule;
+  Communicator& comm = state_->comm;
+  const bool lead = comm.rank() == 0;  // rank 0 writes the run directory's shared files and prints
   const int64_t batch_size = tc.batch_size();
+  const ShardSpec shard{train_set.size(), batch_size, comm.size(), comm.rank()};
   const int64_t total_steps = total_steps_;
 
-  LineWriter metrics((std::filesystem::path(io.run_dir) / "metrics.jsonl").string());
+  LineWriter metrics;
+  if (lead) metrics.open((std::filesystem::path(io.run_dir) / "metrics.jsonl").string());
   energy::EstimateMeter meter(config.energy().estimate_watts_per_core(), config.energy().estimate_static_watts());
-  ProgressPrinter progress(io.progress, io.interactive);
+  ProgressPrinter progress(lead ? io.progress : nullptr, io.interactive);
   progress.message(model->describe() + ", " + std::to_string(train_set.size()) + " training samples, batch " +
-                   std::to_string(batch_size) + ", " + std::to_string(total_steps) + " steps, " +
-                   std::to_string(ctx.num_threads) + " threads");
+                   std::to_string(batch_size) + " over " + std::to_string(comm.size()) + " rank(s), " +
+                   std::to_string(total_steps) + " steps, " + std::to_string(ctx.num_threads) + " threads per rank");
 
-  BatchLoader loader(train_set, batch_size, config.run().seed(), /*shuffle=*/true, /*drop_last=*/true,
+  BatchLoader loader(train_set, local_batch(shard), config.run().seed(), /*shuffle=*/false, /*drop_last=*/true,
                      config.data().normalize_mean(), config.data().normalize_std(), config.data().prefetch());
   Tensor probs, dlogits;
   const double start_s = energy::monotonic_seconds();
@@ -141,7 +165,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
 
   auto run_eval = [&](int64_t epoch) {
     const double t0 = energy::monotonic_seconds();
-    EvalResult r = evaluate(ctx, *model, test_set, config);
+    EvalResult r = evaluate(ctx, *model, test_set, config, comm);
     eval_s += energy::monotonic_seconds() - t0;
     last_accuracy = r.accuracy;
     best_accuracy = std::max(best_accuracy, r.accuracy);
@@ -151,15 +175,17 @@ pb::Summary Trainer::run(const TrainerIo& io) {
     record.set_step(static_cast<uint32_t>(step));
     record.set_epoch(static_cast<uint32_t>(epoch));
     record.set_samples(static_cast<double>(step * batch_size));
-    record.set_energy_j(meter.read().energy_j);
+    double energy_j = meter.read().energy_j;
+    comm.all_reduce_sum(&energy_j, 1);
+    record.set_energy_j(energy_j);
     record.set_accuracy(r.accuracy);
     record.set_eval_loss(r.loss);
     record.set_seconds(energy::monotonic_seconds() - start_s);
-    metrics.write_line(to_json_line(record));
+    if (lead) metrics.write_line(to_json_line(record));
   };
 
   for (int64_t epoch = 0; epoch < tc.epochs() && stop_reason == "epochs"; ++epoch) {
-    loader.start_epoch(epoch);
+    loader.start_epoch_with_order(rank_epoch_order(shard, config.run().seed(), epoch));
     Batch batch;
     double epoch_loss = 0;
     int64_t epoch_steps = 0;
@@ -168,7 +194,12 @@ pb::Summary Trainer::run(const TrainerIo& io) {
       ctx.step = static_cast<uint64_t>(step);
       const float lr = lr_at(schedule, step);
       const Tensor& logits = model->forward(ctx, batch.images, /*training=*/true);
-      const double loss = softmax_cross_entropy_forward(ctx, probs, logits, batch.labels) / static_cast<double>(batch_size);
+      // {loss sum, stop votes}: one small all-reduce gives every rank the global loss and the same
+      // decision to stop (a signal may reach the ranks at different steps)
+      const bool stop_here = io.stop_requested != nullptr && io.stop_requested->load();
+      double step_sums[2] = {softmax_cross_entropy_forward(ctx, probs, logits, batch.labels), stop_here ? 1.0 : 0.0};
+      comm.all_reduce_sum(step_sums, 2);
+      const double loss = step_sums[0] / static_cast<double>(batch_size);
       if (!std::isfinite(loss)) {
         progress.message("error: training diverged: loss is " + std::to_string(loss) + " at step " +
                          std::to_string(step + 1) + " (try a lower learning rate)");
@@ -177,6 +208,9 @@ pb::Summary Trainer::run(const TrainerIo& io) {
       }
       softmax_cross_entropy_backward(ctx, dlogits, probs, batch.labels, 1.0f / static_cast<float>(batch_size));
       model->backward(ctx, dlogits, GradMode::overwrite);
+      // dlogits carried 1/B (the global batch): the sum over ranks is the global mean gradient
+      Tensor grads = model->parameters().grads();
+      if (comm.size() > 1) comm.all_reduce_sum(grads.data<float>(), grads.numel());
       optimizer.step(ctx, lr, step + 1);
       ++step;
       epoch_loss += loss;
@@ -192,7 +226,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
         record.set_lr(lr);
         record.set_batch_size(static_cast<uint32_t>(batch_size));
         record.set_precision("f32");
-        metrics.write_line(to_json_line(record));
+        if (lead) metrics.write_line(to_json_line(record));
       }
       if (tc.eval_every_steps() > 0 && step % tc.eval_every_steps() == 0) run_eval(epoch);
 
@@ -207,7 +241,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
         if (tc.max_steps() > 0 && step == tc.max_steps()) stop_reason = "max_steps";
         break;
       }
-      if (io.stop_requested != nullptr && io.stop_requested->load()) {
+      if (step_sums[1] > 0) {
         stop_reason = "interrupted";
         break;
       }
@@ -220,14 +254,19 @@ pb::Summary Trainer::run(const TrainerIo& io) {
 
   const double seconds = energy::monotonic_seconds() - start_s;
   const energy::EnergyReading energy = meter.read();
+  const std::vector<std::string> rank_energies = comm.all_gather(std::to_string(energy.energy_j));
   pb::Summary summary;
-  summary.set_world_size(1);
+  summary.set_world_size(static_cast<uint32_t>(comm.size()));
   summary.set_steps(static_cast<uint32_t>(step));
   summary.set_samples(static_cast<double>(step * batch_size));
   summary.set_seconds(seconds);
-  summary.set_energy_j(energy.energy_j);
-  summary.add_energy_j_per_rank(energy.energy_j);
-  summary.set_j_per_sample(step > 0 ? energy.energy_j / summary.samples() : 0);
+  double total_energy = 0;
+  for (const std::string& e : rank_energies) {
+    summary.add_energy_j_per_rank(std::stod(e));
+    total_energy += summary.energy_j_per_rank(summary.energy_j_per_rank_size() - 1);
+  }
+  summary.set_energy_j(total_energy);
+  summary.set_j_per_sample(step > 0 ? total_energy / summary.samples() : 0);
   summary.set_final_accuracy(std::max(0.0, last_accuracy));
   summary.set_best_accuracy(best_accuracy);
   summary.set_stop_reason(stop_reason);
@@ -236,7 +275,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
   summary.set_samples_per_s(summary.samples() / std::max(1e-9, seconds - eval_s));
   summary.set_model(model->kind());
   summary.set_joule_version(JOULE_VERSION);
-  write_file_atomic((std::filesystem::path(io.run_dir) / "summary.json").string(), to_json_pretty(summary));
+  if (lead) write_file_atomic((std::filesystem::path(io.run_dir) / "summary.json").string(), to_json_pretty(summary));
   return summary;
 }
 

@@ -1,7 +1,7 @@
-// The training loop: batches from the loader, forward, fused softmax-cross-entropy, backward,
-// optimizer step, periodic evaluation, metrics.jsonl and summary.json in the run directory, and
-// progress output. Single process for now; data parallelism over a Communicator slots in here
-// (gradient all-reduce between backward and the optimizer step).
+// The data-parallel training loop: each rank trains on its shard of every global batch (the
+// distributed sampler), gradients are summed over ranks between backward and the optimizer step,
+// evaluation is split over ranks, and rank 0 writes metrics.jsonl and summary.json and prints
+// progress. With one rank (LocalCommunicator or an MPI singleton) it is the single-process loop.
 #pragma once
 
 #include <atomic>
@@ -12,22 +12,24 @@
 #include "core/dataset.h"
 #include "core/proto/config.pb.h"
 #include "core/proto/records.pb.h"
+#include "distributed/communicator.h"
 
 namespace joule {
 
 struct TrainerIo {
-  std::string run_dir;                          // exists and is empty
+  std::string run_dir;                          // exists (rank 0 created it) and is empty
   std::FILE* progress = stderr;                 // progress lines
   bool interactive = false;                     // live bar instead of plain lines
   const std::atomic<bool>* stop_requested = nullptr;  // set by SIGINT/SIGTERM handlers
 };
 
-// Construction builds the model, optimizer and schedule and checks everything that depends on the
-// data (so invalid input fails before a run directory exists); run() trains and returns the summary
-// it also writes to summary.json. stop_reason: "epochs" | "max_steps" | "interrupted" | "diverged".
+// Construction builds the model, optimizer and schedule, broadcasts rank 0's parameters and checks
+// everything that depends on the data or the ranks (so invalid input fails before a run directory
+// exists); run() trains and returns the summary rank 0 also writes to summary.json. stop_reason: "epochs" | "max_steps" | "interrupted" | "diverged".
 class Trainer {
  public:
-  Trainer(const pb::Config& config, const Dataset& train_set, const Dataset& test_set);
+  // Collective: every rank constructs its Trainer with the same config (checked by hash).
+  Trainer(const pb::Config& config, const Dataset& train_set, const Dataset& test_set, Communicator& comm);
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;

@@ -1,6 +1,8 @@
-// joule-train: trains the model a config describes and writes the run directory (DESIGN.md §1).
+// joule-train: trains the model a config describes and writes the run directory (DESIGN.md §1),
+// on one process or on every rank of an mpirun/srun job (same arguments on every rank).
 // Exit status: 0 success (an early stop too), 2 invalid input (nothing written), 3 interrupted by
-// SIGINT/SIGTERM, 1 any other failure.
+// SIGINT/SIGTERM, 1 any other failure. An error on one rank of a multi-rank job names that rank
+// and aborts the whole job, so no rank waits forever.
 #include <unistd.h>
 
 #include <atomic>
@@ -16,6 +18,7 @@
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "distributed/make_communicator.h"
 #include "distributed/trainer.h"
 
 namespace {
@@ -86,18 +89,18 @@ void print_version() {
               yes_no(JOULE_HAVE_NVML), yes_no(JOULE_HAVE_BLAS));
 }
 
-int run(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--version") return print_version(), 0;
-    if (arg == "--help" || arg == "-h") return std::fputs(kUsage, stdout), 0;
-  }
+// Rank 0 decides (run name, run directory); every rank learns the outcome, so a refusal ends all
+// ranks the same way instead of leaving some waiting in a collective.
+std::string agree_with_rank0(joule::Communicator& comm, const std::string& mine) { return comm.all_gather(mine)[0]; }
+
+int run(int argc, char** argv, joule::Communicator& comm) {
   const Arguments args = parse_arguments(argc, argv);
   joule::pb::Config config = joule::load_config(args.config_path, args.overrides);
   if (!args.output.empty()) config.mutable_run()->set_output(args.output);
-  if (config.run().name().empty()) config.mutable_run()->set_name(default_run_name(args.config_path));
+  if (config.run().name().empty())
+    config.mutable_run()->set_name(agree_with_rank0(comm, default_run_name(args.config_path)));
   if (args.check) {
-    std::fputs(joule::config_to_text(config).c_str(), stdout);
+    if (comm.rank() == 0) std::fputs(joule::config_to_text(config).c_str(), stdout);
     return 0;
   }
 
@@ -107,15 +110,23 @@ int run(int argc, char** argv) {
                                                  data.train_limit());
   joule::Dataset test_set = joule::load_dataset(data.test_images(), data.test_labels(), data.num_classes(),
                                                 data.test_limit());
-  joule::Trainer trainer(config, train_set, test_set);
+  joule::Trainer trainer(config, train_set, test_set, comm);
   const std::filesystem::path run_dir = std::filesystem::path(config.run().output()) / config.run().name();
-  JOULE_CHECK(!std::filesystem::exists(run_dir), "run directory ", run_dir.string(),
-              " exists already: choose another run.name (--set run.name=...) or --output; runs are never overwritten");
-  std::error_code error;
-  std::filesystem::create_directories(run_dir.parent_path(), error);
-  JOULE_CHECK(std::filesystem::create_directory(run_dir, error) && !error, "cannot create run directory ",
-              run_dir.string(), ": ", error ? error.message() : "it exists already");
-  joule::write_file_atomic((run_dir / "config.pbtxt").string(), joule::config_to_text(config));
+  std::string refusal;
+  if (comm.rank() == 0) {
+    std::error_code error;
+    if (std::filesystem::exists(run_dir)) {
+      refusal = "run directory " + run_dir.string() +
+                " exists already: choose another run.name (--set run.name=...) or --output; runs are never overwritten";
+    } else {
+      std::filesystem::create_directories(run_dir.parent_path(), error);
+      if (!std::filesystem::create_directory(run_dir, error) || error)
+        refusal = "cannot create run directory " + run_dir.string() + ": " + (error ? error.message() : "it exists");
+    }
+    if (refusal.empty()) joule::write_file_atomic((run_dir / "config.pbtxt").string(), joule::config_to_text(config));
+  }
+  refusal = agree_with_rank0(comm, refusal);
+  JOULE_CHECK(refusal.empty(), refusal);
 
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
@@ -125,10 +136,11 @@ int run(int argc, char** argv) {
   io.interactive = isatty(STDERR_FILENO) != 0;
   io.stop_requested = &g_stop_requested;
   const joule::pb::Summary summary = trainer.run(io);
-  std::fprintf(stderr, "%s: %u steps, accuracy %.2f%% (best %.2f%%), %.1f s, %.0f J (%s) -> %s\n",
-               summary.stop_reason().c_str(), summary.steps(), summary.final_accuracy() * 100,
-               summary.best_accuracy() * 100, summary.seconds(), summary.energy_j(),
-               summary.measured() ? "measured" : "estimate", run_dir.c_str());
+  if (comm.rank() == 0)
+    std::fprintf(stderr, "%s: %u steps, accuracy %.2f%% (best %.2f%%), %.1f s, %.0f J (%s) -> %s\n",
+                 summary.stop_reason().c_str(), summary.steps(), summary.final_accuracy() * 100,
+                 summary.best_accuracy() * 100, summary.seconds(), summary.energy_j(),
+                 summary.measured() ? "measured" : "estimate", run_dir.c_str());
   if (summary.stop_reason() == "interrupted") return 3;
   if (summary.stop_reason() == "diverged") return 1;
   return 0;
@@ -137,13 +149,24 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const joule::Error& e) {
-    std::fprintf(stderr, "joule-train (rank 0): error: %s\n", e.what());
-    return e.kind() == joule::ErrorKind::invalid_input ? 2 : 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "joule-train (rank 0): error: %s\n", e.what());
-    return 1;
+  for (int i = 1; i < argc; ++i) {  // answered without starting MPI
+    const std::string arg = argv[i];
+    if (arg == "--version") return print_version(), 0;
+    if (arg == "--help" || arg == "-h") return std::fputs(kUsage, stdout), 0;
   }
+  std::unique_ptr<joule::Communicator> comm;
+  int status = 0;
+  try {
+    comm = joule::make_communicator(&argc, &argv);
+    status = run(argc, argv, *comm);
+  } catch (const std::exception& e) {
+    const auto* error = dynamic_cast<const joule::Error*>(&e);
+    status = error != nullptr && error->kind() == joule::ErrorKind::invalid_input ? 2 : 1;
+    const int rank = comm ? comm->rank() : 0;
+    std::fprintf(stderr, "joule-train (rank %d): error: %s\n", rank, e.what());
+    std::fflush(stderr);
+    // one rank's failure must end the job: the others may be waiting in a collective
+    if (comm && comm->size() > 1) comm->abort(status);
+  }
+  return status;
 }

@@ -1,0 +1,110 @@
+// The Communicator: the ranks of a data-parallel job and the collectives the Trainer needs
+// (all-reduce, broadcast, all-gather, barrier, abort). Implementations: MpiCommunicator (Open MPI,
+// distributed/mpi_communicator.h), LocalCommunicator below (one rank, no MPI); NCCL arrives with
+// the CUDA backend behind this same interface. make_communicator() picks one.
+//
+// Invariants for every collective: all ranks call it, in the same order, with the same count,
+// byte size and root (mismatches hang or fail inside the backend); data are host pointers; counts
+// are elements and sizes bytes, both 64-bit (an implementation splits what its backend cannot
+// carry in one call). Calls come from the thread that created the communicator.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace joule {
+
+// A non-blocking collective in flight. The buffer it was started on belongs to the operation until
+// test() has returned true or wait() has returned: neither read nor write it before. A request
+// must be completed before its communicator is destroyed; destroying an unfinished one waits.
+class CommRequest {
+ public:
+  virtual ~CommRequest() = default;
+  virtual bool test() = 0;  // drives progress; true once done (and on every call after that)
+  virtual void wait() = 0;  // blocks until done; returns at once when already done
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  Communicator() = default;
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  virtual int rank() const = 0;        // 0 .. size()-1
+  virtual int size() const = 0;        // number of ranks in the job
+  virtual int local_rank() const = 0;  // 0 .. local_size()-1 among the ranks sharing this node
+  virtual int local_size() const = 0;  // ranks sharing this node's memory
+  virtual const std::string& host() const = 0;  // this node's name
+
+  // In place: data[0..count) becomes the element-wise sum over all ranks. count ≥ 0.
+  virtual void all_reduce_sum(float* data, int64_t count) = 0;
+  virtual void all_reduce_sum(double* data, int64_t count) = 0;
+  // Same result as the blocking float version (up to the order of summation), started now and
+  // finished through the returned request; overlaps with computation that leaves data alone.
+  virtual std::unique_ptr<CommRequest> all_reduce_sum_async(float* data, int64_t count) = 0;
+
+  // data[0..bytes) of rank `root` is copied into data[0..bytes) of every other rank.
+  virtual void broadcast(void* data, int64_t bytes, int root) = 0;
+  // Every rank's `local` (any length, may be empty, may hold '\0'), indexed by rank.
+  virtual std::vector<std::string> all_gather(const std::string& local) = 0;
+  virtual void barrier() = 0;
+  // Ends every rank of the job with exit_code (no destructors run); for fatal errors on one rank.
+  [[noreturn]] virtual void abort(int exit_code) = 0;
+};
+
+// One rank and no MPI: the collectives are identities, so single-process code paths need no
+// special cases. Used by builds without MPI and by unit tests.
+class LocalCommunicator final : public Communicator {
+ public:
+  LocalCommunicator() {
+    char name[256] = {};
+    if (gethostname(name, sizeof(name) - 1) == 0 && name[0] != '\0') host_ = name;
+  }
+
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  int local_rank() const override { return 0; }
+  int local_size() const override { return 1; }
+  const std::string& host() const override { return host_; }
+
+  void all_reduce_sum(float* data, int64_t count) override { check_buffer(data, count, "all_reduce_sum"); }
+  void all_reduce_sum(double* data, int64_t count) override { check_buffer(data, count, "all_reduce_sum"); }
+  std::unique_ptr<CommRequest> all_reduce_sum_async(float* data, int64_t count) override {
+    check_buffer(data, count, "all_reduce_sum_async");
+    return std::make_unique<DoneRequest>();
+  }
+  void broadcast(void* data, int64_t bytes, int root) override {
+    check_buffer(data, bytes, "broadcast");
+    JOULE_CHECK(root == 0, "broadcast: root ", root, " is not a rank of a job of size 1");
+  }
+  std::vector<std::string> all_gather(const std::string& local) override { return {local}; }
+  void barrier() override {}
+  [[noreturn]] void abort(int exit_code) override {
+    std::fflush(nullptr);
+    std::_Exit(exit_code);
+  }
+
+ private:
+  class DoneRequest final : public CommRequest {
+   public:
+    bool test() override { return true; }
+    void wait() override {}
+  };
+  static void check_buffer(const void* data, int64_t count, const char* what) {
+    JOULE_CHECK(count >= 0, what, ": count ", count, " is negative");
+    JOULE_CHECK(data != nullptr || count == 0, what, ": null buffer for ", count, " elements");
+  }
+
+  std::string host_ = "localhost";
+};
+
+}  // namespace joule

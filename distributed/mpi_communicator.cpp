@@ -1,0 +1,244 @@
+// MpiCommunicator: MPI setup (init, private communicator, node-local ranks, host name), the
+// collectives with counts split into int-sized chunks, and MPI error checking.
+#include "distributed/mpi_communicator.h"
+
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1  // no deprecated MPI-2 C++ bindings
+#endif
+#ifndef MPICH_SKIP_MPICXX
+#define MPICH_SKIP_MPICXX 1
+#endif
+#include <mpi.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+namespace joule {
+namespace {
+
+std::string mpi_error_string(int code) {
+  char text[MPI_MAX_ERROR_STRING] = {};
+  int length = 0;
+  if (MPI_Error_string(code, text, &length) != MPI_SUCCESS) return detail::concat("MPI error code ", code);
+  return detail::concat(std::string(text, static_cast<size_t>(length)), " (MPI error code ", code, ")");
+}
+
+}  // namespace
+}  // namespace joule
+
+// Every MPI call goes through one of these: CHECK throws joule::Error (internal) with the call,
+// MPI's error string and file:line; WARN (for destructors) prints the same and carries on.
+#define JOULE_MPI_CHECK(call)                                                                      \
+  do {                                                                                             \
+    const int joule_mpi_status_ = (call);                                                          \
+    if (joule_mpi_status_ != MPI_SUCCESS)                                                          \
+      JOULE_FAIL(#call, " failed: ", ::joule::mpi_error_string(joule_mpi_status_));                \
+  } while (0)
+
+#define JOULE_MPI_WARN(call)                                                                       \
+  do {                                                                                             \
+    const int joule_mpi_status_ = (call);                                                          \
+    if (joule_mpi_status_ != MPI_SUCCESS)                                                          \
+      std::fprintf(stderr, "joule: warning: %s failed: %s [%s:%d]\n", #call,                      \
+                   ::joule::mpi_error_string(joule_mpi_status_).c_str(), __FILE__, __LINE__);      \
+  } while (0)
+
+namespace joule {
+
+struct MpiCommunicator::Handles {
+  MPI_Comm comm = MPI_COMM_NULL;  // private duplicate of MPI_COMM_WORLD, errors return
+  std::thread::id thread;         // the only thread allowed to call MPI (MPI_THREAD_FUNNELED)
+
+  void check_thread(const char* what) const {
+    JOULE_ASSERT(std::this_thread::get_id() == thread, what,
+                 ": called from a thread other than the one that created the MpiCommunicator");
+  }
+};
+
+namespace {
+
+void check_buffer(const void* data, int64_t count, const char* what) {
+  JOULE_CHECK(count >= 0, what, ": count ", count, " is negative");
+  JOULE_CHECK(data != nullptr || count == 0, what, ": null buffer for ", count, " elements");
+}
+
+// Calls start(offset, n) for consecutive chunks [offset, offset+n) of [0, count), n ≤ max_chunk.
+template <class Start>
+void for_each_chunk(int64_t count, int64_t max_chunk, Start&& start) {
+  for (int64_t offset = 0; offset < count; offset += max_chunk)
+    start(offset, static_cast<int>(std::min(max_chunk, count - offset)));
+}
+
+template <class T>
+void all_reduce_sum_blocking(MPI_Comm comm, MPI_Datatype type, T* data, int64_t count, int64_t max_chunk) {
+  for_each_chunk(count, max_chunk, [&](int64_t offset, int n) {
+    JOULE_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data + offset, n, type, MPI_SUM, comm));
+  });
+}
+
+// One MPI request per chunk, all started at once.
+class MpiRequest final : public CommRequest {
+ public:
+  explicit MpiRequest(std::vector<MPI_Request> requests) : requests_(std::move(requests)) {
+    done_ = requests_.empty();
+  }
+  ~MpiRequest() override {
+    if (done_) return;
+    std::fprintf(stderr, "joule: warning: destroying an unfinished all-reduce request; waiting for it\n");
+    JOULE_MPI_WARN(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
+  }
+  bool test() override {
+    if (done_) return true;
+    int flag = 0;
+    JOULE_MPI_CHECK(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag, MPI_STATUSES_IGNORE));
+    done_ = flag != 0;
+    return done_;
+  }
+  void wait() override {
+    if (done_) return;
+    JOULE_MPI_CHECK(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
+    done_ = true;
+  }
+
+ private:
+  std::vector<MPI_Request> requests_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+MpiCommunicator::MpiCommunicator(int* argc, char*** argv)
+    : handles_(std::make_unique<Handles>()), max_chunk_(INT_MAX) {
+  handles_->thread = std::this_thread::get_id();
+  int initialized = 0;
+  int finalized = 0;
+  JOULE_MPI_CHECK(MPI_Initialized(&initialized));
+  JOULE_MPI_CHECK(MPI_Finalized(&finalized));
+  JOULE_ASSERT(!finalized, "MPI was finalized already and cannot be initialised again");
+  if (!initialized) {
+    int provided = 0;
+    JOULE_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    owns_mpi_ = true;
+    if (provided < MPI_THREAD_FUNNELED)
+      std::fprintf(stderr, "joule: warning: MPI provides thread level %d, below MPI_THREAD_FUNNELED\n", provided);
+  }
+  // From here on the destructor does not run if we throw: free what exists before rethrowing.
+  try {
+    JOULE_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &handles_->comm));
+    JOULE_MPI_CHECK(MPI_Comm_set_errhandler(handles_->comm, MPI_ERRORS_RETURN));
+    JOULE_MPI_CHECK(MPI_Comm_rank(handles_->comm, &rank_));
+    JOULE_MPI_CHECK(MPI_Comm_size(handles_->comm, &size_));
+
+    MPI_Comm node = MPI_COMM_NULL;  // the ranks that share memory with this one, ordered by rank
+    JOULE_MPI_CHECK(MPI_Comm_split_type(handles_->comm, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+    JOULE_MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
+    JOULE_MPI_CHECK(MPI_Comm_size(node, &local_size_));
+    JOULE_MPI_CHECK(MPI_Comm_free(&node));
+
+    char name[MPI_MAX_PROCESSOR_NAME] = {};
+    int length = 0;
+    JOULE_MPI_CHECK(MPI_Get_processor_name(name, &length));
+    host_.assign(name, static_cast<size_t>(length));
+  } catch (...) {
+    if (handles_->comm != MPI_COMM_NULL) MPI_Comm_free(&handles_->comm);
+    if (owns_mpi_) MPI_Finalize();
+    throw;
+  }
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized) {
+    if (owns_mpi_) std::fprintf(stderr, "joule: warning: MPI was finalized before the MpiCommunicator that owns it\n");
+    return;
+  }
+  if (handles_->comm != MPI_COMM_NULL) JOULE_MPI_WARN(MPI_Comm_free(&handles_->comm));
+  if (owns_mpi_) JOULE_MPI_WARN(MPI_Finalize());
+}
+
+void MpiCommunicator::set_max_chunk(int64_t elements) {
+  JOULE_CHECK(elements >= 1 && elements <= INT_MAX, "set_max_chunk: ", elements, " is outside [1, ", INT_MAX, "]");
+  max_chunk_ = elements;
+}
+
+void MpiCommunicator::all_reduce_sum(float* data, int64_t count) {
+  check_buffer(data, count, "all_reduce_sum");
+  handles_->check_thread("all_reduce_sum");
+  all_reduce_sum_blocking(handles_->comm, MPI_FLOAT, data, count, max_chunk_);
+}
+
+void MpiCommunicator::all_reduce_sum(double* data, int64_t count) {
+  check_buffer(data, count, "all_reduce_sum");
+  handles_->check_thread("all_reduce_sum");
+  all_reduce_sum_blocking(handles_->comm, MPI_DOUBLE, data, count, max_chunk_);
+}
+
+std::unique_ptr<CommRequest> MpiCommunicator::all_reduce_sum_async(float* data, int64_t count) {
+  check_buffer(data, count, "all_reduce_sum_async");
+  handles_->check_thread("all_reduce_sum_async");
+  std::vector<MPI_Request> requests;
+  requests.reserve(static_cast<size_t>((count + max_chunk_ - 1) / max_chunk_));
+  try {
+    for_each_chunk(count, max_chunk_, [&](int64_t offset, int n) {
+      MPI_Request request = MPI_REQUEST_NULL;
+      JOULE_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data + offset, n, MPI_FLOAT, MPI_SUM, handles_->comm, &request));
+      requests.push_back(request);
+    });
+  } catch (...) {
+    if (!requests.empty()) MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE);
+    throw;
+  }
+  return std::make_unique<MpiRequest>(std::move(requests));
+}
+
+void MpiCommunicator::broadcast(void* data, int64_t bytes, int root) {
+  check_buffer(data, bytes, "broadcast");
+  JOULE_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of a job of size ", size_);
+  handles_->check_thread("broadcast");
+  char* bytes_at = static_cast<char*>(data);
+  for_each_chunk(bytes, max_chunk_, [&](int64_t offset, int n) {
+    JOULE_MPI_CHECK(MPI_Bcast(bytes_at + offset, n, MPI_BYTE, root, handles_->comm));
+  });
+}
+
+std::vector<std::string> MpiCommunicator::all_gather(const std::string& local) {
+  handles_->check_thread("all_gather");
+  // Lengths first (64-bit, so a too-long string is caught on every rank alike), then the bytes.
+  const int64_t length = static_cast<int64_t>(local.size());
+  std::vector<int64_t> lengths(static_cast<size_t>(size_));
+  JOULE_MPI_CHECK(MPI_Allgather(&length, 1, MPI_INT64_T, lengths.data(), 1, MPI_INT64_T, handles_->comm));
+  std::vector<int> counts(static_cast<size_t>(size_));
+  std::vector<int> offsets(static_cast<size_t>(size_));
+  int64_t total = 0;
+  for (int r = 0; r < size_; ++r) {
+    offsets[r] = static_cast<int>(total);
+    counts[r] = static_cast<int>(lengths[r]);
+    total += lengths[r];
+    JOULE_CHECK(total <= INT_MAX, "all_gather: ", total, "+ bytes over all ranks exceed the ", INT_MAX,
+                " MPI_Allgatherv carries");
+  }
+  std::vector<char> gathered(static_cast<size_t>(std::max<int64_t>(total, 1)));
+  JOULE_MPI_CHECK(MPI_Allgatherv(local.data(), static_cast<int>(length), MPI_CHAR, gathered.data(), counts.data(),
+                                 offsets.data(), MPI_CHAR, handles_->comm));
+  std::vector<std::string> result;
+  result.reserve(static_cast<size_t>(size_));
+  for (int r = 0; r < size_; ++r) result.emplace_back(gathered.data() + offsets[r], static_cast<size_t>(counts[r]));
+  return result;
+}
+
+void MpiCommunicator::barrier() {
+  handles_->check_thread("barrier");
+  JOULE_MPI_CHECK(MPI_Barrier(handles_->comm));
+}
+
+void MpiCommunicator::abort(int exit_code) {
+  std::fflush(nullptr);
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::_Exit(exit_code);  // MPI_Abort does not return; this keeps [[noreturn]] true if it did
+}
+
+}  // namespace joule

@@ -1,0 +1,69 @@
+// LocalCommunicator: one rank, collectives are identities, arguments are still checked, abort
+// ends the process with the given status.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "distributed/communicator.h"
+#include "tests/support/expect_error.h"
+
+namespace joule {
+namespace {
+
+using testing::expect_invalid_input;
+
+TEST(LocalCommunicator, IsOneRankOnThisHost) {
+  LocalCommunicator comm;
+  EXPECT_EQ(comm.rank(), 0);
+  EXPECT_EQ(comm.size(), 1);
+  EXPECT_EQ(comm.local_rank(), 0);
+  EXPECT_EQ(comm.local_size(), 1);
+  EXPECT_FALSE(comm.host().empty());
+}
+
+TEST(LocalCommunicator, AllReduceLeavesValuesAsTheyAre) {
+  LocalCommunicator comm;
+  std::vector<float> floats = {1.5f, -2.0f, 3.25f};
+  std::vector<double> doubles = {0.1, 1e300, -7.0};
+  const std::vector<float> floats_before = floats;
+  const std::vector<double> doubles_before = doubles;
+  comm.all_reduce_sum(floats.data(), 3);
+  comm.all_reduce_sum(doubles.data(), 3);
+  EXPECT_EQ(floats, floats_before);
+  EXPECT_EQ(doubles, doubles_before);
+  comm.all_reduce_sum(static_cast<float*>(nullptr), 0);
+
+  auto request = comm.all_reduce_sum_async(floats.data(), 3);
+  EXPECT_TRUE(request->test());
+  EXPECT_TRUE(request->test());
+  request->wait();
+  EXPECT_EQ(floats, floats_before);
+}
+
+TEST(LocalCommunicator, BroadcastAllGatherBarrier) {
+  LocalCommunicator comm;
+  int value = 17;
+  comm.broadcast(&value, sizeof(value), 0);
+  EXPECT_EQ(value, 17);
+  EXPECT_EQ(comm.all_gather("hash:abc"), std::vector<std::string>{"hash:abc"});
+  EXPECT_EQ(comm.all_gather(""), std::vector<std::string>{""});
+  comm.barrier();
+}
+
+TEST(LocalCommunicator, ChecksArguments) {
+  LocalCommunicator comm;
+  float value = 0.0f;
+  expect_invalid_input([&] { comm.all_reduce_sum(&value, -1); }, {"all_reduce_sum", "negative"});
+  expect_invalid_input([&] { comm.all_reduce_sum(static_cast<double*>(nullptr), 2); }, "null buffer");
+  expect_invalid_input([&] { comm.all_reduce_sum_async(&value, -1); }, "negative");
+  expect_invalid_input([&] { comm.broadcast(&value, sizeof(value), 1); }, {"root 1", "size 1"});
+  expect_invalid_input([&] { comm.broadcast(&value, -4, 0); }, "negative");
+}
+
+TEST(LocalCommunicatorDeathTest, AbortExitsWithTheCode) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(LocalCommunicator().abort(7), ::testing::ExitedWithCode(7), "");
+}
+
+}  // namespace
+}  // namespace joule
