@@ -85,7 +85,10 @@ const Tensor& Cnn::forward(Context& ctx, const Tensor& images, bool training) {
   return dense_.back().linear_out;
 }
 
-void Cnn::backward(Context& ctx, const Tensor& dlogits, GradMode mode) {
+void Cnn::backward(Context& ctx, const Tensor& dlogits, GradMode mode, const GradReadyFn& on_ready) {
+  auto ready = [&](int id) {
+    if (on_ready) on_ready(id);
+  };
   Tensor dh = dlogits;  // gradient w.r.t. the output of the current dense layer (after its ReLU)
   for (size_t i = dense_.size(); i-- > 0;) {
     Dense& d = dense_[i];
@@ -96,6 +99,8 @@ void Cnn::backward(Context& ctx, const Tensor& dlogits, GradMode mode) {
     }
     Tensor dweight = arena_.grad(d.weight), dbias = arena_.grad(d.bias);
     linear_backward(ctx, &d.d_out, dweight, &dbias, dlin, d.input, arena_.value(d.weight), mode);
+    ready(d.bias);
+    ready(d.weight);
     dh = d.d_out;
     if (d.dropout > 0) {
       dropout_backward(ctx, d.d_drop, dh, d.mask, d.dropout);
@@ -112,6 +117,8 @@ void Cnn::backward(Context& ctx, const Tensor& dlogits, GradMode mode) {
     const Conv2dParams conv{1, config_.kernel_size() / 2};
     conv2d_backward(ctx, i == 0 ? nullptr : &b.d_conv, dweight, &dbias, b.d_relu, b.input, arena_.value(b.weight), conv,
                     mode);
+    ready(b.bias);
+    ready(b.weight);
     dpool = b.d_conv;
   }
 }

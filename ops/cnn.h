@@ -13,7 +13,7 @@ class Cnn : public Model {
   Cnn(const pb::CnnConfig& config, const InputShape& input, Context& ctx);
 
   const Tensor& forward(Context& ctx, const Tensor& images, bool training) override;
-  void backward(Context& ctx, const Tensor& dlogits, GradMode mode) override;
+  void backward(Context& ctx, const Tensor& dlogits, GradMode mode, const GradReadyFn& on_ready = {}) override;
   std::string describe() const override;
   const char* kind() const override { return "cnn"; }
 

@@ -72,10 +72,15 @@ const Tensor& Mlp::forward(Context& ctx, const Tensor& images, bool training) {
   return logits_;
 }
 
-void Mlp::backward(Context& ctx, const Tensor& dlogits, GradMode mode) {
+void Mlp::backward(Context& ctx, const Tensor& dlogits, GradMode mode, const GradReadyFn& on_ready) {
+  auto ready = [&](int id) {
+    if (on_ready) on_ready(id);
+  };
   Tensor out_weight_grad = arena_.grad(out_weight_), out_bias_grad = arena_.grad(out_bias_);
   linear_backward(ctx, hidden_.empty() ? nullptr : &d_hidden_out_, out_weight_grad, &out_bias_grad, dlogits,
                   out_input_, arena_.value(out_weight_), mode);
+  ready(out_bias_);
+  ready(out_weight_);
   Tensor* dh = &d_hidden_out_;  // gradient w.r.t. the output of the current hidden layer
   for (size_t k = hidden_.size(); k-- > 0;) {
     Hidden& l = hidden_[k];
@@ -95,12 +100,16 @@ void Mlp::backward(Context& ctx, const Tensor& dlogits, GradMode mode) {
       Tensor dgamma = arena_.grad(l.gamma), dbeta = arena_.grad(l.beta);
       layernorm_backward(ctx, l.d_norm, dgamma, dbeta, l.d_linear, l.linear_out, arena_.value(l.gamma), l.mean, l.rstd,
                          mode);
+      ready(l.beta);
+      ready(l.gamma);
       d_pre_linear = &l.d_norm;
     }
     Tensor dweight = arena_.grad(l.weight), dbias = arena_.grad(l.bias);
     // d_hidden_out_ is free again here: this layer consumed it before its linear backward
     Tensor* dx = k == 0 ? nullptr : &d_hidden_out_;
     linear_backward(ctx, dx, dweight, &dbias, *d_pre_linear, l.input, arena_.value(l.weight), mode);
+    ready(l.bias);
+    ready(l.weight);
     dh = dx;
   }
 }

@@ -12,7 +12,7 @@ class Mlp : public Model {
   Mlp(const pb::MlpConfig& config, const InputShape& input, Context& ctx);
 
   const Tensor& forward(Context& ctx, const Tensor& images, bool training) override;
-  void backward(Context& ctx, const Tensor& dlogits, GradMode mode) override;
+  void backward(Context& ctx, const Tensor& dlogits, GradMode mode, const GradReadyFn& on_ready = {}) override;
   std::string describe() const override;
   const char* kind() const override { return "mlp"; }
 

@@ -3,6 +3,7 @@
 // backward are explicit calls. Images are f32 [N, C, H, W]; logits are f32 [N, classes].
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,8 +25,12 @@ class Model {
   virtual ~Model() = default;
   // Returns the logits; the reference stays valid until the next forward. `training` enables dropout.
   virtual const Tensor& forward(Context& ctx, const Tensor& images, bool training) = 0;
+  // Called during backward as soon as a parameter's gradient is final for this call, with the
+  // parameter's arena id; ids arrive in reverse layer order. Lets the gradient reducer start
+  // communicating a bucket while backward goes on.
+  using GradReadyFn = std::function<void(int id)>;
   // Parameter gradients of the last forward for upstream gradient dlogits, written per `mode`.
-  virtual void backward(Context& ctx, const Tensor& dlogits, GradMode mode) = 0;
+  virtual void backward(Context& ctx, const Tensor& dlogits, GradMode mode, const GradReadyFn& on_ready = {}) = 0;
   virtual std::string describe() const = 0;  // "mlp 784-1024-1024-10 relu (1863690 parameters)"
   virtual const char* kind() const = 0;      // "mlp" | "cnn"
 

@@ -3,6 +3,7 @@
 // parameter of small models; plus initialization bounds, determinism and accumulate mode.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/context.h"
@@ -90,6 +91,33 @@ TEST(Models, AccumulateModeAddsGradients) {
     model->backward(ctx, dlogits, GradMode::accumulate);
     const std::vector<float> twice = model->parameters().grads().to_floats();
     for (size_t i = 0; i < once.size(); ++i) ASSERT_NEAR(twice[i], 2 * once[i], 1e-5f + 1e-5f * std::fabs(once[i])) << kind;
+  }
+}
+
+// Every parameter is reported ready exactly once, in reverse declaration order (last layer first),
+// and only after its gradient is final (it equals the gradient at the end of backward).
+TEST(Models, GradReadyHookReportsEachParameterOnceInReverseOrder) {
+  for (const std::string kind : {"mlp", "cnn"}) {
+    Context ctx = make_cpu_context(1, 9);
+    std::unique_ptr<Model> model = make_model(parse_model(kind), {1, 8, 8, 3}, ctx);
+    ParameterArena& arena = model->parameters();
+    model->forward(ctx, random_tensor({4, 1, 8, 8}, 3), true);
+    std::vector<int> order;
+    std::vector<std::vector<float>> at_ready(static_cast<size_t>(arena.count()));
+    model->backward(ctx, random_tensor({4, 3}, 4), GradMode::overwrite, [&](int id) {
+      order.push_back(id);
+      at_ready[static_cast<size_t>(id)] = arena.grad(id).to_floats();
+    });
+    ASSERT_EQ(static_cast<int>(order.size()), arena.count()) << kind;
+    // strictly reverse declaration order: layers last-to-first, and within one the parameters too
+    for (size_t i = 1; i < order.size(); ++i) EXPECT_LT(order[i], order[i - 1]) << kind;
+    std::vector<int> sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    for (int id = 0; id < arena.count(); ++id) {
+      EXPECT_EQ(sorted[static_cast<size_t>(id)], id) << kind;
+      EXPECT_EQ(at_ready[static_cast<size_t>(id)], arena.grad(id).to_floats()) << kind << " " << arena.name(id);
+    }
+    EXPECT_EQ(order.front(), arena.count() - 1) << "the output layer's parameters come first";
   }
 }
 
