@@ -138,7 +138,7 @@ void check_tensor(const Tensor& tensor, const char* op, const char* arg, int ndi
 
 void check_cpu_tensor(const Tensor& tensor, const char* op, const char* arg, int ndim, DType dtype) {
   check_tensor(tensor, op, arg, ndim, dtype);
-  JOULE_CHECK(tensor.device().is_cpu(), op, ": built without CUDA (tensor on ", tensor.device().str(), ")");
+  JOULE_CHECK(tensor.device().is_cpu(), op, ": built without CUDA (tensor on ", tensor.device().str(), ") for argument ", arg);
 }
 
 void check_shape(const Tensor& tensor, const char* op, const char* arg, const char* letters, const Shape& expected) {

@@ -127,6 +127,8 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
 
 Trainer::~Trainer() = default;
 
+const ParameterArena& Trainer::parameters() const { return state_->model->parameters(); }
+
 pb::Summary Trainer::run(const TrainerIo& io) {
   const pb::Config& config = state_->config;
   const pb::TrainConfig& tc = config.train();

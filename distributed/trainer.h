@@ -13,6 +13,7 @@
 #include "core/proto/config.pb.h"
 #include "core/proto/records.pb.h"
 #include "distributed/communicator.h"
+#include "ops/parameters.h"
 
 namespace joule {
 
@@ -36,6 +37,7 @@ class Trainer {
 
   pb::Summary run(const TrainerIo& io);
   int64_t total_steps() const { return total_steps_; }
+  const ParameterArena& parameters() const;  // the model's parameters (after run(): the trained ones)
 
  private:
   struct State;

@@ -153,6 +153,21 @@ TEST(Rng, BelowIsInRangeAndUniform) {
   for (int i = 0; i < 100; ++i) ASSERT_LT(rng.below(huge), huge);
 }
 
+TEST(Rng, BelowHasNoModuloBias) {
+  // bound = 3 * 2^62: a plain x % bound of a 64-bit draw would land in [0, 2^62) half the time
+  // instead of a third. sd of the fraction over n draws: sqrt(2/9/n) = 0.0047 for n = 10000.
+  constexpr int n = 10000;
+  const uint64_t bound = uint64_t{3} << 62;
+  CounterRng rng(2024, 0, 0, RngStream::test);
+  int low = 0;
+  for (int i = 0; i < n; ++i) {
+    const uint64_t k = rng.below(bound);
+    ASSERT_LT(k, bound);
+    low += k < (uint64_t{1} << 62);
+  }
+  EXPECT_NEAR(static_cast<double>(low) / n, 1.0 / 3.0, 5 * 0.0047);
+}
+
 TEST(Rng, BelowZeroIsAnInternalError) {
   CounterRng rng(1, 0, 0, RngStream::test);
   try {
