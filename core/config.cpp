@@ -230,6 +230,11 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
   c.at_least<int64_t>("train.schedule.warmup_steps", train.schedule().warmup_steps(), 0);
   c.in_range("train.schedule.min_lr_ratio", train.schedule().min_lr_ratio(), 0.0f, 1.0f);
 
+  c.in_range("train.micro_batches", train.micro_batches(), 1, 256);
+  c.positive("distributed.bucket_mb", config.distributed().bucket_mb());
+  c.positive("distributed.first_bucket_mb", config.distributed().first_bucket_mb());
+  c.positive("distributed.stall_timeout_s", config.distributed().stall_timeout_s());
+  c.positive("energy.window_s", config.energy().window_s());
   c.non_negative("energy.estimate_watts_per_core", config.energy().estimate_watts_per_core());
   c.non_negative("energy.estimate_static_watts", config.energy().estimate_static_watts());
 }

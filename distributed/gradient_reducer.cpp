@@ -65,6 +65,7 @@ void GradientReducer::reset_step() {
   ready_count_ = 0;
   launched_ = 0;
   first_unfinished_ = 0;
+  step_progress_seconds_ = 0;
 }
 
 void GradientReducer::begin_step() {
@@ -84,8 +85,10 @@ void GradientReducer::on_grad_ready(int id) {
   ready = 1;
   ++ready_count_;
   --pending_[static_cast<size_t>(bucket_of_[static_cast<size_t>(id)])];
+  const auto start = std::chrono::steady_clock::now();
   if (options_.overlap) launch_ready_buckets();
   drive_progress();
+  step_progress_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 // Launches buckets in order while the next one is complete; a complete bucket behind an
@@ -114,7 +117,7 @@ void GradientReducer::drive_progress() {
 void GradientReducer::finish(float scale) {
   const int count = arena_.count();
   JOULE_ASSERT(ready_count_ == 0 || ready_count_ == count, "finish(): ", count - ready_count_, " of ", count,
-               " parameters were never reported ready this step (first bucket not launched: ", launched_, ")");
+               " parameters were never reported ready this step (", launched_, " buckets launched)");
   const auto start = std::chrono::steady_clock::now();
   float* grads = arena_.grads().data<float>();
   if (comm_.size() > 1) {
@@ -127,6 +130,7 @@ void GradientReducer::finish(float scale) {
     }
   }
   comm_wait_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  progress_seconds_ = step_progress_seconds_;
   if (scale != 1.0f) {
     const int64_t total = arena_.total_elements();
     for (int64_t i = 0; i < total; ++i) grads[i] *= scale;

@@ -79,6 +79,10 @@ class GradientReducer {
   // Seconds finish() spent blocked on communication in the last step (excludes the scaling);
   // with overlap, what the all-reduce did not hide behind backward.
   double comm_wait_seconds() const { return comm_wait_seconds_; }
+  // Seconds the last step's on_grad_ready() calls spent inside the communicator (launches, test()).
+  // Where no core is free to move data (shared memory, every core computing) the all-reduce's work
+  // happens here, inside backward: comm_wait falls but the step does not get faster.
+  double progress_seconds() const { return progress_seconds_; }
   const ReducerOptions& options() const { return options_; }
 
  private:
@@ -98,7 +102,9 @@ class GradientReducer {
   int ready_count_ = 0;
   int launched_ = 0;       // buckets [0, launched_) are launched
   int first_unfinished_ = 0;  // buckets below it are known complete
+  double step_progress_seconds_ = 0;  // accumulates during the step
   double comm_wait_seconds_ = 0;
+  double progress_seconds_ = 0;
 };
 
 }  // namespace joule

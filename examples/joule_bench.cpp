@@ -1,12 +1,25 @@
-// joule-bench: micro-benchmarks that verify their results and print one table row each.
+// joule-bench: micro-benchmarks that verify their results and print one table (nccl-tests style).
 //   joule-bench gemm [--size N] [--threads T] [--repeats R] [--backend joule|eigen]
+//   joule-bench allreduce [--min-bytes 1K] [--max-bytes 256M] [--iters N] [--warmup N]
+//                         [--bucket-mb MB] [--first-bucket-mb MB] [--no-overlap]   (under mpirun)
 // gemm: f32 C = A·B (N×N×N, row-major, the layout of our linear layers) through core/gemm.h
 // (backend joule: what the ops use, OpenBLAS when built with it; eigen: Eigen's product); GFLOP/s is the best
 // of R timed repeats after one warm-up; the result is checked against a double-precision dot
 // product on sampled entries (#wrong counts entries off by more than 1e-4 relative).
+// allreduce: for sizes doubling from min to max bytes, a raw all-reduce (Communicator::all_reduce_sum,
+// i.e. one MPI_Allreduce, on a float buffer) against the GradientReducer on a ParameterArena of the
+// same bytes split into 8 parameters (all reported ready in reverse order, then finish(1): a sum, as
+// the raw call). Each time is the mean over --iters after --warmup, raw and reducer interleaved
+// iteration by iteration so both see the same machine, averaged over ranks; algbw = bytes / time,
+// busbw = algbw · 2(n−1)/n (nccl-tests). Timed buffers hold zeros (MPI's speed does not depend on the
+// values); a separate run of each on rank-dependent values is checked exactly (#wrong: elements of
+// either result, all ranks, differing from the sum). Rank 0 prints; exit status 1 when #wrong > 0.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +28,8 @@
 
 #include "core/context.h"
 #include "core/error.h"
+#include "distributed/gradient_reducer.h"
+#include "distributed/make_communicator.h"
 
 namespace {
 
@@ -49,12 +64,212 @@ int bench_gemm(int size, int threads, int repeats, bool eigen) {
   return wrong == 0 ? 0 : 1;
 }
 
+
+// ---- allreduce ----------------------------------------------------------------------------------
+
+struct AllreduceArgs {
+  int64_t min_bytes = 1024;
+  int64_t max_bytes = int64_t{256} << 20;
+  int iters = 20;
+  int warmup = 5;
+  joule::ReducerOptions reducer;
+};
+
+// "4096", "1K", "256M", "1G" (binary multiples) as bytes.
+int64_t parse_bytes(const std::string& flag, const std::string& text) {
+  size_t used = 0;
+  long long value = -1;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+  }
+  const std::string suffix = used < text.size() ? text.substr(used) : "";
+  int shift = -1;
+  if (suffix.empty()) shift = 0;
+  else if (suffix == "K" || suffix == "k") shift = 10;
+  else if (suffix == "M" || suffix == "m") shift = 20;
+  else if (suffix == "G" || suffix == "g") shift = 30;
+  JOULE_CHECK(value >= 4 && shift >= 0 && value <= (int64_t{1} << (40 - shift)), flag,
+              ": expected a byte count >= 4 like 4096, 1K, 256M or 1G, got '", text, "'");
+  return static_cast<int64_t>(value) << shift;
+}
+
+AllreduceArgs parse_allreduce_args(const std::vector<std::string>& args) {
+  AllreduceArgs a;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--no-overlap") {
+      a.reducer.overlap = false;
+      continue;
+    }
+    JOULE_CHECK(i + 1 < args.size(), args[i], " needs a value");
+    const std::string& value = args[++i];
+    if (args[i - 1] == "--min-bytes") {
+      a.min_bytes = parse_bytes("--min-bytes", value);
+    } else if (args[i - 1] == "--max-bytes") {
+      a.max_bytes = parse_bytes("--max-bytes", value);
+    } else if (args[i - 1] == "--iters" || args[i - 1] == "--warmup") {
+      int n = -1;
+      try {
+        n = std::stoi(value);
+      } catch (const std::exception&) {
+      }
+      JOULE_CHECK(n >= (args[i - 1] == "--iters" ? 1 : 0), args[i - 1], ": expected a count, got '", value, "'");
+      (args[i - 1] == "--iters" ? a.iters : a.warmup) = n;
+    } else if (args[i - 1] == "--bucket-mb" || args[i - 1] == "--first-bucket-mb") {
+      double mb = 0;
+      try {
+        mb = std::stod(value);
+      } catch (const std::exception&) {
+      }
+      JOULE_CHECK(std::isfinite(mb) && mb > 0, args[i - 1], ": expected MB > 0, got '", value, "'");
+      (args[i - 1] == "--bucket-mb" ? a.reducer.bucket_mb : a.reducer.first_bucket_mb) = mb;
+    } else {
+      JOULE_FAIL_INPUT("unknown argument '", args[i - 1], "'");
+    }
+  }
+  JOULE_CHECK(a.min_bytes <= a.max_bytes, "--min-bytes ", a.min_bytes, " exceeds --max-bytes ", a.max_bytes);
+  return a;
+}
+
+struct AllreduceRow {
+  int64_t bytes = 0;
+  int64_t count = 0;
+  double raw_s = 0;
+  double reducer_s = 0;
+  int buckets = 0;
+  int64_t wrong = 0;
+};
+
+// One size: raw all-reduce and GradientReducer over `bytes`, checked, then timed (see the file top).
+AllreduceRow measure_allreduce(joule::Communicator& comm, int64_t bytes, const AllreduceArgs& a) {
+  const int64_t requested = std::max<int64_t>(1, bytes / static_cast<int64_t>(sizeof(float)));
+  const int params = static_cast<int>(std::min<int64_t>(8, requested));
+  joule::ParameterArena arena;
+  for (int p = 0; p < params; ++p)
+    arena.add("p" + std::to_string(p), {requested / params + (p + 1 == params ? requested % params : 0)});
+  arena.allocate(joule::Device::cpu());
+  const int64_t count = arena.total_elements();  // with padding: the bytes both sides move
+  float* grads = arena.grads().data<float>();
+  std::vector<float> raw(static_cast<size_t>(count));
+  joule::GradientReducer reducer(arena, comm, a.reducer);
+  auto reducer_step = [&] {
+    reducer.begin_step();
+    for (int id = params - 1; id >= 0; --id) reducer.on_grad_ready(id);
+    reducer.finish(1.0f);
+  };
+
+  // check: v(rank, i) = (rank + 1)(i % 13 + 1), summed exactly to n(n+1)/2 · (i % 13 + 1)
+  const int n = comm.size();
+  auto fill = [&](float* data) {
+    for (int64_t i = 0; i < count; ++i) data[i] = static_cast<float>((comm.rank() + 1) * (i % 13 + 1));
+  };
+  fill(raw.data());
+  fill(grads);
+  comm.all_reduce_sum(raw.data(), count);
+  reducer_step();
+  double wrong = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const float expected = static_cast<float>(n * (n + 1) / 2 * (i % 13 + 1));
+    wrong += (raw[static_cast<size_t>(i)] != expected) + (grads[i] != expected);
+  }
+
+  std::fill(raw.begin(), raw.end(), 0.0f);
+  std::fill(grads, grads + count, 0.0f);
+  for (int w = 0; w < a.warmup; ++w) {
+    comm.all_reduce_sum(raw.data(), count);
+    reducer_step();
+  }
+  comm.barrier();
+  using Clock = std::chrono::steady_clock;
+  double sums[3] = {0, 0, wrong};  // raw seconds, reducer seconds, wrong elements
+  for (int it = 0; it < a.iters; ++it) {
+    const auto t0 = Clock::now();
+    comm.all_reduce_sum(raw.data(), count);
+    const auto t1 = Clock::now();
+    reducer_step();
+    const auto t2 = Clock::now();
+    sums[0] += std::chrono::duration<double>(t1 - t0).count();
+    sums[1] += std::chrono::duration<double>(t2 - t1).count();
+  }
+  comm.all_reduce_sum(sums, 3);
+  AllreduceRow row;
+  row.bytes = count * static_cast<int64_t>(sizeof(float));
+  row.count = count;
+  row.raw_s = sums[0] / (n * a.iters);
+  row.reducer_s = sums[1] / (n * a.iters);
+  row.buckets = reducer.bucket_count();
+  row.wrong = static_cast<int64_t>(sums[2]);
+  return row;
+}
+
+int bench_allreduce(joule::Communicator& comm, const AllreduceArgs& a) {
+  const int n = comm.size();
+  const double bus_factor = 2.0 * (n - 1) / n;
+  const bool print = comm.rank() == 0;
+  if (print) {
+    std::printf("# joule-bench allreduce: %d rank(s), f32 sum in place; time = mean of %d iters after %d warm-up, "
+                "averaged over ranks\n", n, a.iters, a.warmup);
+    std::printf("# reducer: 8 parameters ready in reverse order, buckets %g MB first then %g MB, overlap %s; "
+                "busbw = algbw * 2(n-1)/n\n#\n", a.reducer.first_bucket_mb, a.reducer.bucket_mb,
+                a.reducer.overlap ? "on" : "off");
+    std::printf("#%12s %12s %10s %8s %8s %10s %8s %8s %7s %6s %7s\n", "size", "count", "raw:time", "algbw", "busbw",
+                "red:time", "algbw", "busbw", "buckets", "ratio", "#wrong");
+    std::printf("#%12s %12s %10s %8s %8s %10s %8s %8s %7s %6s %7s\n", "(B)", "(elements)", "(us)", "(GB/s)", "(GB/s)",
+                "(us)", "(GB/s)", "(GB/s)", "", "", "");
+    std::fflush(stdout);
+  }
+  int64_t wrong = 0;
+  for (int64_t bytes = a.min_bytes; bytes <= a.max_bytes; bytes *= 2) {
+    const AllreduceRow row = measure_allreduce(comm, bytes, a);
+    wrong += row.wrong;
+    if (!print) continue;
+    const double raw_algbw = static_cast<double>(row.bytes) / row.raw_s / 1e9;
+    const double red_algbw = static_cast<double>(row.bytes) / row.reducer_s / 1e9;
+    std::printf(" %12lld %12lld %10.1f %8.3f %8.3f %10.1f %8.3f %8.3f %7d %6.2f %7lld\n",
+                static_cast<long long>(row.bytes), static_cast<long long>(row.count), row.raw_s * 1e6, raw_algbw,
+                raw_algbw * bus_factor, row.reducer_s * 1e6, red_algbw, red_algbw * bus_factor, row.buckets,
+                row.raw_s / row.reducer_s, static_cast<long long>(row.wrong));
+    std::fflush(stdout);
+  }
+  return wrong == 0 ? 0 : 1;
+}
+
+// Runs on every rank: bad arguments are found before any collective (same on all ranks, rank 0
+// reports them); any later error ends the whole job so no rank hangs in a collective.
+int allreduce_main(int argc, char** argv) {
+  std::unique_ptr<joule::Communicator> comm;
+  try {
+    comm = joule::make_communicator(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
+    return 1;
+  }
+  AllreduceArgs args;
+  try {
+    args = parse_allreduce_args(std::vector<std::string>(argv + 2, argv + argc));
+  } catch (const joule::Error& e) {
+    if (comm->rank() == 0) std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
+    return 2;
+  }
+  try {
+    return bench_allreduce(*comm, args);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "joule-bench: rank %d: error: %s\n", comm->rank(), e.what());
+    if (comm->size() > 1) comm->abort(1);
+    return 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "allreduce") return allreduce_main(argc, argv);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
-    JOULE_CHECK(!args.empty() && args[0] == "gemm", "usage: joule-bench gemm [--size N] [--threads T] [--repeats R] [--backend joule|eigen]");
+    JOULE_CHECK(!args.empty() && args[0] == "gemm",
+                "usage: joule-bench gemm [--size N] [--threads T] [--repeats R] [--backend joule|eigen]\n"
+                "       joule-bench allreduce [--min-bytes 1K] [--max-bytes 256M] [--iters N] [--warmup N] "
+                "[--bucket-mb MB] [--first-bucket-mb MB] [--no-overlap]");
     int size = 1024, threads = 0, repeats = 10;
     bool eigen = false;
     for (size_t i = 1; i < args.size(); ++i) {

@@ -62,7 +62,9 @@ void expect_valid_buckets(const ParameterArena& arena, const GradientReducer& re
     for (int id = b.low_id; id <= b.high_id; ++id) EXPECT_EQ(reducer.bucket_of(id), k) << "id " << id;
     const int64_t cap = k == 0 ? first_cap : later_cap;
     const bool last = k + 1 == reducer.bucket_count();
-    if (!last) EXPECT_GE(b.elements(), cap);
+    if (!last) {
+      EXPECT_GE(b.elements(), cap);
+    }
     EXPECT_LT(b.elements() - (slot_end(arena, b.low_id) - arena.offset(b.low_id)), cap) << "closed late";
     end = b.begin;
     high = b.low_id - 1;
@@ -93,7 +95,9 @@ TEST(GradientReducer, BucketsFollowReverseIdOrder) {
   for (int k = 0; k < 5; ++k) {
     EXPECT_EQ(reducer.bucket(k).low_id, 4 - k);
     EXPECT_EQ(reducer.bucket(k).high_id, 4 - k);
-    if (k > 0) EXPECT_LT(reducer.bucket(k).begin, reducer.bucket(k - 1).begin);
+    if (k > 0) {
+      EXPECT_LT(reducer.bucket(k).begin, reducer.bucket(k - 1).begin);
+    }
   }
 }
 

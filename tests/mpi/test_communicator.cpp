@@ -250,6 +250,26 @@ TEST(Communicator, ChunkedCollectives) {
   expect_invalid_input([&] { mpi->set_max_chunk(0); }, "set_max_chunk");
 }
 
+// A second MpiCommunicator while MPI is up: it neither initialises nor finalises MPI, and its
+// collectives run on its own communicator (the first one keeps working after it is gone).
+TEST(Communicator, SecondMpiCommunicatorLeavesMpiUp) {
+  Communicator& first = test_communicator();
+  if (dynamic_cast<MpiCommunicator*>(&first) == nullptr) GTEST_SKIP() << "not an MpiCommunicator";
+  {
+    MpiCommunicator second(nullptr, nullptr);
+    EXPECT_EQ(second.rank(), first.rank());
+    EXPECT_EQ(second.size(), first.size());
+    EXPECT_EQ(second.local_rank(), first.local_rank());
+    EXPECT_EQ(second.host(), first.host());
+    std::vector<float> values = rank_values<float>(second, 100);
+    second.all_reduce_sum(values.data(), 100);
+    expect_rank_sums(second, values);
+  }
+  std::vector<double> values = rank_values<double>(first, 100);
+  first.all_reduce_sum(values.data(), 100);
+  expect_rank_sums(first, values);
+}
+
 // Bad arguments are caught on the calling rank before any communication (so all ranks throw alike).
 TEST(Communicator, RejectsBadArgumentsBeforeCommunicating) {
   Communicator& comm = test_communicator();

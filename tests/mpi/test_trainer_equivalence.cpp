@@ -49,7 +49,8 @@ void compare_with_single_process(const pb::Config& config, const Dataset& train_
   const std::vector<double> a = train_losses(io.run_dir), b = train_losses(io1.run_dir);
   ASSERT_EQ(a.size(), 50u);
   ASSERT_EQ(b.size(), 50u);
-  EXPECT_GT(b.front() - b.back(), 0.5) << "training made progress (a meaningful comparison)";
+  EXPECT_GT(b.front() - b.back(), 0.3) << "training made progress (a meaningful comparison)";
+  EXPECT_GT(b.back(), 0.05) << "losses stay well above zero, where a relative tolerance is meaningful";
   for (size_t i = 0; i < a.size(); ++i)
     EXPECT_NEAR(a[i], b[i], 1e-5 * std::fabs(b[i])) << "loss of step " << i + 1 << ", " << ranks << " ranks";
   const std::vector<float> reference = single.parameters().values().to_floats();
@@ -87,7 +88,7 @@ TEST(TrainerEquivalence, AnyRankCountMatchesOneProcess) {
       " test_images: '" + dir + "/data/test-images.idx' test_labels: '" + dir + "/data/test-labels.idx' }\n"
       "model { mlp { hidden: 48 hidden: 32 } }\n"
       "train { batch_size: 128 epochs: 5 max_steps: 50 log_every_steps: 1\n"
-      "        optimizer { sgd { lr: 0.1 momentum: 0.9 } } }\n",
+      "        optimizer { sgd { lr: 0.01 momentum: 0.9 } } }\n",
       "equivalence");
   fill_config_defaults(config);
   validate_config(config, "equivalence");
