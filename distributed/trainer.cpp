@@ -1,5 +1,7 @@
 #include "distributed/trainer.h"
 
+#include <sys/time.h>
+
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -12,6 +14,8 @@
 #include "core/json_record.h"
 #include "core/progress.h"
 #include "distributed/distributed_sampler.h"
+#include "distributed/gradient_reducer.h"
+#include "energy/phase_clock.h"
 #include "energy/estimate_meter.h"
 #include "ops/adamw.h"
 #include "ops/lr_schedule.h"
@@ -76,9 +80,97 @@ EvalResult evaluate(Context& ctx, Model& model, const Dataset& test_set, const p
   return {sums[1] / sums[2], sums[0] / sums[2]};
 }
 
+double unix_seconds() {
+  timeval tv{};
+  gettimeofday(&tv, nullptr);
+  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
+}
+
+// rank-RRRRR.jsonl: one record per window of this rank's time by phase.
+class RankLog {
+ public:
+  RankLog(const std::string& run_dir, const Communicator& comm, double now_s, double window_s)
+      : comm_(comm), clock_(now_s), window_s_(window_s), wall_start_(unix_seconds()) {
+    char name[32];
+    std::snprintf(name, sizeof name, "rank-%05d.jsonl", comm.rank());
+    std::filesystem::create_directories(run_dir);  // other nodes may not share rank 0's file system
+    writer_.open((std::filesystem::path(run_dir) / name).string());
+  }
+  energy::PhaseClock& clock() { return clock_; }
+
+  // At a step boundary: closes the window once window_s passed (or when `force`).
+  void step_done(int64_t step, int64_t samples, int64_t batch_size, double now_s, bool force) {
+    if (first_step_ == 0) first_step_ = step;
+    samples_ += samples;
+    if (!force && now_s - clock_.window_start() < window_s_) return;
+    const double length = now_s - clock_.window_start();
+    const energy::PhaseSeconds seconds = clock_.take_window(now_s);
+    pb::RankWindowRecord r;
+    r.set_rank(static_cast<uint32_t>(comm_.rank()));
+    r.set_host(comm_.host());
+    r.set_window(window_++);
+    r.set_t_start(wall_start_);
+    r.set_t_end(wall_start_ + length);
+    r.set_step_first(static_cast<uint32_t>(first_step_));
+    r.set_step_last(static_cast<uint32_t>(step));
+    r.set_samples(static_cast<double>(samples_));
+    r.set_batch_size(static_cast<uint32_t>(batch_size));
+    r.set_precision("f32");
+    pb::PhaseSeconds* p = r.mutable_seconds();
+    const google::protobuf::Descriptor* d = p->GetDescriptor();
+    for (size_t i = 0; i < energy::kPhaseCount; ++i)  // field names are the phase names
+      p->GetReflection()->SetDouble(p, d->FindFieldByName(energy::phase_name(static_cast<energy::Phase>(i))),
+                                    seconds[i]);
+    writer_.write_line(to_json_line(r));
+    wall_start_ += length;
+    first_step_ = 0;
+    samples_ = 0;
+  }
+
+ private:
+  const Communicator& comm_;
+  energy::PhaseClock clock_;
+  double window_s_;
+  double wall_start_;
+  LineWriter writer_;
+  uint32_t window_ = 0;
+  int64_t first_step_ = 0;
+  int64_t samples_ = 0;
+};
+
 // A stable digest of the resolved config, to check that every rank runs the same one.
 std::string config_digest(const pb::Config& config) {
   return std::to_string(std::hash<std::string>{}(config.SerializeAsString()));
+}
+
+// One optimizer step on this rank's shard of the global batch, in micro-batches; returns this
+// rank's loss sum. Gradients are reduced over ranks by `reducer` (overlapped with the backward of
+// the last micro-batch).
+double train_step(Context& ctx, Model& model, GradientReducer& reducer, const Batch& batch, int micro_batches,
+                  int64_t global_batch, bool overlap, Tensor& probs, Tensor& dlogits, energy::PhaseClock& clock) {
+  const int64_t rows = batch.labels.numel() / micro_batches;
+  const uint64_t step = ctx.step;
+  double loss_sum = 0;
+  reducer.begin_step();
+  for (int m = 0; m < micro_batches; ++m) {
+    ctx.step = step * 256 + static_cast<uint64_t>(m);  // distinct dropout masks per micro-batch
+    const Tensor images = batch.images.rows(m * rows, (m + 1) * rows);
+    const Tensor labels = batch.labels.rows(m * rows, (m + 1) * rows);
+    clock.enter(energy::Phase::forward, energy::monotonic_seconds());
+    const Tensor& logits = model.forward(ctx, images, /*training=*/true);
+    loss_sum += softmax_cross_entropy_forward(ctx, probs, logits, labels);
+    clock.enter(energy::Phase::backward, energy::monotonic_seconds());
+    // 1/B (the global batch): summed over micro-batches and ranks this is the global mean gradient
+    softmax_cross_entropy_backward(ctx, dlogits, probs, labels, 1.0f / static_cast<float>(global_batch));
+    const bool last = m + 1 == micro_batches;
+    Model::GradReadyFn on_ready;
+    if (last && overlap) on_ready = [&reducer](int id) { reducer.on_grad_ready(id); };
+    model.backward(ctx, dlogits, m == 0 ? GradMode::overwrite : GradMode::accumulate, on_ready);
+  }
+  ctx.step = step;
+  clock.enter(energy::Phase::comm_wait, energy::monotonic_seconds());
+  reducer.finish(1.0f);
+  return loss_sum;
 }
 
 }  // namespace
@@ -92,6 +184,7 @@ struct Trainer::State {
   std::unique_ptr<Model> model;
   std::unique_ptr<Optimizer> optimizer;
   LrSchedule schedule;
+  std::unique_ptr<GradientReducer> reducer;
 };
 
 Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Dataset& test_set, Communicator& comm) {
@@ -105,6 +198,9 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
   for (size_t r = 1; r < digests.size(); ++r)
     if (digests[r] != digests[0]) differing += (differing.empty() ? "" : ", ") + std::to_string(r);
   JOULE_CHECK(differing.empty(), "ranks ", differing, " run a different config than rank 0 (same file and --set on every rank?)");
+  const int64_t local = tc.batch_size() / comm.size();
+  JOULE_CHECK(local % tc.micro_batches() == 0, "train.micro_batches = ", tc.micro_batches(), ": expected a divisor of ",
+              local, " (the global batch ", tc.batch_size(), " over ", comm.size(), " ranks)");
   Context ctx = make_cpu_context(config.run().threads(), config.run().seed());
   ctx.rank = static_cast<uint32_t>(comm.rank());
   InputShape shape{1, train_set.height, train_set.width, config.data().num_classes()};
@@ -122,7 +218,11 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
   schedule.warmup_steps = std::min<int64_t>(tc.schedule().warmup_steps(), total_steps_);
   schedule.total_steps = total_steps_;
   schedule.min_lr_ratio = tc.schedule().min_lr_ratio();
-  state_.reset(new State{config, comm, train_set, test_set, ctx, std::move(model), std::move(optimizer), schedule});
+  const pb::DistributedConfig& dc = config.distributed();
+  auto reducer = std::make_unique<GradientReducer>(model->parameters(), comm,
+                                                   ReducerOptions{dc.bucket_mb(), dc.first_bucket_mb(), dc.overlap()});
+  state_.reset(new State{config, comm, train_set, test_set, ctx, std::move(model), std::move(optimizer), schedule,
+                         std::move(reducer)});
 }
 
 Trainer::~Trainer() = default;
@@ -142,6 +242,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
   const bool lead = comm.rank() == 0;  // rank 0 writes the run directory's shared files and prints
   const int64_t batch_size = tc.batch_size();
   const ShardSpec shard{train_set.size(), batch_size, comm.size(), comm.rank()};
+  GradientReducer& reducer = *state_->reducer;
   const int64_t total_steps = total_steps_;
 
   LineWriter metrics;
@@ -156,6 +257,8 @@ pb::Summary Trainer::run(const TrainerIo& io) {
                      config.data().normalize_mean(), config.data().normalize_std(), config.data().prefetch());
   Tensor probs, dlogits;
   const double start_s = energy::monotonic_seconds();
+  RankLog rank_log(io.run_dir, comm, start_s, config.energy().window_s());
+  energy::PhaseClock& clock = rank_log.clock();
   double eval_s = 0;  // wall time spent evaluating, excluded from training throughput
   int64_t step = 0;
   double best_accuracy = 0, last_accuracy = -1;
@@ -167,6 +270,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
 
   auto run_eval = [&](int64_t epoch) {
     const double t0 = energy::monotonic_seconds();
+    clock.enter(energy::Phase::eval, t0);
     EvalResult r = evaluate(ctx, *model, test_set, config, comm);
     eval_s += energy::monotonic_seconds() - t0;
     last_accuracy = r.accuracy;
@@ -192,14 +296,17 @@ pb::Summary Trainer::run(const TrainerIo& io) {
     double epoch_loss = 0;
     int64_t epoch_steps = 0;
     state.epoch = epoch;
-    while (loader.next(batch)) {
+    for (;;) {
+      clock.enter(energy::Phase::data, energy::monotonic_seconds());
+      if (!loader.next(batch)) break;
       ctx.step = static_cast<uint64_t>(step);
       const float lr = lr_at(schedule, step);
-      const Tensor& logits = model->forward(ctx, batch.images, /*training=*/true);
+      const double local_loss = train_step(ctx, *model, reducer, batch, tc.micro_batches(), batch_size,
+                                           config.distributed().overlap(), probs, dlogits, clock);
       // {loss sum, stop votes}: one small all-reduce gives every rank the global loss and the same
       // decision to stop (a signal may reach the ranks at different steps)
       const bool stop_here = io.stop_requested != nullptr && io.stop_requested->load();
-      double step_sums[2] = {softmax_cross_entropy_forward(ctx, probs, logits, batch.labels), stop_here ? 1.0 : 0.0};
+      double step_sums[2] = {local_loss, stop_here ? 1.0 : 0.0};
       comm.all_reduce_sum(step_sums, 2);
       const double loss = step_sums[0] / static_cast<double>(batch_size);
       if (!std::isfinite(loss)) {
@@ -208,11 +315,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
         stop_reason = "diverged";
         break;
       }
-      softmax_cross_entropy_backward(ctx, dlogits, probs, batch.labels, 1.0f / static_cast<float>(batch_size));
-      model->backward(ctx, dlogits, GradMode::overwrite);
-      // dlogits carried 1/B (the global batch): the sum over ranks is the global mean gradient
-      Tensor grads = model->parameters().grads();
-      if (comm.size() > 1) comm.all_reduce_sum(grads.data<float>(), grads.numel());
+      clock.enter(energy::Phase::optimizer, energy::monotonic_seconds());
       optimizer.step(ctx, lr, step + 1);
       ++step;
       epoch_loss += loss;
@@ -233,6 +336,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
       if (tc.eval_every_steps() > 0 && step % tc.eval_every_steps() == 0) run_eval(epoch);
 
       const double now = energy::monotonic_seconds();
+      rank_log.step_done(step, local_batch(shard), batch_size, now, /*force=*/false);
       state.step = step;
       state.loss = epoch_loss / static_cast<double>(epoch_steps);
       state.accuracy = last_accuracy;
@@ -255,6 +359,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
   }
 
   const double seconds = energy::monotonic_seconds() - start_s;
+  rank_log.step_done(step, 0, batch_size, energy::monotonic_seconds(), /*force=*/true);
   const energy::EnergyReading energy = meter.read();
   const std::vector<std::string> rank_energies = comm.all_gather(std::to_string(energy.energy_j));
   pb::Summary summary;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -185,6 +186,43 @@ TEST_F(JouleTrainCli, CnnTrainsOnSyntheticData) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("cnn conv4-pool-conv8-pool-fc16-fc10"), std::string::npos) << r.output;
   EXPECT_EQ(losses("r").size(), 60u);
+}
+
+TEST_F(JouleTrainCli, MicroBatchesGiveTheSameTraining) {
+  // gradient accumulation over 3 micro-batches of 10 = one batch of 30, up to summation order
+  ASSERT_EQ(train(write_config(), "--set run.name=full").status, 0);
+  ASSERT_EQ(train(write_config(), "--set run.name=micro --set train.micro_batches=3").status, 0);
+  const std::vector<double> full = losses("full"), micro = losses("micro");
+  ASSERT_EQ(full.size(), micro.size());
+  ASSERT_FALSE(full.empty());
+  for (size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(micro[i], full[i], 1e-5 * std::fabs(full[i])) << "step " << i + 1;
+  expect_rejected(train(write_config(), "--set train.micro_batches=4"), {"train.micro_batches = 4", "divisor of 30"});
+}
+
+TEST_F(JouleTrainCli, RankLogWindowsPartitionTheRun) {
+  ASSERT_EQ(train(write_config(), "--set energy.window_s=0.001").status, 0);
+  std::ifstream in(output_ + "/r/rank-00000.jsonl");
+  int windows = 0;
+  uint32_t next_step = 1;
+  double samples = 0;
+  for (std::string line; std::getline(in, line);) {
+    pb::RankWindowRecord record;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &record).ok()) << line;
+    EXPECT_EQ(record.rank(), 0u);
+    EXPECT_EQ(record.window(), static_cast<uint32_t>(windows));
+    const pb::PhaseSeconds& p = record.seconds();
+    const double sum = p.data() + p.forward() + p.backward() + p.comm_wait() + p.optimizer() + p.eval() +
+                       p.checkpoint() + p.idle();
+    EXPECT_NEAR(sum, record.t_end() - record.t_start(), 1e-6 + 0.01 * sum) << "phases sum to the window";
+    if (record.samples() > 0) {
+      EXPECT_EQ(record.step_first(), next_step) << "windows follow each other without gaps";
+      next_step = record.step_last() + 1;
+    }
+    samples += record.samples();
+    ++windows;
+  }
+  EXPECT_GT(windows, 3);
+  EXPECT_EQ(samples, 60.0 * 30) << "every trained sample is in exactly one window";
 }
 
 TEST_F(JouleTrainCli, SigintStopsCleanlyWithStatus3) {
