@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <thread>
 
 #include "core/batch_loader.h"
 #include "core/build_info.h"
@@ -201,7 +202,10 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
   const int64_t local = tc.batch_size() / comm.size();
   JOULE_CHECK(local % tc.micro_batches() == 0, "train.micro_batches = ", tc.micro_batches(), ": expected a divisor of ",
               local, " (the global batch ", tc.batch_size(), " over ", comm.size(), " ranks)");
-  Context ctx = make_cpu_context(config.run().threads(), config.run().seed());
+  // run.threads 0: this node's hardware threads shared among the ranks on it
+  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = config.run().threads() > 0 ? config.run().threads() : std::max(1, hardware / comm.local_size());
+  Context ctx = make_cpu_context(threads, config.run().seed());
   ctx.rank = static_cast<uint32_t>(comm.rank());
   InputShape shape{1, train_set.height, train_set.width, config.data().num_classes()};
   std::unique_ptr<Model> model = make_model(config.model(), shape, ctx);
