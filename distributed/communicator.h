@@ -1,7 +1,8 @@
 // The Communicator: the ranks of a data-parallel job and the collectives the Trainer needs
-// (all-reduce, broadcast, all-gather, barrier, abort). Implementations: MpiCommunicator (Open MPI,
-// distributed/mpi_communicator.h), LocalCommunicator below (one rank, no MPI); NCCL arrives with
-// the CUDA backend behind this same interface. make_communicator() picks one.
+// (all-reduce, broadcast, all-gather, barrier, abort, a stall watchdog). Implementations:
+// MpiCommunicator (Open MPI, distributed/mpi_communicator.h), LocalCommunicator below (one rank,
+// no MPI); NCCL arrives with the CUDA backend behind this same interface. make_communicator()
+// picks one.
 //
 // Invariants for every collective: all ranks call it, in the same order, with the same count,
 // byte size and root (mismatches hang or fail inside the backend); data are host pointers; counts
@@ -57,6 +58,11 @@ class Communicator {
   // Every rank's `local` (any length, may be empty, may hold '\0'), indexed by rank.
   virtual std::vector<std::string> all_gather(const std::string& local) = 0;
   virtual void barrier() = 0;
+  // Stall watchdog: a blocking collective, or a request's wait(), that waits longer than `seconds`
+  // for the other ranks ends the whole job with exit status 1 after printing which ranks had not
+  // arrived (distributed.stall_timeout_s; MpiCommunicator's default is 300). seconds > 0
+  // (+infinity: never). Set it alike on every rank. LocalCommunicator has nothing to wait for.
+  virtual void set_stall_timeout(double seconds) = 0;
   // Ends every rank of the job with exit_code (no destructors run); for fatal errors on one rank.
   [[noreturn]] virtual void abort(int exit_code) = 0;
 };
@@ -88,6 +94,9 @@ class LocalCommunicator final : public Communicator {
   }
   std::vector<std::string> all_gather(const std::string& local) override { return {local}; }
   void barrier() override {}
+  void set_stall_timeout(double seconds) override {
+    JOULE_CHECK(seconds > 0, "stall timeout ", seconds, " s (distributed.stall_timeout_s): expected > 0");
+  }
   [[noreturn]] void abort(int exit_code) override {
     std::fflush(nullptr);
     std::_Exit(exit_code);

@@ -1,14 +1,7 @@
-// MpiCommunicator: MPI setup (init, private communicator, node-local ranks, host name), the
-// collectives with counts split into int-sized chunks, and MPI error checking.
+// MpiCommunicator: MPI setup (init, private communicators, node-local ranks, host name), the
+// collectives with counts split into int-sized chunks and watched by the stall watchdog
+// (distributed/mpi_internal.h), and MPI error checking.
 #include "distributed/mpi_communicator.h"
-
-#ifndef OMPI_SKIP_MPICXX
-#define OMPI_SKIP_MPICXX 1  // no deprecated MPI-2 C++ bindings
-#endif
-#ifndef MPICH_SKIP_MPICXX
-#define MPICH_SKIP_MPICXX 1
-#endif
-#include <mpi.h>
 
 #include <algorithm>
 #include <climits>
@@ -16,45 +9,24 @@
 #include <cstdlib>
 #include <thread>
 
-namespace joule {
-namespace {
-
-std::string mpi_error_string(int code) {
-  char text[MPI_MAX_ERROR_STRING] = {};
-  int length = 0;
-  if (MPI_Error_string(code, text, &length) != MPI_SUCCESS) return detail::concat("MPI error code ", code);
-  return detail::concat(std::string(text, static_cast<size_t>(length)), " (MPI error code ", code, ")");
-}
-
-}  // namespace
-}  // namespace joule
-
-// Every MPI call goes through one of these: CHECK throws joule::Error (internal) with the call,
-// MPI's error string and file:line; WARN (for destructors) prints the same and carries on.
-#define JOULE_MPI_CHECK(call)                                                                      \
-  do {                                                                                             \
-    const int joule_mpi_status_ = (call);                                                          \
-    if (joule_mpi_status_ != MPI_SUCCESS)                                                          \
-      JOULE_FAIL(#call, " failed: ", ::joule::mpi_error_string(joule_mpi_status_));                \
-  } while (0)
-
-#define JOULE_MPI_WARN(call)                                                                       \
-  do {                                                                                             \
-    const int joule_mpi_status_ = (call);                                                          \
-    if (joule_mpi_status_ != MPI_SUCCESS)                                                          \
-      std::fprintf(stderr, "joule: warning: %s failed: %s [%s:%d]\n", #call,                      \
-                   ::joule::mpi_error_string(joule_mpi_status_).c_str(), __FILE__, __LINE__);      \
-  } while (0)
+#include "distributed/mpi_internal.h"
 
 namespace joule {
 
 struct MpiCommunicator::Handles {
-  MPI_Comm comm = MPI_COMM_NULL;  // private duplicate of MPI_COMM_WORLD, errors return
-  std::thread::id thread;         // the only thread allowed to call MPI (MPI_THREAD_FUNNELED)
+  MPI_Comm comm = MPI_COMM_NULL;    // private duplicate of MPI_COMM_WORLD, errors return
+  MPI_Comm census = MPI_COMM_NULL;  // another one, for the watchdog's arrival reports only
+  std::thread::id thread;           // the only thread allowed to call MPI (MPI_THREAD_FUNNELED)
+  std::unique_ptr<StallWatchdog> watchdog;
 
   void check_thread(const char* what) const {
     JOULE_ASSERT(std::this_thread::get_id() == thread, what,
                  ": called from a thread other than the one that created the MpiCommunicator");
+  }
+  // Blocking collectives start here: every rank has arrived when it returns.
+  void arrive(const char* what) {
+    check_thread(what);
+    watchdog->arrive(comm, what);
   }
 };
 
@@ -73,22 +45,30 @@ void for_each_chunk(int64_t count, int64_t max_chunk, Start&& start) {
 }
 
 template <class T>
-void all_reduce_sum_blocking(MPI_Comm comm, MPI_Datatype type, T* data, int64_t count, int64_t max_chunk) {
+void all_reduce_sum_blocking(MpiCommunicator::Handles& handles, MPI_Datatype type, T* data, int64_t count,
+                             int64_t max_chunk) {
+  handles.arrive("all_reduce");
   for_each_chunk(count, max_chunk, [&](int64_t offset, int n) {
-    JOULE_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data + offset, n, type, MPI_SUM, comm));
+    JOULE_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data + offset, n, type, MPI_SUM, handles.comm));
   });
 }
 
-// One MPI request per chunk, all started at once.
+// One MPI request per chunk, all started at once, then an arrival gate (when there is data and
+// another rank); wait() is watched like a blocking collective.
 class MpiRequest final : public CommRequest {
  public:
-  explicit MpiRequest(std::vector<MPI_Request> requests) : requests_(std::move(requests)) {
+  MpiRequest(MpiCommunicator::Handles& handles, int64_t number, std::vector<MPI_Request> requests, bool gated)
+      : handles_(handles), number_(number), requests_(std::move(requests)), gated_(gated) {
     done_ = requests_.empty();
   }
   ~MpiRequest() override {
     if (done_) return;
     std::fprintf(stderr, "joule: warning: destroying an unfinished all-reduce request; waiting for it\n");
-    JOULE_MPI_WARN(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
+    try {
+      wait();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "joule: warning: %s\n", e.what());
+    }
   }
   bool test() override {
     if (done_) return true;
@@ -99,12 +79,17 @@ class MpiRequest final : public CommRequest {
   }
   void wait() override {
     if (done_) return;
-    JOULE_MPI_CHECK(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
+    handles_.check_thread("CommRequest::wait");
+    MPI_Request* gate = gated_ ? &requests_.back() : nullptr;
+    handles_.watchdog->wait(requests_.data(), static_cast<int>(requests_.size()), gate, "all_reduce_async", number_);
     done_ = true;
   }
 
  private:
+  MpiCommunicator::Handles& handles_;
+  int64_t number_;
   std::vector<MPI_Request> requests_;
+  bool gated_;
   bool done_ = false;
 };
 
@@ -119,6 +104,10 @@ MpiCommunicator::MpiCommunicator(int* argc, char*** argv)
   JOULE_MPI_CHECK(MPI_Finalized(&finalized));
   JOULE_ASSERT(!finalized, "MPI was finalized already and cannot be initialised again");
   if (!initialized) {
+    // Open MPI 4.1's libnbc runs an in-place non-blocking all-reduce (the gradient reducer's) as
+    // binomial reduce + broadcast by default: about half MPI_Allreduce's bandwidth on 2 ranks.
+    // Algorithm 3 (reduce-scatter + all-gather) matches it. A user's own setting wins (no overwrite).
+    setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3", /*overwrite=*/0);
     int provided = 0;
     JOULE_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
     owns_mpi_ = true;
@@ -131,6 +120,9 @@ MpiCommunicator::MpiCommunicator(int* argc, char*** argv)
     JOULE_MPI_CHECK(MPI_Comm_set_errhandler(handles_->comm, MPI_ERRORS_RETURN));
     JOULE_MPI_CHECK(MPI_Comm_rank(handles_->comm, &rank_));
     JOULE_MPI_CHECK(MPI_Comm_size(handles_->comm, &size_));
+    JOULE_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &handles_->census));
+    JOULE_MPI_CHECK(MPI_Comm_set_errhandler(handles_->census, MPI_ERRORS_RETURN));
+    handles_->watchdog = std::make_unique<StallWatchdog>(handles_->census, rank_, size_);
 
     MPI_Comm node = MPI_COMM_NULL;  // the ranks that share memory with this one, ordered by rank
     JOULE_MPI_CHECK(MPI_Comm_split_type(handles_->comm, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
@@ -143,6 +135,7 @@ MpiCommunicator::MpiCommunicator(int* argc, char*** argv)
     JOULE_MPI_CHECK(MPI_Get_processor_name(name, &length));
     host_.assign(name, static_cast<size_t>(length));
   } catch (...) {
+    if (handles_->census != MPI_COMM_NULL) MPI_Comm_free(&handles_->census);
     if (handles_->comm != MPI_COMM_NULL) MPI_Comm_free(&handles_->comm);
     if (owns_mpi_) MPI_Finalize();
     throw;
@@ -156,6 +149,12 @@ MpiCommunicator::~MpiCommunicator() {
     if (owns_mpi_) std::fprintf(stderr, "joule: warning: MPI was finalized before the MpiCommunicator that owns it\n");
     return;
   }
+  try {
+    handles_->watchdog->settle();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "joule: warning: %s\n", e.what());
+  }
+  if (handles_->census != MPI_COMM_NULL) JOULE_MPI_WARN(MPI_Comm_free(&handles_->census));
   if (handles_->comm != MPI_COMM_NULL) JOULE_MPI_WARN(MPI_Comm_free(&handles_->comm));
   if (owns_mpi_) JOULE_MPI_WARN(MPI_Finalize());
 }
@@ -165,40 +164,58 @@ void MpiCommunicator::set_max_chunk(int64_t elements) {
   max_chunk_ = elements;
 }
 
+void MpiCommunicator::set_stall_timeout(double seconds) {
+  JOULE_CHECK(seconds > 0, "stall timeout ", seconds, " s (distributed.stall_timeout_s): expected > 0");
+  handles_->watchdog->set_timeout(seconds);
+}
+
+double MpiCommunicator::stall_timeout() const { return handles_->watchdog->timeout(); }
+
+int64_t MpiCommunicator::collectives_started() const { return handles_->watchdog->collectives_started(); }
+
+std::vector<int64_t> MpiCommunicator::arrivals() {
+  handles_->check_thread("arrivals");
+  return handles_->watchdog->arrivals();
+}
+
 void MpiCommunicator::all_reduce_sum(float* data, int64_t count) {
   check_buffer(data, count, "all_reduce_sum");
-  handles_->check_thread("all_reduce_sum");
-  all_reduce_sum_blocking(handles_->comm, MPI_FLOAT, data, count, max_chunk_);
+  all_reduce_sum_blocking(*handles_, MPI_FLOAT, data, count, max_chunk_);
 }
 
 void MpiCommunicator::all_reduce_sum(double* data, int64_t count) {
   check_buffer(data, count, "all_reduce_sum");
-  handles_->check_thread("all_reduce_sum");
-  all_reduce_sum_blocking(handles_->comm, MPI_DOUBLE, data, count, max_chunk_);
+  all_reduce_sum_blocking(*handles_, MPI_DOUBLE, data, count, max_chunk_);
 }
 
 std::unique_ptr<CommRequest> MpiCommunicator::all_reduce_sum_async(float* data, int64_t count) {
   check_buffer(data, count, "all_reduce_sum_async");
   handles_->check_thread("all_reduce_sum_async");
+  const int64_t number = handles_->watchdog->enter();
   std::vector<MPI_Request> requests;
-  requests.reserve(static_cast<size_t>((count + max_chunk_ - 1) / max_chunk_));
+  requests.reserve(static_cast<size_t>((count + max_chunk_ - 1) / max_chunk_ + 1));
+  const bool gated = count > 0 && size_ > 1;
   try {
     for_each_chunk(count, max_chunk_, [&](int64_t offset, int n) {
       MPI_Request request = MPI_REQUEST_NULL;
       JOULE_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data + offset, n, MPI_FLOAT, MPI_SUM, handles_->comm, &request));
       requests.push_back(request);
     });
+    if (gated) {
+      requests.push_back(MPI_REQUEST_NULL);
+      JOULE_MPI_CHECK(MPI_Ibarrier(handles_->comm, &requests.back()));
+    }
   } catch (...) {
     if (!requests.empty()) MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE);
     throw;
   }
-  return std::make_unique<MpiRequest>(std::move(requests));
+  return std::make_unique<MpiRequest>(*handles_, number, std::move(requests), gated);
 }
 
 void MpiCommunicator::broadcast(void* data, int64_t bytes, int root) {
   check_buffer(data, bytes, "broadcast");
   JOULE_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of a job of size ", size_);
-  handles_->check_thread("broadcast");
+  handles_->arrive("broadcast");
   char* bytes_at = static_cast<char*>(data);
   for_each_chunk(bytes, max_chunk_, [&](int64_t offset, int n) {
     JOULE_MPI_CHECK(MPI_Bcast(bytes_at + offset, n, MPI_BYTE, root, handles_->comm));
@@ -206,7 +223,7 @@ void MpiCommunicator::broadcast(void* data, int64_t bytes, int root) {
 }
 
 std::vector<std::string> MpiCommunicator::all_gather(const std::string& local) {
-  handles_->check_thread("all_gather");
+  handles_->arrive("all_gather");
   // Lengths first (64-bit, so a too-long string is caught on every rank alike), then the bytes.
   const int64_t length = static_cast<int64_t>(local.size());
   std::vector<int64_t> lengths(static_cast<size_t>(size_));
@@ -231,8 +248,7 @@ std::vector<std::string> MpiCommunicator::all_gather(const std::string& local) {
 }
 
 void MpiCommunicator::barrier() {
-  handles_->check_thread("barrier");
-  JOULE_MPI_CHECK(MPI_Barrier(handles_->comm));
+  handles_->arrive("barrier");  // the arrival gate is a barrier
 }
 
 void MpiCommunicator::abort(int exit_code) {

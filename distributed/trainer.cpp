@@ -15,6 +15,7 @@
 #include "core/json_record.h"
 #include "core/progress.h"
 #include "distributed/distributed_sampler.h"
+#include "distributed/fault_injection.h"
 #include "distributed/gradient_reducer.h"
 #include "energy/phase_clock.h"
 #include "energy/estimate_meter.h"
@@ -117,7 +118,7 @@ class RankLog {
     r.set_samples(static_cast<double>(samples_));
     r.set_batch_size(static_cast<uint32_t>(batch_size));
     r.set_precision("f32");
-    pb::PhaseSeconds* p = r.mutable_seconds();
+    pb::PhaseBreakdown* p = r.mutable_seconds();
     const google::protobuf::Descriptor* d = p->GetDescriptor();
     for (size_t i = 0; i < energy::kPhaseCount; ++i)  // field names are the phase names
       p->GetReflection()->SetDouble(p, d->FindFieldByName(energy::phase_name(static_cast<energy::Phase>(i))),
@@ -186,9 +187,11 @@ struct Trainer::State {
   std::unique_ptr<Optimizer> optimizer;
   LrSchedule schedule;
   std::unique_ptr<GradientReducer> reducer;
+  FaultPlan fault_plan;  // JOULE_FAULT (tests of failure handling); empty normally
 };
 
 Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Dataset& test_set, Communicator& comm) {
+  comm.set_stall_timeout(config.distributed().stall_timeout_s());
   const pb::TrainConfig& tc = config.train();
   JOULE_CHECK(tc.batch_size() <= train_set.size(), "train.batch_size = ", tc.batch_size(), ": expected at most the ",
               train_set.size(), " training samples");
@@ -225,8 +228,9 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
   const pb::DistributedConfig& dc = config.distributed();
   auto reducer = std::make_unique<GradientReducer>(model->parameters(), comm,
                                                    ReducerOptions{dc.bucket_mb(), dc.first_bucket_mb(), dc.overlap()});
+  const FaultPlan fault_plan = parse_fault_plan(std::getenv("JOULE_FAULT"));  // bad text: exit 2, nothing written
   state_.reset(new State{config, comm, train_set, test_set, ctx, std::move(model), std::move(optimizer), schedule,
-                         std::move(reducer)});
+                         std::move(reducer), fault_plan});
 }
 
 Trainer::~Trainer() = default;
@@ -304,6 +308,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
       clock.enter(energy::Phase::data, energy::monotonic_seconds());
       if (!loader.next(batch)) break;
       ctx.step = static_cast<uint64_t>(step);
+      inject_fault(state_->fault_plan, comm.rank(), step);
       const float lr = lr_at(schedule, step);
       const double local_loss = train_step(ctx, *model, reducer, batch, tc.micro_batches(), batch_size,
                                            config.distributed().overlap(), probs, dlogits, clock);

@@ -16,13 +16,20 @@ double clock_seconds(clockid_t clock) {
 double process_cpu_seconds() { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
 double monotonic_seconds() { return clock_seconds(CLOCK_MONOTONIC); }
 
-EstimateMeter::EstimateMeter(double watts_per_core, double static_watts)
-    : watts_per_core_(watts_per_core),
-      static_watts_(static_watts),
-      cpu_start_s_(process_cpu_seconds()),
-      wall_start_s_(monotonic_seconds()) {
+EstimateMeterBase::EstimateMeterBase(double watts_per_core, double static_watts)
+    : cpu_start_s_(process_cpu_seconds()),
+      wall_start_s_(monotonic_seconds()),
+      watts_per_core_(watts_per_core),
+      static_watts_(static_watts) {
   JOULE_CHECK(watts_per_core >= 0 && static_watts >= 0, "energy estimate: watts must be >= 0, got ", watts_per_core,
               " per core and ", static_watts, " static");
+}
+
+MeterReading EstimateMeterBase::read() {
+  MeterReading r;
+  r.time_s = monotonic_seconds();
+  r.cpu_j = energy_for(process_cpu_seconds() - cpu_start_s_, r.time_s - wall_start_s_);
+  return r;
 }
 
 EnergyReading EstimateMeter::read() const {

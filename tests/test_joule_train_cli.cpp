@@ -210,7 +210,7 @@ TEST_F(JouleTrainCli, RankLogWindowsPartitionTheRun) {
     ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &record).ok()) << line;
     EXPECT_EQ(record.rank(), 0u);
     EXPECT_EQ(record.window(), static_cast<uint32_t>(windows));
-    const pb::PhaseSeconds& p = record.seconds();
+    const pb::PhaseBreakdown& p = record.seconds();
     const double sum = p.data() + p.forward() + p.backward() + p.comm_wait() + p.optimizer() + p.eval() +
                        p.checkpoint() + p.idle();
     EXPECT_NEAR(sum, record.t_end() - record.t_start(), 1e-6 + 0.01 * sum) << "phases sum to the window";

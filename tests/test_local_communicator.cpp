@@ -2,6 +2,7 @@
 // ends the process with the given status.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "distributed/communicator.h"
@@ -58,6 +59,20 @@ TEST(LocalCommunicator, ChecksArguments) {
   expect_invalid_input([&] { comm.all_reduce_sum_async(&value, -1); }, "negative");
   expect_invalid_input([&] { comm.broadcast(&value, sizeof(value), 1); }, {"root 1", "size 1"});
   expect_invalid_input([&] { comm.broadcast(&value, -4, 0); }, "negative");
+}
+
+// Nothing to wait for with one rank: a valid timeout is accepted and changes nothing.
+TEST(LocalCommunicator, StallTimeoutIsCheckedAndHarmless) {
+  LocalCommunicator comm;
+  comm.set_stall_timeout(0.001);
+  comm.set_stall_timeout(300);
+  double value = 2.5;
+  comm.all_reduce_sum(&value, 1);
+  comm.barrier();
+  EXPECT_EQ(value, 2.5);
+  expect_invalid_input([&] { comm.set_stall_timeout(0); }, {"stall timeout", "distributed.stall_timeout_s", "> 0"});
+  expect_invalid_input([&] { comm.set_stall_timeout(-1); }, "stall timeout");
+  expect_invalid_input([&] { comm.set_stall_timeout(std::nan("")); }, "stall timeout");
 }
 
 TEST(LocalCommunicatorDeathTest, AbortExitsWithTheCode) {

@@ -1,10 +1,13 @@
 // The Communicator under mpirun (2 and 4 ranks) and as a singleton: rank bookkeeping, all-reduce
-// (blocking, non-blocking, chunked), broadcast, all-gather, barrier, argument checks.
+// (blocking, non-blocking, chunked), broadcast, all-gather, barrier, argument checks, the stall
+// watchdog's census and its patience with late ranks (its firing is tested end to end by
+// tests/test_mpi_failures.cpp: it ends the job).
 // Values are small integers wherever results are compared exactly, so sums are exact in float and
 // independent of the order MPI adds in.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -268,6 +271,75 @@ TEST(Communicator, SecondMpiCommunicatorLeavesMpiUp) {
   std::vector<double> values = rank_values<double>(first, 100);
   first.all_reduce_sum(values.data(), 100);
   expect_rank_sums(first, values);
+}
+
+// The stall watchdog's arrival census: every collective (blocking or not) gets the next number on
+// every rank, and rank 0 learns from each rank the latest one it entered.
+TEST(Communicator, StallCensusNumbersEveryCollective) {
+  auto* mpi = dynamic_cast<MpiCommunicator*>(&test_communicator());
+  if (mpi == nullptr) GTEST_SKIP() << "not an MpiCommunicator";
+  const int64_t before = mpi->collectives_started();
+  float value = 1.0f;
+  double dvalue = 1.0;
+  mpi->all_reduce_sum(&value, 1);
+  mpi->all_reduce_sum(&dvalue, 1);
+  mpi->all_reduce_sum_async(&value, 1)->wait();
+  mpi->broadcast(&value, sizeof(value), 0);
+  mpi->barrier();
+  EXPECT_EQ(mpi->collectives_started(), before + 5);
+  // the same numbers on every rank (the all_gather is number before + 6)
+  const std::vector<std::string> counts = mpi->all_gather(std::to_string(mpi->collectives_started()));
+  const int64_t last = before + 6;
+  for (int r = 0; r < mpi->size(); ++r) EXPECT_EQ(counts[r], std::to_string(last - 1)) << "rank " << r;
+  EXPECT_EQ(mpi->collectives_started(), last);
+  if (mpi->rank() == 0) {
+    // every rank entered `last` before it completed here; its report may still be on the way
+    std::vector<int64_t> arrivals;
+    for (int attempt = 0; attempt < 2000; ++attempt) {
+      arrivals = mpi->arrivals();
+      if (std::all_of(arrivals.begin(), arrivals.end(), [&](int64_t n) { return n >= last; })) break;
+      usleep(1000);
+    }
+    ASSERT_EQ(arrivals.size(), static_cast<size_t>(mpi->size()));
+    for (int r = 0; r < mpi->size(); ++r) EXPECT_EQ(arrivals[r], last) << "rank " << r;
+  } else {
+    EXPECT_TRUE(mpi->arrivals().empty());
+  }
+  mpi->barrier();
+}
+
+// A rank that is late, but within the stall timeout, is waited for: results are right and the job
+// goes on (blocking collectives and a request's wait alike).
+TEST(Communicator, LateRankWithinTheStallTimeoutIsWaitedFor) {
+  Communicator& comm = test_communicator();
+  auto* mpi = dynamic_cast<MpiCommunicator*>(&comm);
+  const double saved = mpi != nullptr ? mpi->stall_timeout() : 300;
+  comm.set_stall_timeout(5);
+  if (mpi != nullptr) {
+    EXPECT_EQ(mpi->stall_timeout(), 5);
+  }
+  const int late = comm.size() - 1;
+  std::vector<double> values = rank_values<double>(comm, 100);
+  if (comm.rank() == late) usleep(300 * 1000);  // longer than the waits spin: the others sleep-poll
+  comm.all_reduce_sum(values.data(), 100);
+  expect_rank_sums(comm, values);
+
+  std::vector<float> async = rank_values<float>(comm, 1000);
+  auto request = comm.all_reduce_sum_async(async.data(), 1000);
+  if (comm.rank() == 0) usleep(200 * 1000);
+  request->wait();
+  expect_rank_sums(comm, async);
+
+  if (comm.rank() == late) usleep(100 * 1000);
+  comm.barrier();
+  int64_t token = comm.rank() == 0 ? 4242 : 0;
+  if (comm.rank() == 0) usleep(100 * 1000);
+  comm.broadcast(&token, sizeof(token), 0);
+  EXPECT_EQ(token, 4242);
+  comm.set_stall_timeout(saved);
+  expect_invalid_input([&] { comm.set_stall_timeout(0); }, {"stall timeout", "> 0"});
+  expect_invalid_input([&] { comm.set_stall_timeout(-3); }, "stall timeout");
+  comm.barrier();
 }
 
 // Bad arguments are caught on the calling rank before any communication (so all ranks throw alike).

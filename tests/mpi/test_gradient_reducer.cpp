@@ -46,6 +46,7 @@ class RecordingCommunicator final : public Communicator {
   void broadcast(void* data, int64_t bytes, int root) override { inner_.broadcast(data, bytes, root); }
   std::vector<std::string> all_gather(const std::string& local) override { return inner_.all_gather(local); }
   void barrier() override { inner_.barrier(); }
+  void set_stall_timeout(double seconds) override { inner_.set_stall_timeout(seconds); }
   [[noreturn]] void abort(int exit_code) override {
     inner_.abort(exit_code);
     std::_Exit(exit_code);  // not reached; GCC does not see the virtual call's [[noreturn]]

@@ -1,0 +1,101 @@
+// JOULE_FAULT parsing and the faults themselves (see fault_injection.h for the format).
+#include "distributed/fault_injection.h"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+
+namespace joule {
+namespace {
+
+constexpr const char* kFormat = "expected throw:RANK:STEP, sleep:RANK:STEP:SECONDS or kill:RANK:STEP";
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts(1);
+  for (char c : text) {
+    if (c == separator) parts.emplace_back();
+    else parts.back() += c;
+  }
+  return parts;
+}
+
+// A whole non-negative decimal integer, or -1.
+int64_t parse_count(const std::string& text) {
+  if (text.empty() || text.size() > 18) return -1;
+  int64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return -1;
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+const char* kind_name(FaultKind kind) {
+  switch (kind) {
+    case FaultKind::throw_error: return "throw";
+    case FaultKind::sleep: return "sleep";
+    case FaultKind::kill: return "kill";
+    case FaultKind::none: break;
+  }
+  return "none";
+}
+
+}  // namespace
+
+FaultPlan parse_fault_plan(const char* text) {
+  FaultPlan plan;
+  if (text == nullptr || *text == '\0') return plan;
+  const std::string value = text;
+  const std::vector<std::string> parts = split(value, ':');
+  const std::string& kind = parts[0];
+  if (kind == "throw") plan.kind = FaultKind::throw_error;
+  else if (kind == "sleep") plan.kind = FaultKind::sleep;
+  else if (kind == "kill") plan.kind = FaultKind::kill;
+  JOULE_CHECK(plan.kind != FaultKind::none, "JOULE_FAULT='", value, "': unknown fault '", kind, "': ", kFormat);
+  const size_t expected_parts = plan.kind == FaultKind::sleep ? 4 : 3;
+  JOULE_CHECK(parts.size() == expected_parts, "JOULE_FAULT='", value, "': ", expected_parts - 1,
+              " fields after '", kind, "' expected: ", kFormat);
+  const int64_t rank = parse_count(parts[1]);
+  JOULE_CHECK(rank >= 0 && rank <= 1 << 30, "JOULE_FAULT='", value, "': RANK '", parts[1],
+              "' is not a rank (a whole number >= 0): ", kFormat);
+  plan.rank = static_cast<int>(rank);
+  plan.step = parse_count(parts[2]);
+  JOULE_CHECK(plan.step >= 0, "JOULE_FAULT='", value, "': STEP '", parts[2],
+              "' is not a step (a whole number >= 0): ", kFormat);
+  if (plan.kind == FaultKind::sleep) {
+    const std::string& seconds = parts[3];
+    char* end = nullptr;
+    plan.seconds = seconds.empty() ? -1 : std::strtod(seconds.c_str(), &end);
+    JOULE_CHECK(!seconds.empty() && end != nullptr && *end == '\0' && plan.seconds >= 0 && plan.seconds <= 1e6,
+                "JOULE_FAULT='", value, "': SECONDS '", seconds, "' is not a number of seconds in [0, 1e6]: ",
+                kFormat);
+  }
+  return plan;
+}
+
+void inject_fault(const FaultPlan& plan, int rank, int64_t step) {
+  if (plan.kind == FaultKind::none || plan.rank != rank || plan.step != step) return;
+  std::fprintf(stderr, "joule (rank %d): JOULE_FAULT: injecting '%s' at step %lld\n", rank, kind_name(plan.kind),
+               static_cast<long long>(step));
+  std::fflush(stderr);
+  switch (plan.kind) {
+    case FaultKind::throw_error:
+      JOULE_FAIL("injected fault (JOULE_FAULT=throw:", rank, ":", step, ") on rank ", rank, " at step ", step);
+    case FaultKind::sleep:
+      std::this_thread::sleep_for(std::chrono::duration<double>(plan.seconds));
+      return;
+    case FaultKind::kill:
+      std::raise(SIGKILL);
+      return;
+    case FaultKind::none:
+      return;
+  }
+}
+
+}  // namespace joule

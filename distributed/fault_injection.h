@@ -1,0 +1,34 @@
+// Fault injection for testing failure handling: the environment variable JOULE_FAULT makes one rank
+// fail at the start of one training step, so tests can check that the whole job ends (non-zero
+// status, the failing rank named) instead of hanging. Unset or empty: no fault, no cost.
+//
+// Format (RANK: the rank that fails; STEP: the number of steps completed before the fault, 0 =
+// before the first step; SECONDS: a non-negative decimal):
+//   throw:RANK:STEP            throws joule::Error (internal) "injected fault ..." on that rank
+//   sleep:RANK:STEP:SECONDS    sleeps that long (a straggler, or a stall for the watchdog)
+//   kill:RANK:STEP             raise(SIGKILL): the process dies at once, as if killed from outside
+// e.g. `JOULE_FAULT=throw:1:3 mpirun -x JOULE_FAULT -np 2 build/bin/joule-train --config ...`
+#pragma once
+
+#include <cstdint>
+
+namespace joule {
+
+enum class FaultKind { none, throw_error, sleep, kill };
+
+struct FaultPlan {
+  FaultKind kind = FaultKind::none;
+  int rank = -1;
+  int64_t step = -1;
+  double seconds = 0;  // sleep only
+};
+
+// Parses JOULE_FAULT's value; null or "" → no fault. Bad text → joule::Error (invalid input) naming
+// JOULE_FAULT and the expected format.
+FaultPlan parse_fault_plan(const char* text);
+
+// Call at the start of every training step (every rank, every step); acts only when rank and step
+// match the plan. Prints a line to stderr before acting.
+void inject_fault(const FaultPlan& plan, int rank, int64_t step);
+
+}  // namespace joule

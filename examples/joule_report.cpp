@@ -1,0 +1,91 @@
+// joule-report: per-rank and total energy accounting of a run directory (DESIGN.md §1), finished
+// or crashed: a table (or --json) on stdout, and with --plot an SVG figure of power per rank over
+// time and accuracy against cumulative energy. Reads only; writes nothing but the --plot file.
+// Exit status: 0 success, 2 invalid input (arguments, run directory, plot file), 1 any other failure.
+#include <cctype>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/file_util.h"
+#include "energy/report.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: joule-report RUN_DIR [--plot FILE.svg] [--json]\n"
+    "       joule-report --help\n"
+    "  RUN_DIR       a run directory (<output>/<run.name>/), finished or crashed\n"
+    "  --plot FILE   also draw power per rank over time and accuracy against energy (SVG)\n"
+    "  --json        print the accounting as one JSON object instead of the table\n";
+
+struct Arguments {
+  std::string run_dir;
+  std::string plot;
+  bool json = false;
+};
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  if (text.size() < suffix.size()) return false;
+  for (size_t i = 0; i < suffix.size(); ++i)  // case-insensitive: "x.SVG" is fine
+    if (std::tolower(static_cast<unsigned char>(text[text.size() - suffix.size() + i])) != suffix[i]) return false;
+  return true;
+}
+
+Arguments parse_arguments(int argc, char** argv) {
+  Arguments a;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--json") {
+      a.json = true;
+    } else if (arg == "--plot" || arg.rfind("--plot=", 0) == 0) {
+      if (arg == "--plot") {
+        JOULE_CHECK(i + 1 < args.size(), "--plot needs a file name\n", kUsage);
+        a.plot = args[++i];
+      } else {
+        a.plot = arg.substr(7);
+      }
+      JOULE_CHECK(!ends_with(a.plot, ".png"), "--plot \"", a.plot,
+                  "\": PNG output is not supported yet; give a .svg file name (convert it with "
+                  "rsvg-convert if you need PNG)");
+      JOULE_CHECK(ends_with(a.plot, ".svg"), "--plot \"", a.plot, "\": the file name must end in .svg");
+    } else if (!arg.empty() && arg[0] == '-') {
+      JOULE_FAIL_INPUT("unknown argument '", arg, "'\n", kUsage);
+    } else {
+      JOULE_CHECK(a.run_dir.empty(), "one RUN_DIR only (got \"", a.run_dir, "\" and \"", arg, "\")\n", kUsage);
+      a.run_dir = arg;
+    }
+  }
+  JOULE_CHECK(!a.run_dir.empty(), "RUN_DIR is required\n", kUsage);
+  return a;
+}
+
+int run(int argc, char** argv) {
+  const Arguments args = parse_arguments(argc, argv);
+  const joule::energy::RunReport report = joule::energy::load_run_report(args.run_dir);
+  // the plot first: an unwritable plot file fails the command before anything is printed
+  if (!args.plot.empty()) joule::write_file_atomic(args.plot, joule::energy::report_svg(report));
+  const std::string text = args.json ? joule::energy::report_json(report) : joule::energy::format_report_table(report);
+  std::fputs(text.c_str(), stdout);
+  std::fflush(stdout);
+  if (!args.plot.empty()) std::fprintf(stderr, "wrote %s\n", args.plot.c_str());  // stderr: --json stays one object
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") return std::fputs(kUsage, stdout), 0;
+  }
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    const auto* error = dynamic_cast<const joule::Error*>(&e);
+    std::fprintf(stderr, "joule-report: error: %s\n", e.what());
+    return error != nullptr && error->kind() == joule::ErrorKind::invalid_input ? 2 : 1;
+  }
+}
