@@ -1,7 +1,5 @@
 #include "distributed/trainer.h"
 
-#include <sys/time.h>
-
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -18,7 +16,10 @@
 #include "distributed/fault_injection.h"
 #include "distributed/gradient_reducer.h"
 #include "energy/phase_clock.h"
+#include "distributed/rank_log.h"
 #include "energy/estimate_meter.h"
+#include "energy/rapl_meter.h"
+#include "energy/tensorboard_writer.h"
 #include "ops/adamw.h"
 #include "ops/lr_schedule.h"
 #include "ops/model.h"
@@ -81,64 +82,6 @@ EvalResult evaluate(Context& ctx, Model& model, const Dataset& test_set, const p
   JOULE_ASSERT(sums[2] > 0, "empty test set");
   return {sums[1] / sums[2], sums[0] / sums[2]};
 }
-
-double unix_seconds() {
-  timeval tv{};
-  gettimeofday(&tv, nullptr);
-  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
-}
-
-// rank-RRRRR.jsonl: one record per window of this rank's time by phase.
-class RankLog {
- public:
-  RankLog(const std::string& run_dir, const Communicator& comm, double now_s, double window_s)
-      : comm_(comm), clock_(now_s), window_s_(window_s), wall_start_(unix_seconds()) {
-    char name[32];
-    std::snprintf(name, sizeof name, "rank-%05d.jsonl", comm.rank());
-    std::filesystem::create_directories(run_dir);  // other nodes may not share rank 0's file system
-    writer_.open((std::filesystem::path(run_dir) / name).string());
-  }
-  energy::PhaseClock& clock() { return clock_; }
-
-  // At a step boundary: closes the window once window_s passed (or when `force`).
-  void step_done(int64_t step, int64_t samples, int64_t batch_size, double now_s, bool force) {
-    if (first_step_ == 0) first_step_ = step;
-    samples_ += samples;
-    if (!force && now_s - clock_.window_start() < window_s_) return;
-    const double length = now_s - clock_.window_start();
-    const energy::PhaseSeconds seconds = clock_.take_window(now_s);
-    pb::RankWindowRecord r;
-    r.set_rank(static_cast<uint32_t>(comm_.rank()));
-    r.set_host(comm_.host());
-    r.set_window(window_++);
-    r.set_t_start(wall_start_);
-    r.set_t_end(wall_start_ + length);
-    r.set_step_first(static_cast<uint32_t>(first_step_));
-    r.set_step_last(static_cast<uint32_t>(step));
-    r.set_samples(static_cast<double>(samples_));
-    r.set_batch_size(static_cast<uint32_t>(batch_size));
-    r.set_precision("f32");
-    pb::PhaseBreakdown* p = r.mutable_seconds();
-    const google::protobuf::Descriptor* d = p->GetDescriptor();
-    for (size_t i = 0; i < energy::kPhaseCount; ++i)  // field names are the phase names
-      p->GetReflection()->SetDouble(p, d->FindFieldByName(energy::phase_name(static_cast<energy::Phase>(i))),
-                                    seconds[i]);
-    writer_.write_line(to_json_line(r));
-    wall_start_ += length;
-    first_step_ = 0;
-    samples_ = 0;
-  }
-
- private:
-  const Communicator& comm_;
-  energy::PhaseClock clock_;
-  double window_s_;
-  double wall_start_;
-  LineWriter writer_;
-  uint32_t window_ = 0;
-  int64_t first_step_ = 0;
-  int64_t samples_ = 0;
-};
 
 // A stable digest of the resolved config, to check that every rank runs the same one.
 std::string config_digest(const pb::Config& config) {
@@ -255,17 +198,24 @@ pb::Summary Trainer::run(const TrainerIo& io) {
 
   LineWriter metrics;
   if (lead) metrics.open((std::filesystem::path(io.run_dir) / "metrics.jsonl").string());
-  energy::EstimateMeter meter(config.energy().estimate_watts_per_core(), config.energy().estimate_static_watts());
+  // CPU ranks: RAPL where readable, else the labelled estimate (GPU ranks add NVML with the CUDA backend)
+  std::string meter_warning;
+  const std::unique_ptr<energy::Meter> meter = energy::make_cpu_meter(
+      config.energy().estimate_watts_per_core(), config.energy().estimate_static_watts(), &meter_warning);
+  const std::string label = meter->measured() ? "" : "_estimate";  // estimates are labelled in TensorBoard too
+  std::unique_ptr<energy::TensorBoardWriter> board;
+  if (lead) board = std::make_unique<energy::TensorBoardWriter>(io.run_dir, "joule");
   ProgressPrinter progress(lead ? io.progress : nullptr, io.interactive);
   progress.message(model->describe() + ", " + std::to_string(train_set.size()) + " training samples, batch " +
                    std::to_string(batch_size) + " over " + std::to_string(comm.size()) + " rank(s), " +
                    std::to_string(total_steps) + " steps, " + std::to_string(ctx.num_threads) + " threads per rank");
+  if (!meter_warning.empty()) progress.message("warning (rank " + std::to_string(comm.rank()) + "): " + meter_warning);
 
   BatchLoader loader(train_set, local_batch(shard), config.run().seed(), /*shuffle=*/false, /*drop_last=*/true,
                      config.data().normalize_mean(), config.data().normalize_std(), config.data().prefetch());
   Tensor probs, dlogits;
   const double start_s = energy::monotonic_seconds();
-  RankLog rank_log(io.run_dir, comm, start_s, config.energy().window_s());
+  RankLog rank_log(io.run_dir, comm, *meter, config.energy().window_s(), "f32");
   energy::PhaseClock& clock = rank_log.clock();
   double eval_s = 0;  // wall time spent evaluating, excluded from training throughput
   int64_t step = 0;
@@ -289,13 +239,29 @@ pb::Summary Trainer::run(const TrainerIo& io) {
     record.set_step(static_cast<uint32_t>(step));
     record.set_epoch(static_cast<uint32_t>(epoch));
     record.set_samples(static_cast<double>(step * batch_size));
-    double energy_j = meter.read().energy_j;
-    comm.all_reduce_sum(&energy_j, 1);
+    // every rank's energy so far, gathered (one all-gather) for the total and per-rank scalars
+    const std::vector<std::string> gathered = comm.all_gather(std::to_string(rank_log.energy_j()));
+    double energy_j = 0;
+    for (const std::string& e : gathered) energy_j += std::stod(e);
     record.set_energy_j(energy_j);
     record.set_accuracy(r.accuracy);
     record.set_eval_loss(r.loss);
     record.set_seconds(energy::monotonic_seconds() - start_s);
-    if (lead) metrics.write_line(to_json_line(record));
+    if (lead) {
+      metrics.write_line(to_json_line(record));
+      const double wall = unix_seconds(), since_start = energy::monotonic_seconds() - start_s;
+      board->scalar("accuracy", r.accuracy, step, wall);
+      board->scalar("eval_loss", r.loss, step, wall);
+      board->scalar("energy_j" + label, energy_j, step, wall);
+      if (step > 0) board->scalar("j_per_sample" + label, energy_j / static_cast<double>(step * batch_size), step, wall);
+      for (size_t rank = 0; rank < gathered.size(); ++rank) {
+        const double rank_j = std::stod(gathered[rank]);
+        board->scalar("energy_j" + label + "/rank_" + std::to_string(rank), rank_j, step, wall);
+        board->scalar("power_w" + label + "/rank_" + std::to_string(rank), rank_j / std::max(since_start, 1e-9), step,
+                      wall);
+      }
+      board->flush();
+    }
   };
 
   for (int64_t epoch = 0; epoch < tc.epochs() && stop_reason == "epochs"; ++epoch) {
@@ -340,12 +306,19 @@ pb::Summary Trainer::run(const TrainerIo& io) {
         record.set_lr(lr);
         record.set_batch_size(static_cast<uint32_t>(batch_size));
         record.set_precision("f32");
-        if (lead) metrics.write_line(to_json_line(record));
+        if (lead) {
+          metrics.write_line(to_json_line(record));
+          const double wall = unix_seconds();
+          board->scalar("loss", loss, step, wall);
+          board->scalar("lr", lr, step, wall);
+          board->scalar("batch_size", static_cast<double>(batch_size), step, wall);
+          board->scalar("precision_bits", 32, step, wall);
+        }
       }
       if (tc.eval_every_steps() > 0 && step % tc.eval_every_steps() == 0) run_eval(epoch);
 
       const double now = energy::monotonic_seconds();
-      rank_log.step_done(step, local_batch(shard), batch_size, now, /*force=*/false);
+      rank_log.step_done(step, local_batch(shard), batch_size, /*force=*/false);
       state.step = step;
       state.loss = epoch_loss / static_cast<double>(epoch_steps);
       state.accuracy = last_accuracy;
@@ -368,9 +341,9 @@ pb::Summary Trainer::run(const TrainerIo& io) {
   }
 
   const double seconds = energy::monotonic_seconds() - start_s;
-  rank_log.step_done(step, 0, batch_size, energy::monotonic_seconds(), /*force=*/true);
-  const energy::EnergyReading energy = meter.read();
-  const std::vector<std::string> rank_energies = comm.all_gather(std::to_string(energy.energy_j));
+  rank_log.step_done(step, 0, batch_size, /*force=*/true);
+  // the run total of each rank is the sum of its closed windows (they telescope)
+  const std::vector<std::string> rank_energies = comm.all_gather(std::to_string(rank_log.closed_energy_j()));
   pb::Summary summary;
   summary.set_world_size(static_cast<uint32_t>(comm.size()));
   summary.set_steps(static_cast<uint32_t>(step));
@@ -383,11 +356,12 @@ pb::Summary Trainer::run(const TrainerIo& io) {
   }
   summary.set_energy_j(total_energy);
   summary.set_j_per_sample(step > 0 ? total_energy / summary.samples() : 0);
+  summary.set_accuracy_per_kj(total_energy > 0 ? std::max(0.0, last_accuracy) / (total_energy / 1000) : 0);
   summary.set_final_accuracy(std::max(0.0, last_accuracy));
   summary.set_best_accuracy(best_accuracy);
   summary.set_stop_reason(stop_reason);
-  summary.add_sources(energy.source);
-  summary.set_measured(energy.measured);
+  for (const std::string& source : meter->sources()) summary.add_sources(source);
+  summary.set_measured(meter->measured());
   summary.set_samples_per_s(summary.samples() / std::max(1e-9, seconds - eval_s));
   summary.set_model(model->kind());
   summary.set_joule_version(JOULE_VERSION);

@@ -16,7 +16,7 @@ double clock_seconds(clockid_t clock) {
 double process_cpu_seconds() { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
 double monotonic_seconds() { return clock_seconds(CLOCK_MONOTONIC); }
 
-EstimateMeterBase::EstimateMeterBase(double watts_per_core, double static_watts)
+EstimateMeter::EstimateMeter(double watts_per_core, double static_watts)
     : cpu_start_s_(process_cpu_seconds()),
       wall_start_s_(monotonic_seconds()),
       watts_per_core_(watts_per_core),
@@ -25,19 +25,10 @@ EstimateMeterBase::EstimateMeterBase(double watts_per_core, double static_watts)
               " per core and ", static_watts, " static");
 }
 
-MeterReading EstimateMeterBase::read() {
+MeterReading EstimateMeter::read() {
   MeterReading r;
   r.time_s = monotonic_seconds();
   r.cpu_j = energy_for(process_cpu_seconds() - cpu_start_s_, r.time_s - wall_start_s_);
-  return r;
-}
-
-EnergyReading EstimateMeter::read() const {
-  EnergyReading r;
-  r.wall_s = monotonic_seconds() - wall_start_s_;
-  r.energy_j = energy_for(process_cpu_seconds() - cpu_start_s_, r.wall_s);
-  r.source = "estimate";
-  r.measured = false;
   return r;
 }
 

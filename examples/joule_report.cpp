@@ -69,6 +69,7 @@ int run(int argc, char** argv) {
   if (!args.plot.empty()) joule::write_file_atomic(args.plot, joule::energy::report_svg(report));
   const std::string text = args.json ? joule::energy::report_json(report) : joule::energy::format_report_table(report);
   std::fputs(text.c_str(), stdout);
+  std::fflush(stdout);  // before the stderr note, so a terminal shows them in order
   std::fflush(stdout);
   if (!args.plot.empty()) std::fprintf(stderr, "wrote %s\n", args.plot.c_str());  // stderr: --json stays one object
   return 0;

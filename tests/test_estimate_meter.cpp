@@ -36,25 +36,27 @@ TEST(EstimateMeter, EnergyFormula) {
 
 TEST(EstimateMeter, ReadingIsLabelledAnEstimate) {
   EstimateMeter meter(10.0, 1.0);
-  const EnergyReading r = meter.read();
-  EXPECT_EQ(r.source, "estimate");
-  EXPECT_FALSE(r.measured);
-  EXPECT_GE(r.wall_s, 0.0);
-  EXPECT_GE(r.energy_j, 0.0);
-  EXPECT_TRUE(std::isfinite(r.energy_j));
+  const MeterReading r = meter.read();
+  EXPECT_EQ(meter.sources(), std::vector<std::string>{"estimate"});
+  EXPECT_FALSE(meter.measured());
+  EXPECT_GT(r.time_s, 0.0);
+  EXPECT_GE(r.cpu_j, 0.0);
+  EXPECT_TRUE(std::isfinite(r.cpu_j));
+  EXPECT_EQ(r.gpu_j, 0.0);
+  EXPECT_EQ(r.dram_j, 0.0);
 }
 
 TEST(EstimateMeter, EnergyGrowsWithCpuTime) {
   constexpr double watts_per_core = 10.0;
   EstimateMeter meter(watts_per_core, 0.0);
-  const EnergyReading before = meter.read();
+  const MeterReading before = meter.read();
   burn_cpu(0.05);
-  const EnergyReading after = meter.read();
+  const MeterReading after = meter.read();
   // 50 ms of CPU at 10 W is 0.5 J; ask for 0.2 J to leave room for clock granularity
-  EXPECT_GE(after.energy_j - before.energy_j, watts_per_core * 0.02);
-  EXPECT_GE(after.wall_s, before.wall_s);
+  EXPECT_GE(after.cpu_j - before.cpu_j, watts_per_core * 0.02);
+  EXPECT_GE(after.time_s, before.time_s);
   // with no static power, energy cannot exceed (process CPU since start) x watts
-  EXPECT_LE(after.energy_j, watts_per_core * (process_cpu_seconds() + 1e-9));
+  EXPECT_LE(after.cpu_j, watts_per_core * (process_cpu_seconds() + 1e-9));
 }
 
 TEST(EstimateMeter, ClocksAreMonotonic) {
@@ -71,7 +73,7 @@ TEST(EstimateMeter, RejectsNegativeOrNanWatts) {
   expect_invalid_input([] { EstimateMeter(1.0, -0.5); }, {"watts must be >= 0", "-0.5"});
   expect_invalid_input([] { EstimateMeter(std::numeric_limits<double>::quiet_NaN(), 0.0); }, "watts must be >= 0");
   EstimateMeter zero(0.0, 0.0);  // zero is allowed
-  EXPECT_EQ(zero.read().energy_j, 0.0);
+  EXPECT_EQ(zero.read().total_j(), 0.0);
 }
 
 }  // namespace joule::energy
