@@ -204,7 +204,7 @@ TEST_F(JouleTrainCli, RankLogWindowsPartitionTheRun) {
   std::ifstream in(output_ + "/r/rank-00000.jsonl");
   int windows = 0;
   uint32_t next_step = 1;
-  double samples = 0;
+  double samples = 0, window_j = 0;
   for (std::string line; std::getline(in, line);) {
     pb::RankWindowRecord record;
     ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &record).ok()) << line;
@@ -214,6 +214,14 @@ TEST_F(JouleTrainCli, RankLogWindowsPartitionTheRun) {
     const double sum = p.data() + p.forward() + p.backward() + p.comm_wait() + p.optimizer() + p.eval() +
                        p.checkpoint() + p.idle();
     EXPECT_NEAR(sum, record.t_end() - record.t_start(), 1e-6 + 0.01 * sum) << "phases sum to the window";
+    const pb::PhaseBreakdown& e = record.phase_energy_j();
+    const double phase_j = e.data() + e.forward() + e.backward() + e.comm_wait() + e.optimizer() + e.eval() +
+                           e.checkpoint() + e.idle();
+    EXPECT_NEAR(phase_j, record.energy_j().total(), 1e-9 + 0.01 * record.energy_j().total()) << "closure: phases";
+    EXPECT_EQ(record.energy_j().total(), record.energy_j().gpu() + record.energy_j().cpu() + record.energy_j().dram());
+    ASSERT_EQ(record.sources_size(), 1);
+    EXPECT_TRUE(record.sources(0) == "estimate" ? !record.measured() : record.measured()) << record.sources(0);
+    window_j += record.energy_j().total();
     if (record.samples() > 0) {
       EXPECT_EQ(record.step_first(), next_step) << "windows follow each other without gaps";
       next_step = record.step_last() + 1;
@@ -223,6 +231,33 @@ TEST_F(JouleTrainCli, RankLogWindowsPartitionTheRun) {
   }
   EXPECT_GT(windows, 3);
   EXPECT_EQ(samples, 60.0 * 30) << "every trained sample is in exactly one window";
+  pb::Summary summary;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(read_file(output_ + "/r/summary.json"), &summary).ok());
+  EXPECT_GT(summary.energy_j(), 0);
+  EXPECT_NEAR(window_j, summary.energy_j(), 0.01 * summary.energy_j()) << "closure: windows sum to the run total";
+  EXPECT_NEAR(summary.accuracy_per_kj(), summary.final_accuracy() / (summary.energy_j() / 1000), 1e-9);
+}
+
+// TensorBoard's own reader on a real run's event file: the scalars the run directory promises.
+TEST_F(JouleTrainCli, TensorBoardReadsTheRunsEvents) {
+  const std::string python = "PYTHONPATH=" + shell_quote(std::string(JOULE_BINARY_DIR) + "/python") +
+                             "${PYTHONPATH:+:$PYTHONPATH} python3 -c ";
+  if (run_command(python + shell_quote("import tensorboard")).status != 0)
+    GTEST_SKIP() << "TensorBoard's reader is not available (python3 -c 'import tensorboard' failed)";
+  ASSERT_EQ(train(write_config()).status, 0);
+  const std::string code =
+      "import sys\n"
+      "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n"
+      "acc = EventAccumulator(sys.argv[1]); acc.Reload()\n"
+      "tags = sorted(acc.Tags()['scalars'])\n"
+      "print(' '.join(tags) + ' ')\n"
+      "print('loss_steps', len(acc.Scalars('loss')), 'last_accuracy', acc.Scalars('accuracy')[-1].value)\n";
+  const CommandResult r = run_command(python + shell_quote(code) + " " + shell_quote(output_ + "/r"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* tag : {"loss", "accuracy", "lr", "batch_size", "precision_bits", "energy_j_estimate",
+                          "energy_j_estimate/rank_0", "power_w_estimate/rank_0", "j_per_sample_estimate"})
+    EXPECT_NE(r.output.find(std::string(tag) + " "), std::string::npos) << tag << " missing: " << r.output;
+  EXPECT_NE(r.output.find("loss_steps 60 "), std::string::npos) << r.output;
 }
 
 TEST_F(JouleTrainCli, SigintStopsCleanlyWithStatus3) {
