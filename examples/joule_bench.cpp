@@ -25,6 +25,7 @@
 
 #include "core/eigen.h"
 #include "core/gemm.h"
+#include "examples/bench_energy.h"
 
 #include "core/context.h"
 #include "core/error.h"
@@ -264,12 +265,14 @@ int allreduce_main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "allreduce") return allreduce_main(argc, argv);
+  if (argc >= 2 && std::string(argv[1]) == "energy") return joule::bench::energy_main(argc, argv);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     JOULE_CHECK(!args.empty() && args[0] == "gemm",
                 "usage: joule-bench gemm [--size N] [--threads T] [--repeats R] [--backend joule|eigen]\n"
                 "       joule-bench allreduce [--min-bytes 1K] [--max-bytes 256M] [--iters N] [--warmup N] "
-                "[--bucket-mb MB] [--first-bucket-mb MB] [--no-overlap]");
+                "[--bucket-mb MB] [--first-bucket-mb MB] [--no-overlap]\n"
+                "       joule-bench energy [--step-ms MS] [--window-s S] [--marks-per-step M]");
     int size = 1024, threads = 0, repeats = 10;
     bool eigen = false;
     for (size_t i = 1; i < args.size(); ++i) {

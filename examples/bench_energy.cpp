@@ -1,0 +1,95 @@
+// joule-bench energy [--step-ms MS] [--window-s S] [--marks-per-step M]
+// Times what energy accounting adds to training, on this machine: a meter read (RAPL or the
+// estimate, whichever this rank uses), a phase mark (a clock read + PhaseClock::enter), and a
+// closed window (meter read, accountant, JSON record, one flushed line in a rank log). Then the
+// overhead per training step: M marks + the window cost spread over the steps of one window,
+// as a share of the step time given (scripts/bench/energy_overhead.sh measures it).
+#include "examples/bench_energy.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "distributed/communicator.h"
+#include "distributed/rank_log.h"
+#include "energy/estimate_meter.h"
+#include "energy/phase_clock.h"
+#include "energy/rapl_meter.h"
+
+namespace joule::bench {
+namespace {
+
+template <class F>
+double ns_per_call(int count, F&& f) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < count; ++i) f(i);
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() / count;
+}
+
+}  // namespace
+
+int energy_main(int argc, char** argv) {
+  double step_ms = 15, window_s = 2, marks_per_step = 6;
+  try {
+    std::vector<std::string> args(argv + 2, argv + argc);
+    for (size_t i = 0; i < args.size(); i += 2) {
+      JOULE_CHECK(i + 1 < args.size(), args[i], " needs a value");
+      const double value = std::stod(args[i + 1]);
+      if (args[i] == "--step-ms") {
+        step_ms = value;
+      } else if (args[i] == "--window-s") {
+        window_s = value;
+      } else if (args[i] == "--marks-per-step") {
+        marks_per_step = value;
+      } else {
+        JOULE_FAIL_INPUT("unknown argument '", args[i], "'; usage: joule-bench energy [--step-ms MS] [--window-s S] "
+                         "[--marks-per-step M]");
+      }
+    }
+    JOULE_CHECK(step_ms > 0 && window_s > 0 && marks_per_step >= 0, "--step-ms and --window-s must be > 0");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
+    return 2;
+  }
+
+  std::string warning;
+  const std::unique_ptr<energy::Meter> meter = energy::make_cpu_meter(12, 0, &warning);
+  double sink = 0;
+  const double read_ns = ns_per_call(20000, [&](int) { sink += meter->read().total_j(); });
+  energy::PhaseClock clock(energy::monotonic_seconds());
+  const double mark_ns = ns_per_call(1000000, [&](int i) {
+    clock.enter(static_cast<energy::Phase>(i % 5), energy::monotonic_seconds());
+  });
+  const std::string dir = (std::filesystem::temp_directory_path() / ("joule-bench-energy-" + std::to_string(getpid()))).string();
+  double window_ns = 0;
+  int64_t windows = 0;
+  {
+    LocalCommunicator comm;
+    RankLog log(dir, comm, *meter, /*window_s=*/1e9, "f32");
+    window_ns = ns_per_call(5000, [&](int i) { log.step_done(i + 1, 32, 32, /*force=*/true); });
+    windows = log.windows();
+  }
+  std::filesystem::remove_all(dir);
+  JOULE_ASSERT(windows == 5000, "expected 5000 windows, wrote ", windows);
+
+  const double step_ns = step_ms * 1e6;
+  const double steps_per_window = std::max(1.0, window_s * 1e9 / step_ns);
+  const double per_step_ns = marks_per_step * mark_ns + window_ns / steps_per_window;
+  std::printf("# meter: %s%s\n", meter->sources().front().c_str(), warning.empty() ? "" : " (RAPL unusable)");
+  std::printf("%-34s %14s\n", "operation", "time");
+  std::printf("%-34s %11.0f ns\n", "meter read", read_ns);
+  std::printf("%-34s %11.0f ns\n", "phase mark (clock read + enter)", mark_ns);
+  std::printf("%-34s %11.0f ns\n", "window (read, account, log line)", window_ns);
+  std::printf("%-34s %11.0f ns\n", "per step", per_step_ns);
+  std::printf("%-34s %11.2f ms\n", "step time (given)", step_ms);
+  std::printf("%-34s %12.4f %%   (%s the 1%% budget)\n", "overhead", 100 * per_step_ns / step_ns,
+              per_step_ns / step_ns <= 0.01 ? "within" : "OVER");
+  return sink < 0 ? 1 : (per_step_ns / step_ns <= 0.01 ? 0 : 1);
+}
+
+}  // namespace joule::bench
