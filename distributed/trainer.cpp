@@ -1,5 +1,7 @@
 #include "distributed/trainer.h"
 
+#include <sched.h>
+
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -148,9 +150,13 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
   const int64_t local = tc.batch_size() / comm.size();
   JOULE_CHECK(local % tc.micro_batches() == 0, "train.micro_batches = ", tc.micro_batches(), ": expected a divisor of ",
               local, " (the global batch ", tc.batch_size(), " over ", comm.size(), " ranks)");
-  // run.threads 0: this node's hardware threads shared among the ranks on it
+  // run.threads 0: this node's hardware threads shared among the ranks on it, and no more than the
+  // cores this process may run on (mpirun binds each rank to one core unless --bind-to none)
   const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads = config.run().threads() > 0 ? config.run().threads() : std::max(1, hardware / comm.local_size());
+  cpu_set_t allowed;
+  const int bound = sched_getaffinity(0, sizeof allowed, &allowed) == 0 ? CPU_COUNT(&allowed) : hardware;
+  const int threads = config.run().threads() > 0 ? config.run().threads()
+                                                 : std::max(1, std::min(bound, hardware / comm.local_size()));
   Context ctx = make_cpu_context(threads, config.run().seed());
   ctx.rank = static_cast<uint32_t>(comm.rank());
   InputShape shape{1, train_set.height, train_set.width, config.data().num_classes()};

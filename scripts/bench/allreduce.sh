@@ -60,10 +60,11 @@ PY
 
 # Training throughput of the Fashion-MNIST MLP (global batch 256) on 1 and 2 ranks, gradient
 # all-reduce overlapped with backward or not; best of 2 runs each (verified: steps done).
+# --bind-to none: each rank's threads may use every core (run.threads 0 shares them among ranks).
 train_rate() {  # NP OVERLAP RUN
   local name="bench-np$1-$2-$3"
   # shellcheck disable=SC2086
-  mpirun --allow-run-as-root --oversubscribe -np "$1" ${JOULE_MPIRUN_ARGS:-} "$build_dir/bin/joule-train" \
+  mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$1" ${JOULE_MPIRUN_ARGS:-} "$build_dir/bin/joule-train" \
     --config examples/configs/fashion_mlp.pbtxt --output "$out" --set run.name="$name" \
     --set train.max_steps=120 --set train.epochs=100 --set distributed.overlap="$2" >/dev/null 2>&1 || return 1
   python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['steps']==120, s; print(s['samples_per_s'])" \
