@@ -9,7 +9,7 @@
 // allreduce: for sizes doubling from min to max bytes, a raw all-reduce (Communicator::all_reduce_sum,
 // i.e. one MPI_Allreduce, on a float buffer) against the GradientReducer on a ParameterArena of the
 // same bytes split into 8 parameters (all reported ready in reverse order, then finish(1): a sum, as
-// the raw call). Each time is the mean over --iters after --warmup, raw and reducer interleaved
+// the raw call). Each time is the median over --iters after --warmup, raw and reducer interleaved
 // iteration by iteration so both see the same machine, averaged over ranks; algbw = bytes / time,
 // busbw = algbw · 2(n−1)/n (nccl-tests). Timed buffers hold zeros (MPI's speed does not depend on the
 // values); a separate run of each on rank-dependent values is checked exactly (#wrong: elements of
@@ -71,7 +71,7 @@ int bench_gemm(int size, int threads, int repeats, bool eigen) {
 struct AllreduceArgs {
   int64_t min_bytes = 1024;
   int64_t max_bytes = int64_t{256} << 20;
-  int iters = 20;
+  int iters = 40;
   int warmup = 5;
   joule::ReducerOptions reducer;
 };
@@ -90,7 +90,7 @@ int64_t parse_bytes(const std::string& flag, const std::string& text) {
   else if (suffix == "K" || suffix == "k") shift = 10;
   else if (suffix == "M" || suffix == "m") shift = 20;
   else if (suffix == "G" || suffix == "g") shift = 30;
-  JOULE_CHECK(value >= 4 && shift >= 0 && value <= (int64_t{1} << (40 - shift)), flag,
+  JOULE_CHECK(value >= 0 && shift >= 0 && value <= (int64_t{1} << (40 - shift)) && (value << shift) >= 4, flag,
               ": expected a byte count >= 4 like 4096, 1K, 256M or 1G, got '", text, "'");
   return static_cast<int64_t>(value) << shift;
 }
@@ -182,22 +182,28 @@ AllreduceRow measure_allreduce(joule::Communicator& comm, int64_t bytes, const A
   }
   comm.barrier();
   using Clock = std::chrono::steady_clock;
-  double sums[3] = {0, 0, wrong};  // raw seconds, reducer seconds, wrong elements
+  std::vector<double> raw_times, reducer_times;
   for (int it = 0; it < a.iters; ++it) {
     const auto t0 = Clock::now();
     comm.all_reduce_sum(raw.data(), count);
     const auto t1 = Clock::now();
     reducer_step();
     const auto t2 = Clock::now();
-    sums[0] += std::chrono::duration<double>(t1 - t0).count();
-    sums[1] += std::chrono::duration<double>(t2 - t1).count();
+    raw_times.push_back(std::chrono::duration<double>(t1 - t0).count());
+    reducer_times.push_back(std::chrono::duration<double>(t2 - t1).count());
   }
+  // the median: a 2-core machine shared with other work has spikes a mean would charge to one side
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  double sums[3] = {median(raw_times), median(reducer_times), wrong};  // seconds, seconds, wrong elements
   comm.all_reduce_sum(sums, 3);
   AllreduceRow row;
   row.bytes = count * static_cast<int64_t>(sizeof(float));
   row.count = count;
-  row.raw_s = sums[0] / (n * a.iters);
-  row.reducer_s = sums[1] / (n * a.iters);
+  row.raw_s = sums[0] / n;
+  row.reducer_s = sums[1] / n;
   row.buckets = reducer.bucket_count();
   row.wrong = static_cast<int64_t>(sums[2]);
   return row;
@@ -208,7 +214,7 @@ int bench_allreduce(joule::Communicator& comm, const AllreduceArgs& a) {
   const double bus_factor = 2.0 * (n - 1) / n;
   const bool print = comm.rank() == 0;
   if (print) {
-    std::printf("# joule-bench allreduce: %d rank(s), f32 sum in place; time = mean of %d iters after %d warm-up, "
+    std::printf("# joule-bench allreduce: %d rank(s), f32 sum in place; time = median of %d iters after %d warm-up, "
                 "averaged over ranks\n", n, a.iters, a.warmup);
     std::printf("# reducer: 8 parameters ready in reverse order, buckets %g MB first then %g MB, overlap %s; "
                 "busbw = algbw * 2(n-1)/n\n#\n", a.reducer.first_bucket_mb, a.reducer.bucket_mb,
