@@ -11,16 +11,7 @@
 namespace joule {
 namespace {
 
-template <class Call>
-void expect_internal(Call call, const std::string& part) {
-  try {
-    call();
-    ADD_FAILURE() << "expected a joule::Error (internal), nothing was thrown";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::internal) << e.what();
-    EXPECT_NE(e.message().find(part), std::string::npos) << "message lacks '" << part << "': " << e.message();
-  }
-}
+using testing::expect_internal;
 
 // a: 15 elements, b: exactly 16, c: 1, d: 17 -> offsets 0, 16, 32, 48; total 48 + 32 = 80
 ParameterArena make_arena() {

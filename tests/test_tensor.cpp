@@ -13,19 +13,10 @@
 namespace joule {
 namespace {
 
+using testing::expect_internal;
+
 using testing::expect_invalid_input;
 using testing::fake_cuda_tensor;
-
-template <class Call>
-void expect_internal(Call call, const std::string& part) {
-  try {
-    call();
-    ADD_FAILURE() << "expected a joule::Error (internal), nothing was thrown";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::internal) << e.what();
-    EXPECT_NE(e.message().find(part), std::string::npos) << "message lacks '" << part << "': " << e.message();
-  }
-}
 
 Tensor iota(const Shape& shape) {
   std::vector<float> v(static_cast<size_t>(shape_numel(shape)));

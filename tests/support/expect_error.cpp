@@ -18,6 +18,16 @@ void expect_invalid_input(const std::function<void()>& call, const std::vector<s
   }
 }
 
+void expect_internal(const std::function<void()>& call, const std::string& part) {
+  try {
+    call();
+    ADD_FAILURE() << "expected a joule::Error (internal), nothing was thrown";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::internal) << e.what();
+    EXPECT_NE(e.message().find(part), std::string::npos) << "message lacks '" << part << "': " << e.message();
+  }
+}
+
 Tensor fake_cuda_tensor(const Shape& shape) {
   // a valid host address so the Tensor bookkeeping works; ops must reject it before any access
   static float never_read;

@@ -16,6 +16,9 @@ inline void expect_invalid_input(const std::function<void()>& call, const char* 
   expect_invalid_input(call, std::vector<std::string>{part});
 }
 
+// Runs `call` and expects a joule::Error of kind internal (a broken invariant) naming `part`.
+void expect_internal(const std::function<void()>& call, const std::string& part);
+
 // An f32 tensor whose storage claims device cuda:0 (backed by nothing that may be read).
 Tensor fake_cuda_tensor(const Shape& shape);
 
