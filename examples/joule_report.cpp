@@ -1,9 +1,16 @@
 // joule-report: per-rank and total energy accounting of a run directory (DESIGN.md §1), finished
-// or crashed: a table (or --json) on stdout, and with --plot an SVG figure of power per rank over
-// time and accuracy against cumulative energy. Reads only; writes nothing but the --plot file.
+// or crashed: a table (or --json) on stdout, and with --plot a figure of power per rank over time
+// and accuracy against cumulative energy: SVG written here, PNG rendered from it by rsvg-convert
+// (Debian's librsvg2-bin, installed by scripts/setup.sh; a rasterizer is not worth writing).
+// Reads only; writes nothing but the --plot file.
 // Exit status: 0 success, 2 invalid input (arguments, run directory, plot file), 1 any other failure.
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -14,10 +21,10 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: joule-report RUN_DIR [--plot FILE.svg] [--json]\n"
+    "usage: joule-report RUN_DIR [--plot FILE.svg|FILE.png] [--json]\n"
     "       joule-report --help\n"
     "  RUN_DIR       a run directory (<output>/<run.name>/), finished or crashed\n"
-    "  --plot FILE   also draw power per rank over time and accuracy against energy (SVG)\n"
+    "  --plot FILE   also draw power per rank over time and accuracy against energy (.svg or .png)\n"
     "  --json        print the accounting as one JSON object instead of the table\n";
 
 struct Arguments {
@@ -47,10 +54,8 @@ Arguments parse_arguments(int argc, char** argv) {
       } else {
         a.plot = arg.substr(7);
       }
-      JOULE_CHECK(!ends_with(a.plot, ".png"), "--plot \"", a.plot,
-                  "\": PNG output is not supported yet; give a .svg file name (convert it with "
-                  "rsvg-convert if you need PNG)");
-      JOULE_CHECK(ends_with(a.plot, ".svg"), "--plot \"", a.plot, "\": the file name must end in .svg");
+      JOULE_CHECK(ends_with(a.plot, ".svg") || ends_with(a.plot, ".png"), "--plot \"", a.plot,
+                  "\": the file name must end in .svg or .png");
     } else if (!arg.empty() && arg[0] == '-') {
       JOULE_FAIL_INPUT("unknown argument '", arg, "'\n", kUsage);
     } else {
@@ -62,15 +67,42 @@ Arguments parse_arguments(int argc, char** argv) {
   return a;
 }
 
+extern "C" char** environ;
+
+// Renders the SVG text to `png` with rsvg-convert (through a temporary SVG next to it, so a failed
+// render leaves no partial PNG: rsvg-convert writes a temporary PNG that is renamed at the end).
+void write_png(const std::string& png, const std::string& svg_text) {
+  const std::string svg = png + ".tmp.svg", temp_png = png + ".tmp.png";
+  joule::write_file_atomic(svg, svg_text);
+  const char* argv[] = {"rsvg-convert", "-o", temp_png.c_str(), svg.c_str(), nullptr};
+  pid_t pid = 0;
+  const int spawned = posix_spawnp(&pid, "rsvg-convert", nullptr, nullptr, const_cast<char**>(argv), environ);
+  int status = 0;
+  if (spawned == 0) waitpid(pid, &status, 0);
+  std::filesystem::remove(svg);
+  if (spawned != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::filesystem::remove(temp_png);
+    JOULE_CHECK(spawned == 0, "--plot \"", png, "\": PNG needs rsvg-convert (apt-get install librsvg2-bin); ",
+                "or give a .svg file name");
+    JOULE_FAIL("rsvg-convert failed to render \"", png, "\" (status ", status, ")");
+  }
+  std::filesystem::rename(temp_png, png);
+}
+
 int run(int argc, char** argv) {
   const Arguments args = parse_arguments(argc, argv);
   const joule::energy::RunReport report = joule::energy::load_run_report(args.run_dir);
   // the plot first: an unwritable plot file fails the command before anything is printed
-  if (!args.plot.empty()) joule::write_file_atomic(args.plot, joule::energy::report_svg(report));
+  if (!args.plot.empty()) {
+    if (ends_with(args.plot, ".png")) {
+      write_png(args.plot, joule::energy::report_svg(report));
+    } else {
+      joule::write_file_atomic(args.plot, joule::energy::report_svg(report));
+    }
+  }
   const std::string text = args.json ? joule::energy::report_json(report) : joule::energy::format_report_table(report);
   std::fputs(text.c_str(), stdout);
   std::fflush(stdout);  // before the stderr note, so a terminal shows them in order
-  std::fflush(stdout);
   if (!args.plot.empty()) std::fprintf(stderr, "wrote %s\n", args.plot.c_str());  // stderr: --json stays one object
   return 0;
 }

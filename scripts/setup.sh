@@ -11,6 +11,7 @@ packages=(
   openmpi-bin libopenmpi-dev
   googletest libgtest-dev
   dataset-fashion-mnist
+  librsvg2-bin
 )
 missing=()
 for package in "${packages[@]}"; do
