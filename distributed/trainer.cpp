@@ -20,7 +20,7 @@
 #include "energy/phase_clock.h"
 #include "distributed/rank_log.h"
 #include "energy/estimate_meter.h"
-#include "energy/rapl_meter.h"
+#include "energy/rank_meter.h"
 #include "energy/tensorboard_writer.h"
 #include "ops/adamw.h"
 #include "ops/lr_schedule.h"
@@ -204,10 +204,11 @@ pb::Summary Trainer::run(const TrainerIo& io) {
 
   LineWriter metrics;
   if (lead) metrics.open((std::filesystem::path(io.run_dir) / "metrics.jsonl").string());
-  // CPU ranks: RAPL where readable, else the labelled estimate (GPU ranks add NVML with the CUDA backend)
-  std::string meter_warning;
-  const std::unique_ptr<energy::Meter> meter = energy::make_cpu_meter(
-      config.energy().estimate_watts_per_core(), config.energy().estimate_static_watts(), &meter_warning);
+  // CPU ranks: RAPL where readable, else the labelled estimate. GPU ranks (the CUDA backend) pass
+  // their device's PCI bus id here and add NVML.
+  energy::RankMeter rank_meter = energy::make_rank_meter(
+      {"", config.energy().estimate_watts_per_core(), config.energy().estimate_static_watts()});
+  const std::unique_ptr<energy::Meter> meter = std::move(rank_meter.meter);
   const std::string label = meter->measured() ? "" : "_estimate";  // estimates are labelled in TensorBoard too
   std::unique_ptr<energy::TensorBoardWriter> board;
   if (lead) board = std::make_unique<energy::TensorBoardWriter>(io.run_dir, "joule");
@@ -215,7 +216,8 @@ pb::Summary Trainer::run(const TrainerIo& io) {
   progress.message(model->describe() + ", " + std::to_string(train_set.size()) + " training samples, batch " +
                    std::to_string(batch_size) + " over " + std::to_string(comm.size()) + " rank(s), " +
                    std::to_string(total_steps) + " steps, " + std::to_string(ctx.num_threads) + " threads per rank");
-  if (!meter_warning.empty()) progress.message("warning (rank " + std::to_string(comm.rank()) + "): " + meter_warning);
+  for (const std::string& warning : rank_meter.warnings)
+    progress.message("warning (rank " + std::to_string(comm.rank()) + "): " + warning);
 
   BatchLoader loader(train_set, local_batch(shard), config.run().seed(), /*shuffle=*/false, /*drop_last=*/true,
                      config.data().normalize_mean(), config.data().normalize_std(), config.data().prefetch());
