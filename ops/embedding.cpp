@@ -14,15 +14,8 @@
 namespace joule {
 namespace {
 
-void check_cpu(const Tensor& t, const char* op) {
-  JOULE_CHECK(t.device().is_cpu(), op, ": built without CUDA (tensor on ", t.device().str(), ")");
-}
-
 void check_ids(const Tensor& ids, int64_t V, const char* op) {
-  JOULE_CHECK(ids.defined(), op, ": ids is undefined");
-  JOULE_CHECK(ids.dtype() == DType::i32, op, ": ids must be i32, got ", ids.describe(),
-              " (other dtypes are not implemented on this backend)");
-  check_cpu(ids, op);
+  check_cpu_tensor(ids, op, "ids", -1, DType::i32);
   const int32_t* p = ids.data<int32_t>();
   for (int64_t k = 0; k < ids.numel(); ++k) {
     JOULE_CHECK(p[k] >= 0 && p[k] < V, op, ": ids[", k, "] = ", p[k], " is outside the table's [0, ", V,
@@ -34,8 +27,7 @@ void check_ids(const Tensor& ids, int64_t V, const char* op) {
 
 void embedding_forward(Context& ctx, Tensor& y, const Tensor& ids, const Tensor& table) {
   const char* op = "embedding_forward";
-  check_tensor(table, op, "table", 2, DType::f32);
-  check_cpu(table, op);
+  check_cpu_tensor(table, op, "table", 2);
   const int64_t V = table.size(0), D = table.size(1);
   check_ids(ids, V, op);
   Shape y_shape = ids.shape();
@@ -53,16 +45,12 @@ void embedding_forward(Context& ctx, Tensor& y, const Tensor& ids, const Tensor&
 
 void embedding_backward(Context& ctx, Tensor& dtable, const Tensor& dy, const Tensor& ids, GradMode mode) {
   const char* op = "embedding_backward";
-  check_tensor(dtable, op, "dtable", 2, DType::f32);
-  check_cpu(dtable, op);
+  check_cpu_tensor(dtable, op, "dtable", 2);
   const int64_t V = dtable.size(0), D = dtable.size(1);
   check_ids(ids, V, op);
   Shape dy_shape = ids.shape();
   dy_shape.push_back(D);
-  JOULE_CHECK(dy.defined(), op, ": dy is undefined");
-  JOULE_CHECK(dy.dtype() == DType::f32, op, ": dy must be f32, got ", dy.describe(),
-              " (other dtypes are not implemented on this backend)");
-  check_cpu(dy, op);
+  check_cpu_tensor(dy, op, "dy", -1);
   JOULE_CHECK(dy.shape() == dy_shape, op, ": dy must be [S..., D] = ", shape_str(dy_shape), ", got ", dy.describe());
 
   const int32_t* pid = ids.data<int32_t>();
