@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/gemm.h"
 
 namespace joule {
 namespace {
@@ -173,6 +174,15 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
   c.in_range("run.threads", run.threads(), 0, 1024);
   JOULE_CHECK(run.device() == "cpu", origin, ": run.device = \"", run.device(),
               "\": expected \"cpu\" (this build has no CUDA backend)");
+
+  CpuMath cpu_math = CpuMath::eigen;
+  JOULE_CHECK(run.cpu_math() == "auto" || parse_cpu_math(run.cpu_math(), &cpu_math), origin, ": run.cpu_math = \"",
+              run.cpu_math(), "\": expected auto, onednn, openblas or eigen");
+  if (run.cpu_math() != "auto") {
+    const std::string why = cpu_math_unavailable(cpu_math);
+    JOULE_CHECK(why.empty(), origin, ": run.cpu_math = \"", run.cpu_math(), "\": not available here: ", why,
+                " (use auto, or one of the backends joule-train --version lists as available)");
+  }
 
   const pb::DataConfig& data = config.data();
   if (options.check_files) {

@@ -1,12 +1,17 @@
-// Context: everything an op may use besides its tensors — the device, the CPU thread count, and the
-// identity of the random stream (seed, rank, step). Owned by the caller and passed explicitly;
+// Context: everything an op may use besides its tensors — the device, the CPU thread count and GEMM
+// backend, and the identity of the random stream (seed, rank, step). Owned by the caller and passed explicitly;
 // the CUDA backend adds its stream and library handles here. Nothing global.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "core/dtype.h"
 #include "core/rng.h"
+
+namespace joule {
+class GemmBackend;
+}
 
 namespace joule {
 
@@ -16,6 +21,9 @@ struct Context {
   uint64_t seed = 0;
   uint32_t rank = 0;
   uint64_t step = 0;  // the training step; dropout masks and other per-step draws key on it
+  // The CPU math backend of the f32 GEMMs (core/gemm.h); none = Eigen, the reference. Shared by
+  // copies of this context, which must not run GEMMs at the same time (the backend caches state).
+  std::shared_ptr<GemmBackend> gemm;
 
   CounterRng rng(RngStream stream) const { return CounterRng(seed, rank, step, stream); }
 };

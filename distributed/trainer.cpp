@@ -19,6 +19,7 @@
 #include "distributed/gradient_reducer.h"
 #include "energy/phase_clock.h"
 #include "distributed/rank_log.h"
+#include "distributed/select_cpu_math.h"
 #include "energy/estimate_meter.h"
 #include "energy/rank_meter.h"
 #include "energy/tensorboard_writer.h"
@@ -133,6 +134,7 @@ struct Trainer::State {
   LrSchedule schedule;
   std::unique_ptr<GradientReducer> reducer;
   FaultPlan fault_plan;  // JOULE_FAULT (tests of failure handling); empty normally
+  CpuMathSelection cpu_math;
 };
 
 Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Dataset& test_set, Communicator& comm) {
@@ -161,6 +163,7 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
   ctx.rank = static_cast<uint32_t>(comm.rank());
   InputShape shape{1, train_set.height, train_set.width, config.data().num_classes()};
   std::unique_ptr<Model> model = make_model(config.model(), shape, ctx);
+  const CpuMathSelection cpu_math = select_cpu_math(config.run(), ctx, *model, local / tc.micro_batches(), shape, comm);
   // every rank initializes identically from the seed; the broadcast makes rank 0's copy the truth
   const Tensor& values = model->parameters().values();
   comm.broadcast(values.raw_data(), static_cast<int64_t>(values.nbytes()), 0);
@@ -179,7 +182,7 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
                                                    ReducerOptions{dc.bucket_mb(), dc.first_bucket_mb(), dc.overlap()});
   const FaultPlan fault_plan = parse_fault_plan(std::getenv("JOULE_FAULT"));  // bad text: exit 2, nothing written
   state_.reset(new State{config, comm, train_set, test_set, ctx, std::move(model), std::move(optimizer), schedule,
-                         std::move(reducer), fault_plan});
+                         std::move(reducer), fault_plan, cpu_math});
 }
 
 Trainer::~Trainer() = default;
@@ -216,6 +219,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
   progress.message(model->describe() + ", " + std::to_string(train_set.size()) + " training samples, batch " +
                    std::to_string(batch_size) + " over " + std::to_string(comm.size()) + " rank(s), " +
                    std::to_string(total_steps) + " steps, " + std::to_string(ctx.num_threads) + " threads per rank");
+  progress.message("cpu math: " + state_->cpu_math.kernel + ", " + state_->cpu_math.reason);
   for (const std::string& warning : rank_meter.warnings)
     progress.message("warning (rank " + std::to_string(comm.rank()) + "): " + warning);
 
@@ -373,6 +377,9 @@ pb::Summary Trainer::run(const TrainerIo& io) {
   summary.set_samples_per_s(summary.samples() / std::max(1e-9, seconds - eval_s));
   summary.set_model(model->kind());
   summary.set_joule_version(JOULE_VERSION);
+  summary.set_cpu_math(cpu_math_name(state_->cpu_math.kind));
+  summary.set_cpu_math_kernel(state_->cpu_math.kernel);
+  summary.set_cpu_math_reason(state_->cpu_math.reason);
   if (lead) write_file_atomic((std::filesystem::path(io.run_dir) / "summary.json").string(), to_json_pretty(summary));
   return summary;
 }

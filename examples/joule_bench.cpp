@@ -1,11 +1,12 @@
 // joule-bench: micro-benchmarks that verify their results and print one table (nccl-tests style).
-//   joule-bench gemm [--size N] [--threads T] [--repeats R] [--backend joule|eigen]
+//   joule-bench gemm [--size N] [--threads T] [--repeats R] [--backend all|onednn|openblas|eigen|bf16]
 //   joule-bench allreduce [--min-bytes 1K] [--max-bytes 256M] [--iters N] [--warmup N]
 //                         [--bucket-mb MB] [--first-bucket-mb MB] [--no-overlap]   (under mpirun)
-// gemm: f32 C = A·B (N×N×N, row-major, the layout of our linear layers) through core/gemm.h
-// (backend joule: what the ops use, OpenBLAS when built with it; eigen: Eigen's product); GFLOP/s is the best
-// of R timed repeats after one warm-up; the result is checked against a double-precision dot
-// product on sampled entries (#wrong counts entries off by more than 1e-4 relative).
+// gemm: f32 C = A·B (N×N×N, row-major, the layout of our linear layers) through each CPU math backend of
+// core/gemm.h (one row each, with the kernel or ISA it runs here; unavailable ones say why), and bf16
+// inputs with f32 output through oneDNN; GFLOP/s is the best of R timed repeats after one warm-up; the
+// result is checked against a double-precision dot product on sampled entries (of the bf16-rounded
+// inputs for bf16; #wrong counts entries off by more than 1e-4 relative).
 // allreduce: for sizes doubling from min to max bytes, a raw all-reduce (Communicator::all_reduce_sum,
 // i.e. one MPI_Allreduce, on a float buffer) against the GradientReducer on a ParameterArena of the
 // same bytes split into 8 parameters (all reported ready in reverse order, then finish(1): a sum, as
@@ -19,6 +20,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,32 +39,73 @@ namespace {
 
 using joule::MatrixR;
 
-int bench_gemm(int size, int threads, int repeats, bool eigen) {
-  joule::Context ctx = joule::make_cpu_context(threads, 0);
-  MatrixR a = MatrixR::Random(size, size), b = MatrixR::Random(size, size), c(size, size);
-  auto multiply = [&] {
-    (eigen ? joule::gemm_f32_eigen : joule::gemm_f32)(joule::Transpose::no, joule::Transpose::no, size, size, size,
-                                                      1.0f, a.data(), size, b.data(), size, 0.0f, c.data(), size);
-  };
-  multiply();  // warm-up
-  double best = 1e30;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    multiply();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
+// Rounds to the nearest bf16 (ties to even), as oneDNN's f32→bf16 reorder does.
+float round_to_bf16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&x, &bits, sizeof bits);
+  return x;
+}
+
+// Entries of C checked against a double dot product of (possibly bf16-rounded) A and B; returns
+// how many differ by more than 1e-4 relative.
+int count_wrong(const MatrixR& a, const MatrixR& b, const MatrixR& c, int size, bool bf16) {
   int wrong = 0;
   for (int k = 0; k < 64; ++k) {
     const int i = (k * 7919) % size, j = (k * 104729) % size;
     double expected = 0;
-    for (int p = 0; p < size; ++p) expected += static_cast<double>(a(i, p)) * b(p, j);
-    if (std::fabs(expected - c(i, j)) > 1e-4 * std::max(1.0, std::fabs(expected))) ++wrong;
+    for (int p = 0; p < size; ++p) {
+      const float x = a(i, p), y = b(p, j);
+      expected += bf16 ? static_cast<double>(round_to_bf16(x)) * round_to_bf16(y) : static_cast<double>(x) * y;
+    }
+    if (!(std::fabs(expected - c(i, j)) <= 1e-4 * std::max(1.0, std::fabs(expected)))) ++wrong;
   }
-  const double gflops = 2.0 * size * size * static_cast<double>(size) / best / 1e9;
-  std::printf("%-6s %-9s %6s %8s %10s %10s %7s\n", "op", "backend", "size", "threads", "time_ms", "GFLOP/s", "#wrong");
-  std::printf("%-6s %-9s %6d %8d %10.3f %10.1f %7d\n", "gemm", eigen ? "eigen" : joule::gemm_backend(), size,
-              ctx.num_threads, best * 1e3, gflops, wrong);
-  return wrong == 0 ? 0 : 1;
+  return wrong;
+}
+
+// One row per backend (and bf16 through oneDNN): best of `repeats` after a warm-up, verified.
+int bench_gemm(int size, int threads, int repeats, const std::string& which) {
+  joule::Context ctx = joule::make_cpu_context(threads, 0);
+  MatrixR a = MatrixR::Random(size, size), b = MatrixR::Random(size, size), c(size, size);
+  const double flops = 2.0 * size * size * static_cast<double>(size);
+  std::printf("%-9s %-9s %6s %8s %10s %10s %7s  %s\n", "op", "backend", "size", "threads", "time_ms", "GFLOP/s",
+              "#wrong", "kernel");
+  int failures = 0;
+  auto row = [&](const char* op, const char* backend, double seconds, int wrong, const std::string& kernel) {
+    std::printf("%-9s %-9s %6d %8d %10.3f %10.1f %7d  %s\n", op, backend, size, ctx.num_threads, seconds * 1e3,
+                flops / seconds / 1e9, wrong, kernel.c_str());
+    failures += wrong > 0;
+  };
+  for (joule::CpuMath kind : joule::all_cpu_math()) {
+    if (which != "all" && which != joule::cpu_math_name(kind)) continue;
+    const std::string why = joule::cpu_math_unavailable(kind);
+    if (!why.empty()) {
+      std::printf("%-9s %-9s %6d %8d %10s %10s %7s  unavailable: %s\n", "gemm_f32", joule::cpu_math_name(kind), size,
+                  ctx.num_threads, "-", "-", "-", why.c_str());
+      continue;
+    }
+    ctx.gemm = joule::make_gemm_backend(kind);
+    auto multiply = [&] {
+      joule::gemm_f32(ctx, joule::Transpose::no, joule::Transpose::no, size, size, size, 1.0f, a.data(), size,
+                      b.data(), size, 0.0f, c.data(), size);
+    };
+    multiply();  // warm-up (oneDNN creates its primitive here)
+    double best = 1e30;
+    for (int r = 0; r < repeats; ++r) {
+      const auto start = std::chrono::steady_clock::now();
+      multiply();
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    row("gemm_f32", joule::cpu_math_name(kind), best, count_wrong(a, b, c, size, false), ctx.gemm->kernel());
+  }
+  if ((which == "all" || which == "bf16") && joule::cpu_math_unavailable(joule::CpuMath::onednn).empty()) {
+    std::string kernel;
+    c.setZero();
+    const double best = joule::bench_onednn_bf16_gemm(size, a.data(), b.data(), c.data(), repeats, &kernel);
+    row("gemm_bf16", "onednn", best, count_wrong(a, b, c, size, true), "onednn (" + kernel + "), bf16 in, f32 out");
+  }
+  return failures == 0 ? 0 : 1;
 }
 
 
@@ -275,17 +318,19 @@ int main(int argc, char** argv) {
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     JOULE_CHECK(!args.empty() && args[0] == "gemm",
-                "usage: joule-bench gemm [--size N] [--threads T] [--repeats R] [--backend joule|eigen]\n"
+                "usage: joule-bench gemm [--size N] [--threads T] [--repeats R] [--backend all|onednn|openblas|eigen|bf16]\n"
                 "       joule-bench allreduce [--min-bytes 1K] [--max-bytes 256M] [--iters N] [--warmup N] "
                 "[--bucket-mb MB] [--first-bucket-mb MB] [--no-overlap]\n"
                 "       joule-bench energy [--step-ms MS] [--window-s S] [--marks-per-step M]");
     int size = 1024, threads = 0, repeats = 10;
-    bool eigen = false;
+    std::string backend = "all";
     for (size_t i = 1; i < args.size(); ++i) {
       JOULE_CHECK(i + 1 < args.size(), args[i], " needs a value");
       if (args[i] == "--backend") {
-        JOULE_CHECK(args[i + 1] == "joule" || args[i + 1] == "eigen", "--backend: expected joule or eigen");
-        eigen = args[++i] == "eigen";
+        joule::CpuMath kind;
+        backend = args[++i];
+        JOULE_CHECK(backend == "all" || backend == "bf16" || joule::parse_cpu_math(backend, &kind),
+                    "--backend: expected all, onednn, openblas, eigen or bf16");
         continue;
       }
       const int value = std::stoi(args[i + 1]);
@@ -301,7 +346,7 @@ int main(int argc, char** argv) {
       ++i;
     }
     JOULE_CHECK(size >= 1 && repeats >= 1 && threads >= 0, "--size and --repeats must be >= 1, --threads >= 0");
-    return bench_gemm(size, threads, repeats, eigen);
+    return bench_gemm(size, threads, repeats, backend);
   } catch (const joule::Error& e) {
     std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
     return e.kind() == joule::ErrorKind::invalid_input ? 2 : 1;

@@ -15,6 +15,7 @@
 
 #include "core/build_info.h"
 #include "core/config.h"
+#include "core/gemm.h"
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/file_util.h"
@@ -84,9 +85,16 @@ std::string default_run_name(const std::string& config_path) {
 
 void print_version() {
   auto yes_no = [](int flag) { return flag ? "yes" : "no"; };
-  std::printf("joule-train %s (%s)\nfeatures: cpu yes, cuda %s, nccl %s, mpi %s, nvml %s, blas %s\n", JOULE_VERSION,
-              JOULE_BUILD_TYPE, yes_no(JOULE_HAVE_CUDA), yes_no(JOULE_HAVE_NCCL), yes_no(JOULE_HAVE_MPI),
-              yes_no(JOULE_HAVE_NVML), yes_no(JOULE_HAVE_BLAS));
+  std::printf("joule-train %s (%s)\nfeatures: cpu yes, cuda %s, nccl %s, mpi %s, nvml %s, blas %s, onednn %s\n",
+              JOULE_VERSION, JOULE_BUILD_TYPE, yes_no(JOULE_HAVE_CUDA), yes_no(JOULE_HAVE_NCCL),
+              yes_no(JOULE_HAVE_MPI), yes_no(JOULE_HAVE_NVML), yes_no(JOULE_HAVE_BLAS), yes_no(JOULE_HAVE_ONEDNN));
+  // run.cpu_math: what each backend would run here; auto picks among the available ones per model
+  for (joule::CpuMath kind : joule::all_cpu_math()) {
+    const std::string why = joule::cpu_math_unavailable(kind);
+    std::printf("cpu math %-8s %s\n", joule::cpu_math_name(kind),
+                why.empty() ? joule::make_gemm_backend(kind)->kernel().c_str() : ("unavailable: " + why).c_str());
+  }
+  std::printf("cpu math auto: times the model's GEMM shapes on each available backend at start\n");
 }
 
 // Rank 0 decides (run name, run directory); every rank learns the outcome, so a refusal ends all

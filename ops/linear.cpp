@@ -1,4 +1,4 @@
-// Linear layer, CPU reference: three GEMMs (core/gemm.h: OpenBLAS or Eigen) on the tensors in place.
+// Linear layer, CPU reference: three GEMMs (core/gemm.h: the context's CPU math backend) on the tensors in place.
 //
 // Dimension letters: N rows (batch), IN input features, OUT output features.
 #include "ops/linear.h"
@@ -34,7 +34,6 @@ void column_sums(Context& ctx, float* db, const float* dy, int64_t N, int64_t OU
 }  // namespace
 
 void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  (void)ctx;  // the GEMM threads follow the OpenMP count make_cpu_context set
   const char* op = "linear_forward";
   check_cpu_tensor(x, op, "x", 2);
   check_cpu_tensor(weight, op, "weight", 2);
@@ -55,7 +54,7 @@ void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weig
       std::fill_n(py + n * OUT, OUT, 0.0f);
     }
   }
-  gemm_f32(Transpose::no, Transpose::yes, N, OUT, IN, 1.0f, x.data<float>(), IN, weight.data<float>(), IN, 1.0f, py, OUT);
+  gemm_f32(ctx, Transpose::no, Transpose::yes, N, OUT, IN, 1.0f, x.data<float>(), IN, weight.data<float>(), IN, 1.0f, py, OUT);
 }
 
 void linear_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, const Tensor& dy, const Tensor& x,
@@ -77,11 +76,11 @@ void linear_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, c
   if (dx != nullptr) {
     ensure_tensor(*dx, {N, IN}, DType::f32, x.device());
     // dX[N, IN] = dY[N, OUT] · W[OUT, IN]
-    gemm_f32(Transpose::no, Transpose::no, N, IN, OUT, 1.0f, dy.data<float>(), OUT, weight.data<float>(), IN, 0.0f,
+    gemm_f32(ctx, Transpose::no, Transpose::no, N, IN, OUT, 1.0f, dy.data<float>(), OUT, weight.data<float>(), IN, 0.0f,
              dx->data<float>(), IN);
   }
   // dW[OUT, IN] (+)= dYᵀ · X[N, IN]
-  gemm_f32(Transpose::yes, Transpose::no, OUT, IN, N, 1.0f, dy.data<float>(), OUT, x.data<float>(), IN,
+  gemm_f32(ctx, Transpose::yes, Transpose::no, OUT, IN, N, 1.0f, dy.data<float>(), OUT, x.data<float>(), IN,
            mode == GradMode::overwrite ? 0.0f : 1.0f, dweight.data<float>(), IN);
   if (dbias != nullptr) column_sums(ctx, dbias->data<float>(), dy.data<float>(), N, OUT, mode);
 }

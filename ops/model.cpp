@@ -1,5 +1,7 @@
 #include "ops/model.h"
 
+#include <utility>
+
 #include "core/rng.h"
 #include "ops/cnn.h"
 #include "ops/mlp.h"
@@ -18,6 +20,22 @@ void init_constant(ParameterArena& arena, int id, float value) {
   Tensor t = arena.value(id);
   float* p = t.data<float>();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = value;
+}
+
+std::vector<GemmWorkload> record_model_gemms(Context& ctx, Model& model, int64_t batch, const InputShape& input) {
+  auto recorder = std::make_shared<GemmRecorder>();
+  std::shared_ptr<GemmBackend> saved = std::exchange(ctx.gemm, recorder);
+  try {
+    const Tensor images = Tensor::zeros({batch, input.channels, input.height, input.width});
+    const Tensor& logits = model.forward(ctx, images, /*training=*/true);
+    const Tensor dlogits = Tensor::zeros(logits.shape());
+    model.backward(ctx, dlogits, GradMode::overwrite);
+  } catch (...) {
+    ctx.gemm = saved;
+    throw;
+  }
+  ctx.gemm = saved;
+  return recorder->workload();
 }
 
 std::unique_ptr<Model> make_model(const pb::ModelConfig& config, const InputShape& input, Context& ctx) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/context.h"
+#include "core/cpu_math_select.h"
 #include "core/proto/config.pb.h"
 #include "ops/parameters.h"
 
@@ -44,6 +45,10 @@ class Model {
 // Builds the configured model on ctx.device and initializes its parameters like PyTorch's defaults
 // (weights and biases uniform in ±1/sqrt(fan_in), LayerNorm γ = 1, β = 0) from (seed, RngStream::init).
 std::unique_ptr<Model> make_model(const pb::ModelConfig& config, const InputShape& input, Context& ctx);
+
+// The f32 GEMMs one training step on `batch` rows runs (forward and backward on zeros, through
+// Eigen; ctx.gemm is restored). Leaves the gradients overwritten, the parameters untouched.
+std::vector<GemmWorkload> record_model_gemms(Context& ctx, Model& model, int64_t batch, const InputShape& input);
 
 // Fills parameter `id` uniformly in [-bound, bound) from its own position of the init stream.
 void init_uniform(ParameterArena& arena, int id, float bound, uint64_t seed);

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config python3
-  libeigen3-dev libopenblas-openmp-dev protobuf-compiler libprotobuf-dev zlib1g-dev
+  libeigen3-dev libdnnl-dev libopenblas-openmp-dev protobuf-compiler libprotobuf-dev zlib1g-dev
   openmpi-bin libopenmpi-dev
   googletest libgtest-dev
   dataset-fashion-mnist

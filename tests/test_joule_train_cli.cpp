@@ -8,6 +8,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/build_info.h"
+#include "core/gemm.h"
+#include "core/gemm_backends.h"
 #include "core/proto/records.pb.h"
 #include "tests/support/command.h"
 #include "tests/support/synthetic_data.h"
@@ -77,7 +80,7 @@ class JouleTrainCli : public ::testing::Test {
 TEST_F(JouleTrainCli, VersionListsFeatures) {
   CommandResult r = run_command(binary_path("joule-train") + " --version");
   EXPECT_EQ(r.status, 0);
-  for (const char* feature : {"cpu yes", "cuda ", "nccl ", "mpi ", "nvml "})
+  for (const char* feature : {"cpu yes", "cuda ", "nccl ", "mpi ", "nvml ", "onednn ", "cpu math eigen    eigen"})
     EXPECT_NE(r.output.find(feature), std::string::npos) << r.output;
 }
 
@@ -97,6 +100,50 @@ TEST_F(JouleTrainCli, BadConfigValuesExit2) {
   expect_rejected(train(write_config({.model = "mlp { hidden: 0 }"})), {"model.mlp.hidden[0]"});
   expect_rejected(train(write_config(), "--set train.nope=1"), {"has no field 'nope'"});
   expect_rejected(train(write_config(), "--set train.batch_size=601"), {"train.batch_size", "600 training samples"});
+  expect_rejected(train(write_config(), "--set run.cpu_math=mkl"), {"run.cpu_math", "auto, onednn, openblas or eigen"});
+}
+
+// A backend that cannot run here is refused by name, before anything is written; auto skips it and
+// says why. OpenBLAS told to use its SSE3 Prescott kernels is the case Debian's 0.3.21 creates by
+// itself on CPUs newer than its table.
+TEST_F(JouleTrainCli, UnavailableCpuMathIsRefusedAndAutoSkipsIt) {
+  if (!JOULE_HAVE_ONEDNN) {
+    expect_rejected(train(write_config(), "--set run.cpu_math=onednn"), {"run.cpu_math", "built without oneDNN"});
+  }
+  if (!JOULE_HAVE_BLAS || detail::cpu_isa_rank() == 0) GTEST_SKIP() << "needs OpenBLAS and a CPU newer than SSE";
+  const std::string prescott = "OPENBLAS_CORETYPE=Prescott ";
+  const std::string base = prescott + binary_path("joule-train") + " --config " + shell_quote(write_config()) +
+                           " --output " + shell_quote(output_);
+  expect_rejected(run_command(base + " --set run.cpu_math=openblas"), {"run.cpu_math", "Prescott", "older than"});
+  expect_rejected(run_command(base + " --check --set run.cpu_math=openblas"), {"run.cpu_math", "Prescott"});
+  CommandResult r = run_command(base);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("openblas not tried: OpenBLAS detected core Prescott"), std::string::npos) << r.output;
+  pb::Summary summary;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(read_file(output_ + "/r/summary.json"), &summary).ok());
+  EXPECT_NE(summary.cpu_math(), "openblas");
+  EXPECT_NE(summary.cpu_math_reason().find("fastest on the model's"), std::string::npos) << summary.cpu_math_reason();
+}
+
+// Every backend trains the same model to the same place; the summary names the one used.
+TEST_F(JouleTrainCli, EveryCpuMathBackendTrainsAlike) {
+  std::vector<double> reference;
+  for (CpuMath kind : all_cpu_math()) {
+    if (!cpu_math_unavailable(kind).empty()) continue;
+    const std::string name = cpu_math_name(kind);
+    ASSERT_EQ(train(write_config(), "--set run.name=" + name + " --set run.cpu_math=" + name).status, 0) << name;
+    pb::Summary summary;
+    ASSERT_TRUE(
+        google::protobuf::util::JsonStringToMessage(read_file(output_ + "/" + name + "/summary.json"), &summary).ok());
+    EXPECT_EQ(summary.cpu_math(), name);
+    EXPECT_EQ(summary.cpu_math_reason(), "run.cpu_math = " + name);
+    EXPECT_NE(summary.cpu_math_kernel().find(name), std::string::npos) << summary.cpu_math_kernel();
+    const std::vector<double> l = losses(name);
+    ASSERT_EQ(l.size(), 60u);
+    if (reference.empty()) reference = l;
+    // f32 sums in another order: tiny differences that 60 SGD steps do not blow up
+    for (size_t i = 0; i < l.size(); ++i) EXPECT_NEAR(l[i], reference[i], 1e-3 * reference[i]) << name << " step " << i;
+  }
 }
 
 TEST_F(JouleTrainCli, BadDataFilesExit2) {
@@ -163,11 +210,13 @@ TEST_F(JouleTrainCli, TrainingWritesRunDirectoryAndLearns) {
   EXPECT_EQ(read_file(run + "/metrics.jsonl"), before);
 }
 
+// Exact repeats hold for one CPU math backend (auto may pick another one on another machine or load).
 TEST_F(JouleTrainCli, SameSeedRepeatsExactlyOtherSeedDiffers) {
   const std::string config = write_config({.model = "mlp { hidden: 32 dropout: 0.1 }"});
-  ASSERT_EQ(train(config, "--set run.name=a").status, 0);
-  ASSERT_EQ(train(config, "--set run.name=b --set run.threads=1").status, 0);
-  ASSERT_EQ(train(config, "--set run.name=c --set run.seed=4").status, 0);
+  const std::string math = std::string(" --set run.cpu_math=") + (JOULE_HAVE_ONEDNN ? "onednn" : "eigen");
+  ASSERT_EQ(train(config, "--set run.name=a" + math).status, 0);
+  ASSERT_EQ(train(config, "--set run.name=b --set run.threads=1" + math).status, 0);
+  ASSERT_EQ(train(config, "--set run.name=c --set run.seed=4" + math).status, 0);
   EXPECT_FALSE(losses("a").empty());
   EXPECT_EQ(losses("a"), losses("b")) << "same seed, different thread count: identical losses";
   EXPECT_NE(losses("a"), losses("c"));
