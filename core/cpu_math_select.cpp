@@ -56,7 +56,8 @@ void GemmRecorder::gemm(const GemmShape& shape, const float* A, const float* B, 
   gemm_f32_eigen(shape, A, B, C);
 }
 
-std::vector<BackendTiming> time_cpu_math(const std::vector<GemmWorkload>& workload, int passes) {
+std::vector<BackendTiming> time_cpu_math(const std::vector<GemmWorkload>& workload, int min_passes,
+                                         double min_seconds) {
   std::vector<Operands> operands;
   for (size_t i = 0; i < workload.size(); ++i) operands.push_back(make_operands(workload[i].shape, 7 + i));
 
@@ -85,16 +86,31 @@ std::vector<BackendTiming> time_cpu_math(const std::vector<GemmWorkload>& worklo
     timings.push_back(t);
     backends.push_back(std::move(backend));
   }
-  for (int pass = 0; pass < passes; ++pass) {
+  for (size_t b = 0; b < backends.size(); ++b)
+    if (backends[b]) timings[b].shape_seconds.assign(workload.size(), 1e30);
+  std::vector<double> timed(backends.size(), 0.0);
+  constexpr int max_passes = 10;
+  for (int pass = 0; pass < max_passes; ++pass) {
+    if (pass >= min_passes && *std::min_element(timed.begin(), timed.end()) >= min_seconds) break;
     for (size_t b = 0; b < backends.size(); ++b) {
-      if (!backends[b]) continue;
-      const auto start = std::chrono::steady_clock::now();
-      for (size_t i = 0; i < workload.size(); ++i)
+      if (!backends[b]) {
+        timed[b] = INFINITY;
+        continue;
+      }
+      for (size_t i = 0; i < workload.size(); ++i) {
+        const auto start = std::chrono::steady_clock::now();
         for (int call = 0; call < workload[i].calls; ++call)
           backends[b]->gemm(workload[i].shape, operands[i].a.data(), operands[i].b.data(), operands[i].c.data());
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      timings[b].seconds = timings[b].seconds < 0 ? s : std::min(timings[b].seconds, s);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        timings[b].shape_seconds[i] = std::min(timings[b].shape_seconds[i], s);
+        timed[b] += s;
+      }
     }
+  }
+  for (size_t b = 0; b < backends.size(); ++b) {
+    if (!backends[b]) continue;
+    timings[b].seconds = 0;
+    for (double s : timings[b].shape_seconds) timings[b].seconds += s;
   }
   for (size_t b = 0; b < backends.size(); ++b)
     if (backends[b]) timings[b].kernel = backends[b]->kernel();
@@ -111,24 +127,109 @@ void warm_up_gemm(GemmBackend& backend, const std::vector<GemmWorkload>& workloa
   }
 }
 
-CpuMathChoice choose_cpu_math(const std::vector<BackendTiming>& timings, size_t shape_count) {
+namespace {
+
+bool ran(const BackendTiming& t) { return t.unavailable.empty() && t.seconds >= 0; }
+
+std::string milliseconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f ms", seconds * 1e3);
+  return text;
+}
+
+// Sends each recorded shape to the backend chosen for it; any other shape to the fallback.
+class RoutingGemm final : public GemmBackend {
+ public:
+  RoutingGemm(const CpuMathChoice& choice, const std::vector<GemmWorkload>& workload) : fallback_(choice.kind) {
+    for (CpuMath kind : all_cpu_math()) {
+      const int uses = static_cast<int>(std::count(choice.per_shape.begin(), choice.per_shape.end(), kind));
+      if (uses > 0 || kind == choice.kind) backends_.push_back({kind, make_gemm_backend(kind), uses});
+    }
+    for (size_t i = 0; i < workload.size(); ++i) routes_.push_back({workload[i].shape, &slot(choice.per_shape[i])});
+  }
+  CpuMath kind() const override { return fallback_; }
+  std::string kernel() const override {
+    std::string text;
+    for (const Slot& b : backends_) {
+      if (b.shapes == 0) continue;
+      text += (text.empty() ? "" : "; ") + b.backend->kernel() + " for " + std::to_string(b.shapes) + " shapes";
+    }
+    return text;
+  }
+  void gemm(const GemmShape& shape, const float* A, const float* B, float* C) override {
+    for (const Route& r : routes_) {
+      if (r.shape == shape) return r.slot->backend->gemm(shape, A, B, C);
+    }
+    slot(fallback_).backend->gemm(shape, A, B, C);
+  }
+
+ private:
+  struct Slot {
+    CpuMath kind;
+    std::unique_ptr<GemmBackend> backend;
+    int shapes = 0;
+  };
+  struct Route {
+    GemmShape shape;
+    Slot* slot;
+  };
+  Slot& slot(CpuMath kind) {
+    for (Slot& b : backends_)
+      if (b.kind == kind) return b;
+    JOULE_ASSERT(false, "no backend for ", cpu_math_name(kind));
+    return backends_.front();
+  }
+  CpuMath fallback_;
+  std::vector<Slot> backends_;
+  std::vector<Route> routes_;
+};
+
+}  // namespace
+
+CpuMathChoice choose_cpu_math(const std::vector<BackendTiming>& timings, const std::vector<GemmWorkload>& workload) {
   const BackendTiming* best = nullptr;
   for (const BackendTiming& t : timings)
-    if (t.unavailable.empty() && t.seconds >= 0 && (best == nullptr || t.seconds < best->seconds)) best = &t;
+    if (ran(t) && (best == nullptr || t.seconds < best->seconds)) best = &t;
   JOULE_ASSERT(best != nullptr, "no CPU math backend ran (Eigen always should)");
-  std::string reason = "fastest on the model's " + std::to_string(shape_count) + " GEMM shapes:";
-  std::string skipped;
+  CpuMathChoice choice;
+  choice.kind = best->kind;
+  double mixed = 0;
+  for (size_t i = 0; i < workload.size(); ++i) {
+    const BackendTiming* fastest = best;
+    for (const BackendTiming& t : timings)
+      if (ran(t) && t.shape_seconds[i] < fastest->shape_seconds[i]) fastest = &t;
+    choice.per_shape.push_back(fastest->kind);
+    mixed += fastest->shape_seconds[i];
+  }
+  const bool mixing = mixed < 0.98 * best->seconds;
+  if (!mixing) choice.per_shape.assign(workload.size(), best->kind);
+  for (CpuMath kind : all_cpu_math())
+    if (std::count(choice.per_shape.begin(), choice.per_shape.end(), kind) > 0)
+      choice.name += (choice.name.empty() ? "" : "+") + std::string(cpu_math_name(kind));
+  if (workload.empty()) choice.name = cpu_math_name(best->kind);
+
+  std::string whole, skipped;
   for (const BackendTiming& t : timings) {
-    if (t.unavailable.empty() && t.seconds >= 0) {
-      char text[64];
-      std::snprintf(text, sizeof text, " %s %.2f ms,", cpu_math_name(t.kind), t.seconds * 1e3);
-      reason += text;
+    if (ran(t)) {
+      whole += std::string(whole.empty() ? "" : ", ") + cpu_math_name(t.kind) + " " + milliseconds(t.seconds);
     } else {
       skipped += std::string("; ") + cpu_math_name(t.kind) + " not tried: " + t.unavailable;
     }
   }
-  reason.pop_back();
-  return {best->kind, reason + " per step" + skipped};
+  const std::string shapes = std::to_string(workload.size()) + " GEMM shapes";
+  choice.reason = mixing ? "fastest per shape of the model's " + shapes + ": " + milliseconds(mixed) +
+                               " per step; whole step on one backend: " + whole
+                         : "fastest on the model's " + shapes + ": " + whole + " per step";
+  choice.reason += skipped;
+  return choice;
+}
+
+std::unique_ptr<GemmBackend> make_chosen_gemm(const CpuMathChoice& choice, const std::vector<GemmWorkload>& workload) {
+  JOULE_ASSERT(choice.per_shape.size() == workload.size(), "a choice for another workload");
+  const bool single = std::all_of(choice.per_shape.begin(), choice.per_shape.end(),
+                                  [&](CpuMath kind) { return kind == choice.kind; });
+  if (single) return make_gemm_backend(choice.kind);
+  return std::make_unique<RoutingGemm>(choice, workload);
 }
 
 }  // namespace joule

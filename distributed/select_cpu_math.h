@@ -13,7 +13,7 @@
 namespace joule {
 
 struct CpuMathSelection {
-  CpuMath kind = CpuMath::eigen;
+  std::string name;    // "onednn", or "onednn+openblas" when auto runs shapes on several backends
   std::string kernel;  // GemmBackend::kernel() of the backend set in the context
   std::string reason;
 };

@@ -377,7 +377,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
   summary.set_samples_per_s(summary.samples() / std::max(1e-9, seconds - eval_s));
   summary.set_model(model->kind());
   summary.set_joule_version(JOULE_VERSION);
-  summary.set_cpu_math(cpu_math_name(state_->cpu_math.kind));
+  summary.set_cpu_math(state_->cpu_math.name);
   summary.set_cpu_math_kernel(state_->cpu_math.kernel);
   summary.set_cpu_math_reason(state_->cpu_math.reason);
   if (lead) write_file_atomic((std::filesystem::path(io.run_dir) / "summary.json").string(), to_json_pretty(summary));

@@ -1,5 +1,6 @@
 // joule-bench: micro-benchmarks that verify their results and print one table (nccl-tests style).
 //   joule-bench gemm [--size N] [--threads T] [--repeats R] [--backend all|onednn|openblas|eigen|bf16]
+//   joule-bench cpu-math --config FILE [--batch N] [--threads T] [--passes P]   (examples/bench_cpu_math.h)
 //   joule-bench allreduce [--min-bytes 1K] [--max-bytes 256M] [--iters N] [--warmup N]
 //                         [--bucket-mb MB] [--first-bucket-mb MB] [--no-overlap]   (under mpirun)
 // gemm: f32 C = A·B (N×N×N, row-major, the layout of our linear layers) through each CPU math backend of
@@ -27,6 +28,7 @@
 
 #include "core/eigen.h"
 #include "core/gemm.h"
+#include "examples/bench_cpu_math.h"
 #include "examples/bench_energy.h"
 
 #include "core/context.h"
@@ -315,13 +317,15 @@ int allreduce_main(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "allreduce") return allreduce_main(argc, argv);
   if (argc >= 2 && std::string(argv[1]) == "energy") return joule::bench::energy_main(argc, argv);
+  if (argc >= 2 && std::string(argv[1]) == "cpu-math") return joule::bench::cpu_math_main(argc, argv);
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     JOULE_CHECK(!args.empty() && args[0] == "gemm",
                 "usage: joule-bench gemm [--size N] [--threads T] [--repeats R] [--backend all|onednn|openblas|eigen|bf16]\n"
                 "       joule-bench allreduce [--min-bytes 1K] [--max-bytes 256M] [--iters N] [--warmup N] "
                 "[--bucket-mb MB] [--first-bucket-mb MB] [--no-overlap]\n"
-                "       joule-bench energy [--step-ms MS] [--window-s S] [--marks-per-step M]");
+                "       joule-bench energy [--step-ms MS] [--window-s S] [--marks-per-step M]\n"
+                "       joule-bench cpu-math --config FILE [--batch N] [--threads T] [--passes P]");
     int size = 1024, threads = 0, repeats = 10;
     std::string backend = "all";
     for (size_t i = 1; i < args.size(); ++i) {

@@ -141,17 +141,55 @@ TEST(CpuMathSelect, RecorderCountsDistinctShapes) {
   EXPECT_FLOAT_EQ(c[0], 8.0f);  // computed as well as recorded: 4 + 4
 }
 
+std::vector<GemmWorkload> two_shapes() {
+  GemmWorkload a{{Transpose::no, Transpose::no, 64, 32, 16, 1.0f, 0.0f, 16, 32, 32}, 1};
+  GemmWorkload b = a;
+  b.shape.trans_a = Transpose::yes;
+  b.shape.lda = 64;
+  return {a, b};
+}
+
 TEST(CpuMathSelect, ChoosesTheFastestBackendThatRan) {
   std::vector<BackendTiming> timings(3);
-  timings[0] = {CpuMath::onednn, "k", "", 0.004, 0};
-  timings[1] = {CpuMath::openblas, "", "core too old", -1, 0};
-  timings[2] = {CpuMath::eigen, "k", "", 0.003, 0};
-  const CpuMathChoice choice = choose_cpu_math(timings, 5);
+  timings[0] = {CpuMath::onednn, "k", "", 0.004, 0, {0.002, 0.002}};
+  timings[1] = {CpuMath::openblas, "", "core too old", -1, 0, {}};
+  timings[2] = {CpuMath::eigen, "k", "", 0.003, 0, {0.0015, 0.0015}};
+  const CpuMathChoice choice = choose_cpu_math(timings, two_shapes());
   EXPECT_EQ(choice.kind, CpuMath::eigen);
-  EXPECT_NE(choice.reason.find("5 GEMM shapes"), std::string::npos) << choice.reason;
+  EXPECT_EQ(choice.name, "eigen");
+  EXPECT_EQ(choice.per_shape, (std::vector<CpuMath>{CpuMath::eigen, CpuMath::eigen}));
+  EXPECT_NE(choice.reason.find("2 GEMM shapes"), std::string::npos) << choice.reason;
   EXPECT_NE(choice.reason.find("openblas not tried: core too old"), std::string::npos) << choice.reason;
-  timings[0].seconds = 0.001;
-  EXPECT_EQ(choose_cpu_math(timings, 5).kind, CpuMath::onednn);
+  timings[0] = {CpuMath::onednn, "k", "", 0.001, 0, {0.0005, 0.0005}};
+  EXPECT_EQ(choose_cpu_math(timings, two_shapes()).kind, CpuMath::onednn);
+}
+
+// Each shape goes to its fastest backend when that saves >= 2% of the step; the router sends it there.
+TEST(CpuMathSelect, MixesBackendsPerShapeOnlyWhenItPays) {
+  std::vector<BackendTiming> timings(3);
+  timings[0] = {CpuMath::onednn, "k", "", 0.003, 0, {0.001, 0.002}};
+  timings[1] = {CpuMath::openblas, "", "core too old", -1, 0, {}};
+  timings[2] = {CpuMath::eigen, "k", "", 0.0035, 0, {0.0025, 0.001}};
+  const std::vector<GemmWorkload> workload = two_shapes();
+  CpuMathChoice choice = choose_cpu_math(timings, workload);
+  EXPECT_EQ(choice.kind, CpuMath::onednn);
+  EXPECT_EQ(choice.per_shape, (std::vector<CpuMath>{CpuMath::onednn, CpuMath::eigen}));
+  EXPECT_EQ(choice.name, "onednn+eigen");
+  EXPECT_NE(choice.reason.find("fastest per shape"), std::string::npos) << choice.reason;
+  if (JOULE_HAVE_ONEDNN) {
+    std::unique_ptr<GemmBackend> router = make_chosen_gemm(choice, workload);
+    const std::string kernel = router->kernel();
+    EXPECT_NE(kernel.find("onednn"), std::string::npos) << kernel;
+    EXPECT_NE(kernel.find("eigen"), std::string::npos) << kernel;
+    Context ctx = make_cpu_context(1, 0);
+    ctx.gemm = std::move(router);
+    check(ctx, Transpose::no, Transpose::no, 64, 32, 16, 1.0f, 0.0f);  // a shape routed by the workload
+    check(ctx, Transpose::yes, Transpose::no, 33, 17, 130, 0.5f, 1.0f);  // one it never saw: the fallback
+  }
+  timings[2].shape_seconds[1] = 0.00199;  // saves 0.3%: not worth two libraries
+  choice = choose_cpu_math(timings, workload);
+  EXPECT_EQ(choice.per_shape, (std::vector<CpuMath>{CpuMath::onednn, CpuMath::onednn}));
+  EXPECT_EQ(choice.name, "onednn");
 }
 
 // The auto search on the MLP's own GEMMs: every backend that ran agrees with Eigen, and the chosen
@@ -170,14 +208,14 @@ TEST(CpuMathSelect, AutoChoiceMatchesEigenOnTheModelsShapes) {
   int calls = 0;
   for (const GemmWorkload& w : workload) calls += w.calls;
   EXPECT_EQ(calls, 8);
-  const std::vector<BackendTiming> timings = time_cpu_math(workload, 1);
+  const std::vector<BackendTiming> timings = time_cpu_math(workload, 1, 0.0);
   for (const BackendTiming& t : timings) {
     if (!t.unavailable.empty()) continue;
     EXPECT_GT(t.seconds, 0) << cpu_math_name(t.kind);
     EXPECT_LE(t.max_error, 1e-4) << cpu_math_name(t.kind);
   }
-  const CpuMathChoice choice = choose_cpu_math(timings, workload.size());
-  std::shared_ptr<GemmBackend> chosen = make_gemm_backend(choice.kind);
+  const CpuMathChoice choice = choose_cpu_math(timings, workload);
+  std::shared_ptr<GemmBackend> chosen = make_chosen_gemm(choice, workload);
   for (size_t i = 0; i < workload.size(); ++i) {
     const GemmShape& s = workload[i].shape;
     SCOPED_TRACE(s.describe());
@@ -192,7 +230,7 @@ TEST(CpuMathSelect, AutoChoiceMatchesEigenOnTheModelsShapes) {
       diff = std::max(diff, static_cast<double>(std::fabs(got[j] - want[j])));
       scale = std::max(scale, static_cast<double>(std::fabs(want[j])));
     }
-    EXPECT_LE(diff / scale, 1e-5) << cpu_math_name(choice.kind);
+    EXPECT_LE(diff / scale, 1e-5) << cpu_math_name(choice.per_shape[i]);
   }
 }
 

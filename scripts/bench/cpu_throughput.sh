@@ -4,7 +4,8 @@
 #   scripts/bench/cpu_throughput.sh [--threads N] [--repeats R] [--no-torch]
 # The ceiling: a measured f32 GEMM rate (joule-bench gemm 1024³) divided by the MLP's FLOPs per
 # training sample (3 × forward: 3·2·(784·1024 + 1024·1024 + 1024·10) = 11.17 MFLOP), for the GEMM
-# the linear layers use (OpenBLAS when built with it) and for Eigen's.
+# the fastest backend here (joule-bench gemm lists every backend with its kernel) and for Eigen's.
+# joule runs with run.cpu_math auto; the last column names the backend it chose.
 # PyTorch comes from a virtualenv at $JOULE_TORCH_VENV (default ~/.cache/joule/torch-venv), made
 # with `pip install torch numpy` on first use; with --no-torch or where that fails its column is "-".
 # Each joule run is verified (steps done, accuracy above chance); each torch run checks its loss fell.
@@ -39,9 +40,11 @@ if ((use_torch)); then
   if "$venv/bin/python" -c "import torch" 2>/dev/null; then python="$venv/bin/python"; fi
 fi
 
-gemm_gflops=$(build/bin/joule-bench gemm --size 1024 --threads "$threads" --repeats 20 | awk 'NR==2 {print $6}')
-eigen_gflops=$(build/bin/joule-bench gemm --size 1024 --threads "$threads" --repeats 20 --backend eigen | awk 'NR==2 {print $6}')
-backend=$(build/bin/joule-bench gemm --size 64 --repeats 1 | awk 'NR==2 {print $2}')
+# every backend's f32 GEMM at 1024^3 (and bf16 through oneDNN), one table; the ceiling uses the best f32 rate
+gemm_table=$(build/bin/joule-bench gemm --size 1024 --threads "$threads" --repeats 20)
+gemm_gflops=$(awk '$1 == "gemm_f32" && $6 != "-" && $6 > best {best = $6; name = $2} END {print best}' <<<"$gemm_table")
+backend=$(awk '$1 == "gemm_f32" && $6 != "-" && $6 > best {best = $6; name = $2} END {print name}' <<<"$gemm_table")
+eigen_gflops=$(awk '$1 == "gemm_f32" && $2 == "eigen" {print $6}' <<<"$gemm_table")
 mlp_flops_per_sample=$((3 * 2 * (784 * 1024 + 1024 * 1024 + 1024 * 10)))
 
 # joule_rate MODEL BATCH STEPS -> samples/s (training loop only; verified)
@@ -57,7 +60,7 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert s["steps"] == int(sys.argv[2]), f"expected {sys.argv[2]} steps, got {s['steps']}"
 assert s["final_accuracy"] > 0.5, f"accuracy {s['final_accuracy']} after training: results are wrong"
-print(round(s["samples_per_s"], 1))
+print(round(s["samples_per_s"], 1), s["cpu_math"])
 PY
 }
 
@@ -71,19 +74,26 @@ best() { python3 -c "import sys; v=[float(x) for x in sys.argv[1:] if x != '-'];
 
 ceiling=$(python3 -c "print(round($gemm_gflops * 1e9 / $mlp_flops_per_sample, 1))")
 eigen_ceiling=$(python3 -c "print(round($eigen_gflops * 1e9 / $mlp_flops_per_sample, 1))")
-printf "# %s, %s, %s threads, best of %s; GEMM 1024^3: %s GFLOP/s (%s), %s GFLOP/s (eigen)\n" \
-  "$(date -u +%Y-%m-%d)" "$(lscpu | sed -n 's/^Model name: *//p')" "$threads" "$repeats" "$gemm_gflops" "$backend" "$eigen_gflops"
+printf "# %s, %s (family %s, model %s), %s threads, best of %s\n" "$(date -u +%Y-%m-%d)" \
+  "$(lscpu | sed -n 's/^Model name: *//p')" "$(lscpu | sed -n 's/^CPU family: *//p')" \
+  "$(lscpu | sed -n 's/^Model: *//p')" "$threads" "$repeats"
+sed 's/^/# /' <<<"$gemm_table"
 printf "# MLP GEMM-bound ceiling (11.17 MFLOP/sample): %s samples/s at the %s rate, %s at Eigen's\n" \
   "$ceiling" "$backend" "$eigen_ceiling"
-printf "%-5s %6s %14s %14s %10s %12s %14s\n" model batch joule_samp/s torch_samp/s vs_torch of_ceiling of_eigen_ceil
+printf "%-5s %6s %14s %14s %10s %12s %14s %9s\n" model batch joule_samp/s torch_samp/s vs_torch of_ceiling of_eigen_ceil cpu_math
 for spec in "mlp 128 300" "mlp 1024 40" "cnn 128 80"; do
   read -r model batch steps <<<"$spec"
-  js=() ts=()
+  js=() ts=() chosen=()
   for ((r = 0; r < repeats; r++)); do
-    js+=("$(joule_rate "$model" "$batch" "$steps" "$r")")
+    read -r rate math < <(joule_rate "$model" "$batch" "$steps" "$r")
+    [ -n "$rate" ] || exit 1
+    js+=("$rate")
+    chosen+=("$math")
     ts+=("$(torch_rate "$model" "$batch" "$steps")")
   done
   j=$(best "${js[@]}")
+  # the backend auto chose, per repeat (they can differ when two are close)
+  picked=$(printf '%s\n' "${chosen[@]}" | sort | uniq -c | awk '{printf "%s%s%s", sep, $2, ($1 > 1 ? "x" $1 : ""); sep="/"}')
   t=$(best "${ts[@]}")
   ratio=$(python3 -c "print('-' if '$t' == '-' else f'{$j / $t:.2f}x')")
   if [ "$model" = mlp ]; then
@@ -92,5 +102,5 @@ for spec in "mlp 128 300" "mlp 1024 40" "cnn 128 80"; do
   else
     share="-"; eshare="-"
   fi
-  printf "%-5s %6s %14s %14s %10s %12s %14s\n" "$model" "$batch" "$j" "$t" "$ratio" "$share" "$eshare"
+  printf "%-5s %6s %14s %14s %10s %12s %14s %9s\n" "$model" "$batch" "$j" "$t" "$ratio" "$share" "$eshare" "$picked"
 done

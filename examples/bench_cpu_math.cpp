@@ -1,0 +1,87 @@
+#include "examples/bench_cpu_math.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/context.h"
+#include "core/cpu_math_select.h"
+#include "core/error.h"
+#include "ops/model.h"
+
+namespace joule::bench {
+
+int cpu_math_main(int argc, char** argv) {
+  try {
+    std::string config_path;
+    int64_t batch = 0;
+    int threads = 0, passes = 5;
+    const std::vector<std::string> args(argv + 2, argv + argc);
+    for (size_t i = 0; i < args.size(); i += 2) {
+      JOULE_CHECK(i + 1 < args.size(), args[i], " needs a value");
+      if (args[i] == "--config") {
+        config_path = args[i + 1];
+      } else if (args[i] == "--batch") {
+        batch = std::stoll(args[i + 1]);
+      } else if (args[i] == "--threads") {
+        threads = std::stoi(args[i + 1]);
+      } else if (args[i] == "--passes") {
+        passes = std::stoi(args[i + 1]);
+      } else {
+        JOULE_FAIL_INPUT("unknown argument '", args[i], "' (usage: joule-bench cpu-math --config FILE [--batch N] "
+                         "[--threads T] [--passes P])");
+      }
+    }
+    JOULE_CHECK(!config_path.empty(), "joule-bench cpu-math: --config FILE is required");
+    JOULE_CHECK(passes >= 1 && threads >= 0 && batch >= 0, "--passes >= 1, --threads >= 0, --batch >= 0 expected");
+    const pb::Config config = load_config(config_path, {}, {.check_files = false});
+    if (batch == 0) batch = config.train().batch_size();
+    Context ctx = make_cpu_context(threads, config.run().seed());
+    const InputShape input{1, 28, 28, config.data().num_classes()};
+    std::unique_ptr<Model> model = make_model(config.model(), input, ctx);
+    const std::vector<GemmWorkload> workload = record_model_gemms(ctx, *model, batch, input);
+    const std::vector<BackendTiming> timings = time_cpu_math(workload, passes);
+    const CpuMathChoice choice = choose_cpu_math(timings, workload);
+
+    std::printf("# %s, batch %lld, %d threads, best of %d passes\n", model->describe().c_str(),
+                static_cast<long long>(batch), ctx.num_threads, passes);
+    std::printf("%-22s %5s", "shape (op(A)op(B) MxNxK)", "calls");
+    for (const BackendTiming& t : timings) std::printf(" %10s_ms %7s", cpu_math_name(t.kind), "GFLOP/s");
+    std::printf("  auto\n");
+    for (size_t i = 0; i < workload.size(); ++i) {
+      const GemmShape& s = workload[i].shape;
+      std::printf("%-22s %5d", (s.describe() + (s.beta != 0 ? " +C" : "")).c_str(), workload[i].calls);
+      for (const BackendTiming& t : timings) {
+        if (!t.unavailable.empty()) {
+          std::printf(" %13s %7s", "-", "-");
+        } else {
+          const double sec = t.shape_seconds[i];
+          std::printf(" %13.3f %7.1f", sec * 1e3, s.flops() * workload[i].calls / sec / 1e9);
+        }
+      }
+      std::printf("  %s\n", cpu_math_name(choice.per_shape[i]));
+    }
+    std::printf("%-28s", "step total");
+    int wrong = 0;
+    for (const BackendTiming& t : timings) {
+      if (t.unavailable.empty()) {
+        std::printf(" %13.3f %7s", t.seconds * 1e3, "");
+      } else {
+        std::printf(" %13s %7s", "-", "");
+        wrong += t.unavailable.find("differ") != std::string::npos;
+      }
+    }
+    std::printf("\n");
+    for (const BackendTiming& t : timings)
+      std::printf("# %-8s %s\n", cpu_math_name(t.kind),
+                  t.unavailable.empty() ? t.kernel.c_str() : ("unavailable: " + t.unavailable).c_str());
+    std::printf("# auto would choose %s: %s\n", choice.name.c_str(), choice.reason.c_str());
+    return wrong == 0 ? 0 : 1;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
+    return e.kind() == ErrorKind::invalid_input ? 2 : 1;
+  }
+}
+
+}  // namespace joule::bench
