@@ -3,6 +3,8 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -96,9 +98,12 @@ class Checker {
   }
   void readable_file(const std::string& field, const std::string& path) {
     JOULE_CHECK(!path.empty(), origin_, ": ", field, " is empty: expected the path of an IDX file");
-    std::ifstream in(path, std::ios::binary);
-    JOULE_CHECK(in.good(), origin_, ": ", field, " = \"", path, "\": cannot open the file for reading (",
-                describe_errno(), ")");
+    try {
+      uint64_t size = 0;
+      ::close(open_regular_file(path, "file", &size));
+    } catch (const Error& e) {  // "file "/dev/zero": is a character device: ..." under the field's name
+      JOULE_FAIL_INPUT(origin_, ": ", field, " = \"", path, "\": ", e.message().substr(e.message().find("\": ") + 3));
+    }
   }
   const std::string& origin() const { return origin_; }
 
@@ -250,7 +255,8 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
 }
 
 pb::Config load_config(const std::string& path, const std::vector<std::string>& overrides, const ConfigOptions& options) {
-  pb::Config config = parse_config_text(read_text_file(path, "config file"), path);
+  // a config is a few KB: 4 MiB bounds a wrong file (say /dev/zero) before it fills memory
+  pb::Config config = parse_config_text(read_text_file(path, "config file", size_t{4} << 20, /*allow_stream=*/true), path);
   for (const std::string& assignment : overrides) apply_config_override(config, assignment);
   fill_config_defaults(config);
   validate_config(config, path, options);

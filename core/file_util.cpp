@@ -1,10 +1,16 @@
 #include "core/file_util.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "core/error.h"
 
@@ -12,15 +18,78 @@ namespace joule {
 
 std::string describe_errno() { return std::strerror(errno); }
 
-std::string read_text_file(const std::string& path, const std::string& what) {
-  std::error_code ignored;
-  JOULE_CHECK(!std::filesystem::is_directory(path, ignored), what, " \"", path, "\": is a directory");
-  std::ifstream in(path, std::ios::binary);
-  JOULE_CHECK(in.good(), what, " \"", path, "\": cannot open for reading (", describe_errno(), ")");
-  std::ostringstream content;
-  content << in.rdbuf();
-  JOULE_CHECK(!in.bad(), what, " \"", path, "\": read error");
-  return content.str();
+namespace {
+
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO or pipe";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+std::string mebibytes(size_t bytes) {
+  return bytes % (size_t{1} << 20) == 0 ? std::to_string(bytes >> 20) + " MiB" : std::to_string(bytes) + " bytes";
+}
+
+struct Descriptor {
+  int fd = -1;
+  ~Descriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+int open_regular_file(const std::string& path, const std::string& what, uint64_t* size) {
+  Descriptor d;
+  d.fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  JOULE_CHECK(d.fd >= 0, what, " \"", path, "\": cannot open for reading (", describe_errno(), ")");
+  struct stat st {};
+  JOULE_CHECK(::fstat(d.fd, &st) == 0, what, " \"", path, "\": cannot stat (", describe_errno(), ")");
+  JOULE_CHECK(S_ISREG(st.st_mode), what, " \"", path, "\": is ", file_kind(st.st_mode), ": expected a regular file");
+  ::fcntl(d.fd, F_SETFL, ::fcntl(d.fd, F_GETFL) & ~O_NONBLOCK);
+  *size = static_cast<uint64_t>(st.st_size);
+  return std::exchange(d.fd, -1);
+}
+
+std::string read_text_file(const std::string& path, const std::string& what, size_t max_bytes, bool allow_stream,
+                           double stream_timeout_s) {
+  Descriptor d;
+  d.fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  JOULE_CHECK(d.fd >= 0, what, " \"", path, "\": cannot open for reading (", describe_errno(), ")");
+  struct stat st {};
+  JOULE_CHECK(::fstat(d.fd, &st) == 0, what, " \"", path, "\": cannot stat (", describe_errno(), ")");
+  const bool stream = S_ISFIFO(st.st_mode);
+  JOULE_CHECK(S_ISREG(st.st_mode) || (stream && allow_stream), what, " \"", path, "\": is ", file_kind(st.st_mode),
+              ": expected a regular file");
+  if (!stream) {
+    JOULE_CHECK(static_cast<uint64_t>(st.st_size) <= max_bytes, what, " \"", path, "\": is ", st.st_size,
+                " bytes: expected at most ", mebibytes(max_bytes));
+    ::fcntl(d.fd, F_SETFL, ::fcntl(d.fd, F_GETFL) & ~O_NONBLOCK);
+  }
+  std::string content;
+  char chunk[1 << 16];
+  for (;;) {
+    if (stream) {
+      struct pollfd p {d.fd, POLLIN, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>(stream_timeout_s * 1000));
+      JOULE_CHECK(ready != 0, what, " \"", path, "\": no data for ", stream_timeout_s,
+                  " s (a FIFO without a writer?)");
+      JOULE_CHECK(ready > 0 || errno == EINTR, what, " \"", path, "\": ", describe_errno());
+      if (ready < 0) continue;
+    }
+    const ssize_t got = ::read(d.fd, chunk, sizeof chunk);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    JOULE_CHECK(got >= 0, what, " \"", path, "\": read error (", describe_errno(), ")");
+    if (got == 0) break;
+    content.append(chunk, static_cast<size_t>(got));
+    JOULE_CHECK(content.size() <= max_bytes, what, " \"", path, "\": longer than ", mebibytes(max_bytes),
+                " (expected at most that)");
+  }
+  JOULE_CHECK(!stream || !content.empty(), what, " \"", path, "\": the FIFO or pipe gave no data");
+  return content;
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {

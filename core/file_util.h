@@ -2,6 +2,8 @@
 // crash never leaves a half-written file), line-flushed appends for JSON-lines logs.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -9,8 +11,18 @@ namespace joule {
 
 std::string describe_errno();  // strerror(errno)
 
-// Reads a whole file; `what` names it in errors ("config file").
-std::string read_text_file(const std::string& path, const std::string& what);
+// Reads a whole file of at most `max_bytes`; `what` names it in errors ("config file"). A regular
+// file larger than the limit is refused before anything is read; a FIFO or pipe (`--config <(...)`)
+// only when `allow_stream`, read until its writer closes, within the limit, with no more than
+// `stream_timeout_s` between chunks; devices, sockets and directories are refused. Never blocks on
+// open: a FIFO without a writer cannot hang the caller.
+constexpr size_t kDefaultReadLimit = size_t{64} << 20;
+std::string read_text_file(const std::string& path, const std::string& what, size_t max_bytes = kDefaultReadLimit,
+                           bool allow_stream = false, double stream_timeout_s = 10);
+
+// Opens `path` for reading without blocking (O_NONBLOCK, then cleared) and checks it is a regular file;
+// returns the descriptor (the caller closes it) and its size. JOULE_CHECK names `what` and the path.
+int open_regular_file(const std::string& path, const std::string& what, uint64_t* size);
 
 // Writes `content` to path.tmp, flushes, renames onto `path`.
 void write_file_atomic(const std::string& path, const std::string& content);

@@ -1,6 +1,7 @@
 #include "energy/rapl_meter.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,11 +30,19 @@ std::string describe_read_errno(int err) {
   return std::strerror(err);
 }
 
-// Reads a small sysfs file whole (sysfs answers one read). False with *error on failure.
+// Reads a small sysfs file whole (sysfs answers one read). False with *error on failure. Opened
+// without blocking and refused unless a regular file (sysfs attributes are): a FIFO or device in a
+// powercap tree must not hang or flood the meter.
 bool read_small_file(const std::string& path, std::string* content, std::string* error) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     *error = "cannot read " + path + ": " + describe_read_errno(errno);
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    *error = "cannot read " + path + (S_ISDIR(st.st_mode) ? ": is a directory, not a file" : ": not a regular file");
     return false;
   }
   char buffer[128];

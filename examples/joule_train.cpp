@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -61,6 +62,7 @@ Arguments parse_arguments(int argc, char** argv) {
       a.overrides.push_back(arg.substr(6));
     } else if (arg == "--output") {
       a.output = value("--output");
+      JOULE_CHECK(!a.output.empty(), "--output: expected a folder for run directories, got an empty string");
     } else if (arg == "--check") {
       a.check = true;
     } else if (arg == "--resume") {
@@ -80,7 +82,12 @@ std::string default_run_name(const std::string& config_path) {
   std::tm utc{};
   gmtime_r(&now, &utc);
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &utc);
-  return std::filesystem::path(config_path).stem().string() + "-" + stamp;
+  // the stem becomes part of a directory name: only the characters run.name allows (`<(...)` gives "63")
+  std::string stem = std::filesystem::path(config_path).stem().string();
+  for (char& ch : stem)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-') ch = '_';
+  if (stem.empty() || stem[0] == '.') stem = "run" + stem;
+  return stem + "-" + stamp;
 }
 
 void print_version() {

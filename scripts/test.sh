@@ -15,4 +15,16 @@ if ! tensorboard_importable; then
   tensorboard_importable || echo "tensorboard not installable: its read-back test will skip"
 fi
 
+# A build without the optional GEMM backends (oneDNN, OpenBLAS) must build and pass too: Eigen is
+# always there. Its unit tests run first (JOULE_SKIP_MINIMAL_BUILD=1 skips this), the full suite last.
+if [ "${JOULE_SKIP_MINIMAL_BUILD:-0}" != 1 ]; then
+  minimal_dir="${build_dir}-eigen-only"
+  if [ ! -f "$minimal_dir/build.ninja" ]; then
+    cmake -S . -B "$minimal_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DJOULE_WITH_ONEDNN=OFF -DJOULE_WITH_BLAS=OFF >/dev/null
+  fi
+  cmake --build "$minimal_dir" -j "$(nproc)" --target joule_tests
+  echo "test: the Eigen-only build (no oneDNN, no OpenBLAS):"
+  "$minimal_dir/bin/joule_tests" --gtest_brief=1 --gtest_filter='Gemm*:CpuMath*:Linear*:Models*:JouleTrainCli*'
+fi
+
 ctest --test-dir "$build_dir" --output-on-failure --timeout 600 -j "$(nproc)" "$@"

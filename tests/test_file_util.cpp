@@ -1,6 +1,10 @@
 // File helpers: whole-file reads with errors naming the file, atomic replacement without leftover
 // temp files, and line-flushed appends that survive reopening.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <thread>
 
 #include <filesystem>
 #include <string>
@@ -39,6 +43,29 @@ TEST(FileUtil, ReadDirectoryIsAnError) {
   TempDir dir;
   expect_invalid_input([&] { read_text_file(dir.path(), "config file"); },
                        {"config file \"" + dir.path() + "\"", "is a directory"});
+}
+
+// Reads are bounded: a device, an oversized file or a FIFO without a writer ends with an error naming
+// the file, quickly and within bounded memory.
+TEST(FileUtil, ReadIsBoundedForDevicesLargeFilesAndFifos) {
+  expect_invalid_input([&] { read_text_file("/dev/zero", "config file", 1024, true); },
+                       {"config file \"/dev/zero\"", "character device", "expected a regular file"});
+  TempDir dir;
+  const std::string big = dir.file("big.pbtxt");
+  std::ofstream(big) << std::string(2048, 'x');
+  expect_invalid_input([&] { read_text_file(big, "config file", 1024); }, {big, "2048 bytes", "at most 1024 bytes"});
+  const std::string fifo = dir.file("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_invalid_input([&] { read_text_file(fifo, "data file"); }, {fifo, "FIFO", "expected a regular file"});
+  expect_invalid_input([&] { read_text_file(fifo, "config file", 1024, true, 0.2); }, {fifo, "no data for 0.2 s"});
+  // a FIFO with a writer (what `--config <(...)` passes) reads until the writer closes
+  std::thread writer([&] { std::ofstream(fifo) << "run { seed: 4 }\n"; });
+  EXPECT_EQ(read_text_file(fifo, "config file", 1024, true, 10), "run { seed: 4 }\n");
+  writer.join();
+  // ... and within the limit
+  std::thread flood([&] { std::ofstream(fifo) << std::string(4096, 'y'); });
+  expect_invalid_input([&] { read_text_file(fifo, "config file", 1024, true, 10); }, {fifo, "longer than 1024 bytes"});
+  flood.join();
 }
 
 TEST(FileUtil, WriteFileAtomicReplacesAndLeavesNoTemp) {

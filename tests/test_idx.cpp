@@ -1,5 +1,6 @@
 // IDX reader: raw and gzip round trips, and one test per kind of malformed file.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "core/error.h"
 #include "core/idx.h"
@@ -165,7 +166,25 @@ TEST(Idx, GarbageAfterGzipStream) {
 
 TEST(Idx, DirectoryIsNotAFile) {
   TempDir dir;
-  expect_invalid_input([&] { read_idx(dir.path()); }, {dir.path(), "cannot read", "Is a directory"});
+  expect_invalid_input([&] { read_idx(dir.path()); }, {dir.path(), "is a directory", "expected a regular file"});
+}
+
+// Devices and FIFOs are refused before any read: /dev/zero would fill memory, a FIFO hang.
+TEST(Idx, DevicesAndFifosAreRefusedUnread) {
+  expect_invalid_input([&] { read_idx("/dev/zero"); }, {"/dev/zero", "character device", "expected a regular file"});
+  TempDir dir;
+  ASSERT_EQ(::mkfifo(dir.file("fifo").c_str(), 0600), 0);
+  expect_invalid_input([&] { read_idx(dir.file("fifo")); }, {dir.file("fifo"), "FIFO"});
+}
+
+// Inflation stops one byte past the declared size: a small header over a large stream of zeros
+// (a "gzip bomb") is refused without inflating it all.
+TEST(Idx, GzipLongerThanItsHeaderDeclaresStopsEarly) {
+  TempDir dir;
+  std::vector<uint8_t> bytes = idx_bytes({10, 10}, ramp(100));
+  bytes.resize(bytes.size() + (size_t{64} << 20), 0);
+  testing::write_gzip(dir.file("bomb.gz"), bytes);
+  expect_invalid_input([&] { read_idx(dir.file("bomb.gz")); }, {dir.file("bomb.gz"), "trailing bytes", "100 data bytes"});
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // joule-train as a user runs it: bad input exits 2 naming the cause and writes nothing; good runs
 // write the run directory (DESIGN.md §1) and repeat exactly for the same seed.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <cmath>
@@ -86,6 +87,14 @@ TEST_F(JouleTrainCli, VersionListsFeatures) {
 
 TEST_F(JouleTrainCli, BadArgumentsExit2) {
   expect_rejected(run_command(binary_path("joule-train")), {"--config FILE is required"});
+  expect_rejected(train(write_config(), "--output ''"), {"--output", "empty string"});
+  // a device or a FIFO without a writer as the config: refused at once, in bounded memory
+  expect_rejected(run_command("ulimit -v 4000000; " + binary_path("joule-train") + " --config /dev/zero"),
+                  {"config file \"/dev/zero\"", "character device"});
+  const std::string fifo = dir_ + "/fifo.pbtxt";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_rejected(run_command("timeout 60 " + binary_path("joule-train") + " --config " + fifo),
+                  {"config file \"" + fifo + "\"", "no data for 10 s"});
   expect_rejected(train(write_config(), "--frobnicate"), {"unknown argument '--frobnicate'"});
   expect_rejected(train(dir_ + "/missing.pbtxt"), {"missing.pbtxt", "cannot open"});
 }
@@ -144,6 +153,36 @@ TEST_F(JouleTrainCli, EveryCpuMathBackendTrainsAlike) {
     // f32 sums in another order: tiny differences that 60 SGD steps do not blow up
     for (size_t i = 0; i < l.size(); ++i) EXPECT_NEAR(l[i], reference[i], 1e-3 * reference[i]) << name << " step " << i;
   }
+}
+
+TEST_F(JouleTrainCli, DeviceAsDataFileExits2NamingTheField) {
+  for (const char* device : {"/dev/zero", "/dev/urandom"}) {
+    expect_rejected(run_command("ulimit -v 4000000; " + binary_path("joule-train") + " --config " +
+                                shell_quote(write_config()) + " --output " + shell_quote(output_) +
+                                " --set data.train_images=" + device),
+                    {"data.train_images", device, "character device"});
+  }
+}
+
+// A config read through a pipe (`--config <(...)`): works, and the default run name made from its
+// stem keeps to run.name's characters.
+TEST_F(JouleTrainCli, ConfigFromAPipeGetsAValidDefaultName) {
+  const std::string text = read_file(write_config());
+  const std::string without_name = text.substr(text.find('\n') + 1);
+  CommandResult r = run_command("bash -c " + shell_quote(binary_path("joule-train") + " --check --config <(printf %s " +
+                                                         shell_quote(without_name) + ")"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const size_t at = r.output.find("name: \"");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const std::string name = r.output.substr(at + 7, r.output.find('"', at + 7) - at - 7);
+  EXPECT_EQ(name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"),
+            std::string::npos) << name;
+  // a stem with characters a run.name may not hold
+  const std::string odd = dir_ + "/my cfg;$(x).pbtxt";
+  std::ofstream(odd) << without_name;
+  r = run_command(binary_path("joule-train") + " --check --config " + shell_quote(odd));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("name: \"my_cfg___x_-"), std::string::npos) << r.output;
 }
 
 TEST_F(JouleTrainCli, BadDataFilesExit2) {

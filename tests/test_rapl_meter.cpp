@@ -246,6 +246,18 @@ TEST(RaplMeter, UnreadablePackageFallsBackToTheEstimate) {
   EXPECT_EQ(warning.find('\n'), std::string::npos) << "one line: " << warning;
 }
 
+// A FIFO (or device) in place of a counter must not hang the meter: it is refused, unread.
+TEST(RaplMeter, FifoCounterIsRefusedWithoutBlocking) {
+  TempDir root;
+  make_zone(root.file("intel-rapl:0"), "package-0", 1000, kMax);
+  const std::string energy_file = root.file("intel-rapl:0/energy_uj");
+  fs::remove(energy_file);
+  ASSERT_EQ(::mkfifo(energy_file.c_str(), 0600), 0);
+  std::string why;
+  EXPECT_EQ(RaplMeter::open(root.path(), &why), nullptr);
+  EXPECT_NE(why.find(energy_file + ": not a regular file"), std::string::npos) << why;
+}
+
 TEST(RaplMeter, PermissionDeniedIsExplained) {
   if (geteuid() == 0) GTEST_SKIP() << "running as root: chmod 000 does not block root's reads";
   TempDir root;
