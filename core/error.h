@@ -1,5 +1,6 @@
 // Errors carry the source file:line where they were raised and a kind that decides the exit status:
-// invalid_input (bad arguments, config, data files: exit 2) or internal (a broken invariant: exit 1).
+// invalid_input (bad arguments, config, data files: exit 2), io (a write that failed: a full disk, a
+// vanished folder; exit 1) or internal (a broken invariant: exit 1).
 #pragma once
 
 #include <sstream>
@@ -8,7 +9,7 @@
 
 namespace joule {
 
-enum class ErrorKind { invalid_input, internal };
+enum class ErrorKind { invalid_input, io, internal };
 
 class Error : public std::runtime_error {
  public:
@@ -45,6 +46,14 @@ std::string concat(const Parts&... parts) {
 #define JOULE_FAIL_INPUT(...)                                                                      \
   throw ::joule::Error(::joule::ErrorKind::invalid_input, __FILE__, __LINE__,                      \
                        ::joule::detail::concat(__VA_ARGS__))
+
+// Output that could not be written (a full disk, a read-only folder): exit status 1.
+#define JOULE_CHECK_IO(cond, ...)                                                                  \
+  do {                                                                                             \
+    if (!(cond))                                                                                   \
+      throw ::joule::Error(::joule::ErrorKind::io, __FILE__, __LINE__,                             \
+                           ::joule::detail::concat(__VA_ARGS__));                                  \
+  } while (0)
 
 // Internal invariants: a failure is a bug in joule (exit status 1).
 #define JOULE_ASSERT(cond, ...)                                                                    \

@@ -95,32 +95,54 @@ std::string read_text_file(const std::string& path, const std::string& what, siz
 void write_file_atomic(const std::string& path, const std::string& content) {
   const std::string temp = path + ".tmp";
   std::FILE* f = std::fopen(temp.c_str(), "wb");
-  JOULE_CHECK(f != nullptr, "cannot write \"", temp, "\": ", describe_errno());
+  JOULE_CHECK_IO(f != nullptr, "cannot write \"", temp, "\": ", describe_errno());
   const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size() && std::fflush(f) == 0;
-  std::fclose(f);
-  JOULE_CHECK(ok, "writing \"", temp, "\" failed: ", describe_errno());
-  JOULE_CHECK(std::rename(temp.c_str(), path.c_str()) == 0, "cannot rename \"", temp, "\" to \"", path,
-              "\": ", describe_errno());
+  const int write_errno = errno;
+  const bool closed = std::fclose(f) == 0;
+  if (!ok || !closed) {
+    std::remove(temp.c_str());  // a failed write (a full disk) leaves nothing behind
+    errno = write_errno;
+    JOULE_CHECK_IO(false, "writing \"", temp, "\" failed: ", describe_errno());
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    const int rename_errno = errno;
+    std::remove(temp.c_str());
+    errno = rename_errno;
+    JOULE_CHECK_IO(false, "cannot rename \"", temp, "\" to \"", path, "\": ", describe_errno());
+  }
 }
 
 void LineWriter::open(const std::string& path) {
-  JOULE_ASSERT(file_ == nullptr, "LineWriter opened twice");
+  JOULE_ASSERT(fd_ < 0, "LineWriter opened twice");
   path_ = path;
-  file_ = std::fopen(path.c_str(), "ab");
-  JOULE_CHECK(file_ != nullptr, "cannot open \"", path, "\" for appending: ", describe_errno());
+  fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  JOULE_CHECK_IO(fd_ >= 0, "cannot open \"", path, "\" for appending: ", describe_errno());
+  struct stat st {};
+  JOULE_CHECK_IO(::fstat(fd_, &st) == 0, "cannot stat \"", path, "\": ", describe_errno());
+  size_ = static_cast<uint64_t>(st.st_size);
 }
 
 LineWriter::~LineWriter() {
-  if (file_ != nullptr) std::fclose(file_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void LineWriter::write_line(const std::string& line) {
-  JOULE_ASSERT(file_ != nullptr, "write_line on a closed writer");
+  JOULE_ASSERT(fd_ >= 0, "write_line on a closed writer");
   const std::string with_newline = line + "\n";
-  // one fwrite per line + fflush: the kernel sees whole lines only
-  JOULE_CHECK(std::fwrite(with_newline.data(), 1, with_newline.size(), file_) == with_newline.size() &&
-                  std::fflush(file_) == 0,
-              "writing \"", path_, "\" failed: ", describe_errno());
+  ssize_t written;
+  do {
+    written = ::write(fd_, with_newline.data(), with_newline.size());
+  } while (written < 0 && errno == EINTR);
+  if (written == static_cast<ssize_t>(with_newline.size())) {
+    size_ += with_newline.size();
+    return;
+  }
+  const int write_errno = written < 0 ? errno : ENOSPC;  // a short write: the disk filled up
+  if (written > 0 && ::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+    // cannot cut back: the torn line stays, and the error says so
+  }
+  errno = write_errno;
+  JOULE_CHECK_IO(false, "writing \"", path_, "\" failed: ", describe_errno());
 }
 
 }  // namespace joule

@@ -24,10 +24,11 @@ std::string read_text_file(const std::string& path, const std::string& what, siz
 // returns the descriptor (the caller closes it) and its size. JOULE_CHECK names `what` and the path.
 int open_regular_file(const std::string& path, const std::string& what, uint64_t* size);
 
-// Writes `content` to path.tmp, flushes, renames onto `path`.
+// Writes `content` to path.tmp, flushes, renames onto `path`; on failure removes path.tmp (io error).
 void write_file_atomic(const std::string& path, const std::string& content);
 
-// Appends whole lines and flushes each, so a killed process leaves only complete lines.
+// Appends whole lines, one write(2) each, so a killed process leaves only complete lines; a write
+// that fails part way (a full disk) is cut back to the last whole line before the error (io kind).
 class LineWriter {
  public:
   LineWriter() = default;
@@ -37,11 +38,12 @@ class LineWriter {
   ~LineWriter();
 
   void open(const std::string& path);  // for appending; once
-  bool is_open() const { return file_ != nullptr; }
+  bool is_open() const { return fd_ >= 0; }
   void write_line(const std::string& line);  // `line` without the trailing newline
 
  private:
-  std::FILE* file_ = nullptr;
+  int fd_ = -1;
+  uint64_t size_ = 0;  // bytes of whole lines in the file
   std::string path_;
 };
 
