@@ -246,12 +246,14 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
   c.in_range("train.schedule.min_lr_ratio", train.schedule().min_lr_ratio(), 0.0f, 1.0f);
 
   c.in_range("train.micro_batches", train.micro_batches(), 1, 256);
-  c.positive("distributed.bucket_mb", config.distributed().bucket_mb());
-  c.positive("distributed.first_bucket_mb", config.distributed().first_bucket_mb());
+  // the reducer's own limit (distributed/gradient_reducer.cpp), checked here so --check agrees with the run
+  c.in_range<double>("distributed.bucket_mb", config.distributed().bucket_mb(), 1e-6, 1e9);
+  c.in_range<double>("distributed.first_bucket_mb", config.distributed().first_bucket_mb(), 1e-6, 1e9);
   c.positive("distributed.stall_timeout_s", config.distributed().stall_timeout_s());
   c.positive("energy.window_s", config.energy().window_s());
-  c.non_negative("energy.estimate_watts_per_core", config.energy().estimate_watts_per_core());
-  c.non_negative("energy.estimate_static_watts", config.energy().estimate_static_watts());
+  // finite and physical: beyond these the estimate's joules overflow JSON numbers to "Infinity"
+  c.in_range<double>("energy.estimate_watts_per_core", config.energy().estimate_watts_per_core(), 0.0, 1e4);
+  c.in_range<double>("energy.estimate_static_watts", config.energy().estimate_static_watts(), 0.0, 1e6);
 }
 
 pb::Config load_config(const std::string& path, const std::vector<std::string>& overrides, const ConfigOptions& options) {

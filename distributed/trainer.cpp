@@ -64,26 +64,44 @@ class Optimizer {
 struct EvalResult {
   double accuracy = 0;
   double loss = 0;
+  bool interrupted = false;
 };
 
+// Doubles exchanged between ranks as text keep every digit (std::to_string keeps 6 decimals).
+std::string exact_text(double value) {
+  char text[40];
+  std::snprintf(text, sizeof text, "%.17g", value);
+  return text;
+}
+
 // Each rank evaluates its share of the test set; sums are combined over ranks.
-EvalResult evaluate(Context& ctx, Model& model, const Dataset& test_set, const pb::Config& config, Communicator& comm) {
-  BatchLoader loader(test_set, config.train().eval_batch_size(), config.run().seed(), /*shuffle=*/false,
+// An interrupt (*stop set on some rank) cuts the evaluation short on that rank; every rank learns
+// it from the closing all-reduce and the result is marked interrupted (not a measurement).
+EvalResult evaluate(Context& ctx, Model& model, const Dataset& test_set, const pb::Config& config, Communicator& comm,
+                    const std::atomic<bool>* stop) {
+  // no larger than this rank's share: a huge eval_batch_size must not allocate for samples that do not exist
+  const int64_t share = (test_set.size() + comm.size() - 1) / comm.size();
+  BatchLoader loader(test_set, std::min<int64_t>(config.train().eval_batch_size(), share), config.run().seed(), /*shuffle=*/false,
                      /*drop_last=*/false, config.data().normalize_mean(), config.data().normalize_std(),
                      config.data().prefetch());
   loader.start_epoch_with_order(rank_eval_order(test_set.size(), comm.size(), comm.rank()));
   Batch batch;
   Tensor probs;
-  double sums[3] = {0, 0, 0};  // loss, correct, seen
+  double sums[4] = {0, 0, 0, 0};  // loss, correct, seen, ranks interrupted
   while (loader.next(batch)) {
+    if (stop != nullptr && stop->load()) {
+      sums[3] = 1;
+      break;
+    }
     const Tensor& logits = model.forward(ctx, batch.images, /*training=*/false);
     sums[0] += softmax_cross_entropy_forward(ctx, probs, logits, batch.labels);
     sums[1] += static_cast<double>(count_correct(logits, batch.labels));
     sums[2] += static_cast<double>(batch.labels.numel());
   }
-  comm.all_reduce_sum(sums, 3);
+  comm.all_reduce_sum(sums, 4);
+  if (sums[3] > 0) return {0, 0, true};
   JOULE_ASSERT(sums[2] > 0, "empty test set");
-  return {sums[1] / sums[2], sums[0] / sums[2]};
+  return {sums[1] / sums[2], sums[0] / sums[2], false};
 }
 
 // A stable digest of the resolved config, to check that every rank runs the same one.
@@ -137,21 +155,34 @@ struct Trainer::State {
   CpuMathSelection cpu_math;
 };
 
-Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Dataset& test_set, Communicator& comm) {
-  comm.set_stall_timeout(config.distributed().stall_timeout_s());
+void Trainer::check_inputs(const pb::Config& config, const Dataset& train_set, const Dataset& test_set,
+                           int world_size) {
   const pb::TrainConfig& tc = config.train();
   JOULE_CHECK(tc.batch_size() <= train_set.size(), "train.batch_size = ", tc.batch_size(), ": expected at most the ",
               train_set.size(), " training samples");
-  JOULE_CHECK(tc.batch_size() % comm.size() == 0, "train.batch_size = ", tc.batch_size(),
-              " (the global batch): expected a multiple of the ", comm.size(), " ranks");
+  JOULE_CHECK(tc.batch_size() % world_size == 0, "train.batch_size = ", tc.batch_size(),
+              " (the global batch): expected a multiple of the ", world_size, " ranks");
+  const int64_t local = tc.batch_size() / world_size;
+  JOULE_CHECK(local % tc.micro_batches() == 0, "train.micro_batches = ", tc.micro_batches(), ": expected a divisor of ",
+              local, " (the global batch ", tc.batch_size(), " over ", world_size, " ranks)");
+  JOULE_CHECK(test_set.height == train_set.height && test_set.width == train_set.width, "data.test_images = \"",
+              config.data().test_images(), "\": its images are ", test_set.height, "x", test_set.width,
+              ", expected the ", train_set.height, "x", train_set.width, " of data.train_images = \"",
+              config.data().train_images(), "\"");
+  JOULE_CHECK(test_set.size() >= world_size, "data.test_images = \"", config.data().test_images(), "\": ",
+              test_set.size(), " test samples for ", world_size, " ranks: expected at least one per rank");
+}
+
+Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Dataset& test_set, Communicator& comm) {
+  comm.set_stall_timeout(config.distributed().stall_timeout_s());
+  const pb::TrainConfig& tc = config.train();
+  check_inputs(config, train_set, test_set, comm.size());
   const std::vector<std::string> digests = comm.all_gather(config_digest(config));
   std::string differing;
   for (size_t r = 1; r < digests.size(); ++r)
     if (digests[r] != digests[0]) differing += (differing.empty() ? "" : ", ") + std::to_string(r);
   JOULE_CHECK(differing.empty(), "ranks ", differing, " run a different config than rank 0 (same file and --set on every rank?)");
   const int64_t local = tc.batch_size() / comm.size();
-  JOULE_CHECK(local % tc.micro_batches() == 0, "train.micro_batches = ", tc.micro_batches(), ": expected a divisor of ",
-              local, " (the global batch ", tc.batch_size(), " over ", comm.size(), " ranks)");
   // run.threads 0: this node's hardware threads shared among the ranks on it, and no more than the
   // cores this process may run on (mpirun binds each rank to one core unless --bind-to none)
   const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -162,8 +193,22 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
   Context ctx = make_cpu_context(threads, config.run().seed());
   ctx.rank = static_cast<uint32_t>(comm.rank());
   InputShape shape{1, train_set.height, train_set.width, config.data().num_classes()};
-  std::unique_ptr<Model> model = make_model(config.model(), shape, ctx);
-  const CpuMathSelection cpu_math = select_cpu_math(config.run(), ctx, *model, local / tc.micro_batches(), shape, comm);
+  // The model, one training step's activations (the CPU math search runs a step) and one evaluation
+  // batch are allocated here, before the run directory exists: too large a model or batch is a
+  // config error, not a crash after the directory was written.
+  std::unique_ptr<Model> model;
+  CpuMathSelection cpu_math;
+  try {
+    model = make_model(config.model(), shape, ctx);
+    cpu_math = select_cpu_math(config.run(), ctx, *model, local / tc.micro_batches(), shape, comm);
+    const int64_t eval_rows = std::min<int64_t>(tc.eval_batch_size(), (test_set.size() + comm.size() - 1) / comm.size());
+    model->forward(ctx, Tensor::zeros({eval_rows, shape.channels, shape.height, shape.width}), /*training=*/false);
+  } catch (const std::bad_alloc&) {
+    JOULE_FAIL_INPUT("model: the ", config.model().has_cnn() ? "cnn" : "mlp",
+                     " with train.batch_size = ", tc.batch_size(), " and train.eval_batch_size = ", tc.eval_batch_size(),
+                     " needs more memory than this machine can give (", model ? model->describe() : "its parameters alone",
+                     "): make the model or the batches smaller");
+  }
   // every rank initializes identically from the seed; the broadcast makes rank 0's copy the truth
   const Tensor& values = model->parameters().values();
   comm.broadcast(values.raw_data(), static_cast<int64_t>(values.nbytes()), 0);
@@ -241,8 +286,12 @@ pb::Summary Trainer::run(const TrainerIo& io) {
   auto run_eval = [&](int64_t epoch) {
     const double t0 = energy::monotonic_seconds();
     clock.enter(energy::Phase::eval, t0);
-    EvalResult r = evaluate(ctx, *model, test_set, config, comm);
+    EvalResult r = evaluate(ctx, *model, test_set, config, comm, io.stop_requested);
     eval_s += energy::monotonic_seconds() - t0;
+    if (r.interrupted) {  // cut short by an interrupt: no accuracy to record
+      stop_reason = "interrupted";
+      return;
+    }
     last_accuracy = r.accuracy;
     best_accuracy = std::max(best_accuracy, r.accuracy);
     last_eval_step = step;
@@ -252,7 +301,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
     record.set_epoch(static_cast<uint32_t>(epoch));
     record.set_samples(static_cast<double>(step * batch_size));
     // every rank's energy so far, gathered (one all-gather) for the total and per-rank scalars
-    const std::vector<std::string> gathered = comm.all_gather(std::to_string(rank_log.energy_j()));
+    const std::vector<std::string> gathered = comm.all_gather(exact_text(rank_log.energy_j()));
     double energy_j = 0;
     for (const std::string& e : gathered) energy_j += std::stod(e);
     record.set_energy_j(energy_j);
@@ -337,25 +386,31 @@ pb::Summary Trainer::run(const TrainerIo& io) {
       state.elapsed_s = now - start_s;
       state.samples_per_s = static_cast<double>(step * batch_size) / std::max(1e-9, now - start_s - eval_s);
       progress.update(state, now);
+      if (step_sums[1] > 0 || stop_reason == "interrupted") {  // the vote, or an evaluation cut short
+        stop_reason = "interrupted";
+        break;
+      }
       if (step >= total_steps) {
         if (tc.max_steps() > 0 && step == tc.max_steps()) stop_reason = "max_steps";
         break;
       }
-      if (step_sums[1] > 0) {
-        stop_reason = "interrupted";
-        break;
-      }
     }
     if (stop_reason == "diverged") break;
-    if (last_eval_step != step) run_eval(epoch);
+    // interrupted: straight to the summary (mpirun kills ranks ~2 s after forwarding the signal)
+    if (stop_reason != "interrupted" && last_eval_step != step) run_eval(epoch);
     state.accuracy = last_accuracy;
     progress.line(state);
   }
 
+  // a signal that arrived after the last step's vote (during the closing evaluation) still counts,
+  // on every rank alike
+  double late_stop = io.stop_requested != nullptr && io.stop_requested->load() ? 1.0 : 0.0;
+  comm.all_reduce_sum(&late_stop, 1);
+  if (late_stop > 0 && stop_reason != "diverged") stop_reason = "interrupted";
   const double seconds = energy::monotonic_seconds() - start_s;
   rank_log.step_done(step, 0, batch_size, /*force=*/true);
   // the run total of each rank is the sum of its closed windows (they telescope)
-  const std::vector<std::string> rank_energies = comm.all_gather(std::to_string(rank_log.closed_energy_j()));
+  const std::vector<std::string> rank_energies = comm.all_gather(exact_text(rank_log.closed_energy_j()));
   pb::Summary summary;
   summary.set_world_size(static_cast<uint32_t>(comm.size()));
   summary.set_steps(static_cast<uint32_t>(step));

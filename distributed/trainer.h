@@ -36,6 +36,10 @@ class Trainer {
   Trainer& operator=(const Trainer&) = delete;
 
   pb::Summary run(const TrainerIo& io);
+  // The checks of the config against the data and the rank count that need no collective and no
+  // model (joule-train --check runs them too): batch sizes, micro-batches, image geometry.
+  static void check_inputs(const pb::Config& config, const Dataset& train_set, const Dataset& test_set,
+                           int world_size);
   int64_t total_steps() const { return total_steps_; }
   const ParameterArena& parameters() const;  // the model's parameters (after run(): the trained ones)
 

@@ -36,9 +36,11 @@ void add_doubles(gp::Message* to, const gp::Message& from) {
 }
 
 // The complete lines of a JSON-lines log parsed as `Record`; `skipped` counts an unterminated last
-// line (a torn write of a killed process) and lines that do not parse. Blank lines are ignored.
+// line (a torn write of a killed process) and lines that do not parse, `corrupt` the latter alone.
+// Blank lines are ignored.
 template <class Record>
-std::vector<Record> read_json_lines(const std::string& path, const std::string& what, uint32_t* skipped) {
+std::vector<Record> read_json_lines(const std::string& path, const std::string& what, uint32_t* skipped,
+                                    uint32_t* corrupt) {
   const std::string content = read_text_file(path, what);
   gp::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;  // logs of newer or older versions still report
@@ -58,6 +60,7 @@ std::vector<Record> read_json_lines(const std::string& path, const std::string& 
       records.push_back(std::move(record));
     } else {
       ++*skipped;
+      ++*corrupt;
     }
   }
   return records;
@@ -184,51 +187,77 @@ RunReport load_run_report(const std::string& run_dir) {
   fs::path named = fs::absolute(dir, ec).lexically_normal();  // "runs/r1/" and "." have names too
   if (named.filename().empty()) named = named.parent_path();
   a.set_run_name(named.filename().string());
-  std::string skipped_by_file;
-  auto count_skipped = [&](const std::string& file, uint32_t n) {
-    if (n == 0) return;
+  std::string torn_by_file, corrupt_by_file;
+  std::vector<std::string> unreadable;  // files that could not be read at all, with why
+  auto count_skipped = [&](const std::string& file, uint32_t n, uint32_t corrupt) {
     a.set_skipped_lines(a.skipped_lines() + n);
-    skipped_by_file += (skipped_by_file.empty() ? "" : ", ") + file + ": " + std::to_string(n);
+    a.set_corrupt_lines(a.corrupt_lines() + corrupt);
+    if (n > corrupt) torn_by_file += (torn_by_file.empty() ? "" : ", ") + file;
+    if (corrupt > 0) corrupt_by_file += (corrupt_by_file.empty() ? "" : ", ") + file + ": " + std::to_string(corrupt);
   };
 
+  // one unreadable file does not hide the others: it is named in the notes
   for (const auto& [rank, file] : logs) {
-    uint32_t skipped = 0;
-    report.windows.push_back(read_json_lines<pb::RankWindowRecord>((dir / file).string(), "rank log", &skipped));
+    uint32_t skipped = 0, corrupt = 0;
+    try {
+      report.windows.push_back(
+          read_json_lines<pb::RankWindowRecord>((dir / file).string(), "rank log", &skipped, &corrupt));
+    } catch (const Error& e) {
+      report.windows.emplace_back();
+      unreadable.push_back(e.message());
+    }
     *a.add_ranks() = rank_report(rank, file, report.windows.back(), skipped);
-    count_skipped(file, skipped);
+    count_skipped(file, skipped, corrupt);
   }
   *a.mutable_total() = total_of(a);
 
   const fs::path metrics_path = dir / "metrics.jsonl";
   if (fs::is_regular_file(metrics_path, ec)) {
-    uint32_t skipped = 0;
-    for (pb::EvalRecord& e : read_json_lines<pb::EvalRecord>(metrics_path.string(), "metrics log", &skipped))
-      if (e.kind() == "eval") report.evals.push_back(std::move(e));
-    count_skipped("metrics.jsonl", skipped);
+    uint32_t skipped = 0, corrupt = 0;
+    try {
+      for (pb::EvalRecord& e :
+           read_json_lines<pb::EvalRecord>(metrics_path.string(), "metrics log", &skipped, &corrupt))
+        if (e.kind() == "eval") report.evals.push_back(std::move(e));
+    } catch (const Error& e) {
+      unreadable.push_back(e.message());
+    }
+    count_skipped("metrics.jsonl", skipped, corrupt);
   }
   a.set_evals(static_cast<uint32_t>(report.evals.size()));
 
-  a.set_finished(finished);
+  bool summary_ok = false;
   if (finished) {
-    const std::string text = read_text_file(summary_path.string(), "summary");
-    gp::util::JsonParseOptions options;
-    options.ignore_unknown_fields = true;
-    const auto status = gp::util::JsonStringToMessage(text, a.mutable_summary(), options);
-    JOULE_CHECK(status.ok(), "summary \"", summary_path.string(), "\": not a valid summary.json (",
-                status.ToString(), ")");
-    a.set_accuracy_per_kj(ratio(a.summary().final_accuracy(), a.summary().energy_j() / 1000));
+    try {
+      const std::string text = read_text_file(summary_path.string(), "summary");
+      gp::util::JsonParseOptions options;
+      options.ignore_unknown_fields = true;
+      const auto status = gp::util::JsonStringToMessage(text, a.mutable_summary(), options);
+      JOULE_CHECK(status.ok(), "summary \"", summary_path.string(), "\": not a valid summary.json (",
+                  status.ToString(), ")");
+      a.set_accuracy_per_kj(ratio(a.summary().final_accuracy(), a.summary().energy_j() / 1000));
+      summary_ok = true;
+    } catch (const Error& e) {  // the rank logs still report
+      a.clear_summary();
+      unreadable.push_back(e.message());
+    }
   }
+  a.set_finished(summary_ok);
 
   // notes, most important first
+  for (const std::string& why : unreadable) a.add_notes("unreadable, left out: " + why);
   if (!finished) a.add_notes("no summary.json (run did not finish)");
-  if (a.skipped_lines() > 0)
-    a.add_notes(plural(a.skipped_lines(), "incomplete line") + " skipped (" + skipped_by_file + ")");
+  const uint32_t torn = a.skipped_lines() - a.corrupt_lines();
+  if (torn > 0)
+    a.add_notes(plural(torn, "incomplete last line") + " skipped, cut short by a crash (" + torn_by_file + ")");
+  if (a.corrupt_lines() > 0)
+    a.add_notes(plural(a.corrupt_lines(), "corrupt line") + " skipped: complete lines that are not valid records (" +
+                corrupt_by_file + ")");
   if (logs.empty()) a.add_notes("no rank-*.jsonl logs: no per-rank accounting");
   for (const pb::RankReport& r : a.ranks())
     if (r.windows() == 0) a.add_notes("rank " + std::to_string(r.rank()) + ": no complete window in " + r.file());
   if (a.total().windows() > 0 && a.total().energy_j() == 0 && a.total().sources_size() == 0)
     a.add_notes("the rank logs carry no energy figures (written before energy accounting)");
-  if (finished && !logs.empty() && a.summary().world_size() != static_cast<uint32_t>(a.ranks_size()))
+  if (summary_ok && !logs.empty() && a.summary().world_size() != static_cast<uint32_t>(a.ranks_size()))
     a.add_notes("summary.json names " + plural(a.summary().world_size(), "rank") + ", " +
                 plural(a.ranks_size(), "rank log") + " found");
   if (!fs::is_regular_file(metrics_path, ec)) a.add_notes("no metrics.jsonl (no accuracy curve)");

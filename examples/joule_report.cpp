@@ -84,9 +84,14 @@ void write_png(const std::string& png, const std::string& svg_text) {
     std::filesystem::remove(temp_png);
     JOULE_CHECK(spawned == 0, "--plot \"", png, "\": PNG needs rsvg-convert (apt-get install librsvg2-bin); ",
                 "or give a .svg file name");
-    JOULE_FAIL("rsvg-convert failed to render \"", png, "\" (status ", status, ")");
+    JOULE_CHECK_IO(false, "rsvg-convert failed to render \"", png, "\" (status ", status, ")");
   }
-  std::filesystem::rename(temp_png, png);
+  std::error_code error;
+  std::filesystem::rename(temp_png, png, error);
+  if (error) {
+    std::filesystem::remove(temp_png);  // nothing half-made stays behind
+    JOULE_CHECK_IO(false, "--plot \"", png, "\": cannot write it: ", error.message());
+  }
 }
 
 int run(int argc, char** argv) {

@@ -108,16 +108,52 @@ void print_version() {
 // ranks the same way instead of leaving some waiting in a collective.
 std::string agree_with_rank0(joule::Communicator& comm, const std::string& mine) { return comm.all_gather(mine)[0]; }
 
+// True on every rank when `mine` is true on any (one collective).
+bool any_rank(joule::Communicator& comm, bool mine) {
+  double votes = mine ? 1.0 : 0.0;
+  comm.all_reduce_sum(&votes, 1);
+  return votes > 0;
+}
+
+// Every rank looks for the run directory before any rank creates it: on nodes without a shared file
+// system a stale directory on another node must refuse the run as well. Then rank 0 creates it with
+// config.pbtxt; a failure there removes what it made, so a refused start leaves nothing behind.
+void create_run_directory(joule::Communicator& comm, const std::filesystem::path& run_dir,
+                          const joule::pb::Config& config) {
+  std::error_code error;
+  const bool exists = std::filesystem::exists(run_dir, error);
+  const std::vector<std::string> seen = comm.all_gather(exists ? comm.host() : "");
+  std::string where;
+  for (size_t r = 0; r < seen.size(); ++r)
+    if (!seen[r].empty()) where += (where.empty() ? "" : ", ") + ("rank " + std::to_string(r) + " on " + seen[r]);
+  JOULE_CHECK(where.empty(), "run directory ", run_dir.string(), " exists already (", where,
+              "): choose another run.name (--set run.name=...) or --output; runs are never overwritten");
+  std::string refusal;  // "2" or "1" (the exit status) + the message
+  if (comm.rank() == 0) {
+    bool created = false;
+    try {
+      std::filesystem::create_directories(run_dir.parent_path(), error);
+      created = std::filesystem::create_directory(run_dir, error) && !error;
+      JOULE_CHECK(created, "cannot create run directory ", run_dir.string(), ": ",
+                  error ? error.message() : "it appeared meanwhile");
+      joule::write_file_atomic((run_dir / "config.pbtxt").string(), joule::config_to_text(config));
+    } catch (const joule::Error& e) {  // a full disk: nothing half-made stays to take the name
+      if (created) std::filesystem::remove_all(run_dir, error);
+      refusal = (e.kind() == joule::ErrorKind::invalid_input ? "2" : "1") + e.message();
+    }
+  }
+  refusal = agree_with_rank0(comm, refusal);
+  if (refusal.empty()) return;
+  if (refusal[0] == '2') JOULE_FAIL_INPUT(refusal.substr(1));
+  JOULE_CHECK_IO(false, refusal.substr(1));
+}
+
 int run(int argc, char** argv, joule::Communicator& comm) {
   const Arguments args = parse_arguments(argc, argv);
   joule::pb::Config config = joule::load_config(args.config_path, args.overrides);
   if (!args.output.empty()) config.mutable_run()->set_output(args.output);
   if (config.run().name().empty())
     config.mutable_run()->set_name(agree_with_rank0(comm, default_run_name(args.config_path)));
-  if (args.check) {
-    if (comm.rank() == 0) std::fputs(joule::config_to_text(config).c_str(), stdout);
-    return 0;
-  }
 
   // Everything that can be wrong with the input is checked before the run directory exists.
   const joule::pb::DataConfig& data = config.data();
@@ -125,38 +161,32 @@ int run(int argc, char** argv, joule::Communicator& comm) {
                                                  data.train_limit());
   joule::Dataset test_set = joule::load_dataset(data.test_images(), data.test_labels(), data.num_classes(),
                                                 data.test_limit());
-  joule::Trainer trainer(config, train_set, test_set, comm);
-  const std::filesystem::path run_dir = std::filesystem::path(config.run().output()) / config.run().name();
-  std::string refusal;
-  if (comm.rank() == 0) {
-    std::error_code error;
-    if (std::filesystem::exists(run_dir)) {
-      refusal = "run directory " + run_dir.string() +
-                " exists already: choose another run.name (--set run.name=...) or --output; runs are never overwritten";
-    } else {
-      std::filesystem::create_directories(run_dir.parent_path(), error);
-      if (!std::filesystem::create_directory(run_dir, error) || error)
-        refusal = "cannot create run directory " + run_dir.string() + ": " + (error ? error.message() : "it exists");
-    }
-    if (refusal.empty()) joule::write_file_atomic((run_dir / "config.pbtxt").string(), joule::config_to_text(config));
+  if (args.check) {  // what the run would refuse, --check refuses too
+    joule::Trainer::check_inputs(config, train_set, test_set, comm.size());
+    if (comm.rank() == 0) std::fputs(joule::config_to_text(config).c_str(), stdout);
+    return 0;
   }
-  refusal = agree_with_rank0(comm, refusal);
-  JOULE_CHECK(refusal.empty(), refusal);
-
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
+  joule::Trainer trainer(config, train_set, test_set, comm);
+  // an interrupt while the data loaded or the model was built: stop before anything is written
+  if (any_rank(comm, g_stop_requested.load())) {
+    if (comm.rank() == 0) std::fprintf(stderr, "joule-train: interrupted before training started; nothing written\n");
+    return 3;
+  }
+  const std::filesystem::path run_dir = std::filesystem::path(config.run().output()) / config.run().name();
+  create_run_directory(comm, run_dir, config);
   joule::TrainerIo io;
   io.run_dir = run_dir.string();
   io.progress = stderr;
   io.interactive = isatty(STDERR_FILENO) != 0;
   io.stop_requested = &g_stop_requested;
   const joule::pb::Summary summary = trainer.run(io);
+  const bool interrupted = summary.stop_reason() == "interrupted" || g_stop_requested.load();  // a late signal too
   if (comm.rank() == 0)
     std::fprintf(stderr, "%s: %u steps, accuracy %.2f%% (best %.2f%%), %.1f s, %.0f J (%s) -> %s\n",
                  summary.stop_reason().c_str(), summary.steps(), summary.final_accuracy() * 100,
                  summary.best_accuracy() * 100, summary.seconds(), summary.energy_j(),
                  summary.measured() ? "measured" : "estimate", run_dir.c_str());
-  if (summary.stop_reason() == "interrupted") return 3;
+  if (interrupted) return 3;
   if (summary.stop_reason() == "diverged") return 1;
   return 0;
 }
@@ -169,6 +199,12 @@ int main(int argc, char** argv) {
     if (arg == "--version") return print_version(), 0;
     if (arg == "--help" || arg == "-h") return std::fputs(kUsage, stdout), 0;
   }
+  // From the start: an interrupt while data loads is a clean stop (status 3), not a kill by signal.
+  // SIGUSR1 too: mpirun forwards it to every rank (it aborts the job on SIGINT/SIGTERM instead),
+  // which is how scripts/mpirun.sh turns Ctrl-C into a clean stop.
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGUSR1, on_stop_signal);
   std::unique_ptr<joule::Communicator> comm;
   int status = 0;
   try {

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, then runs the main job: Fashion-MNIST MLP training on 2 ranks
-# (mpirun -np 2; JOULE_NP overrides the rank count). Extra arguments go to joule-train,
-# e.g. scripts/run.sh --set train.epochs=2
+# (mpirun -np 2 through scripts/mpirun.sh, so Ctrl-C stops cleanly with status 3; JOULE_NP overrides
+# the rank count). Extra arguments go to joule-train, e.g. scripts/run.sh --set train.epochs=2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 np="${JOULE_NP:-2}"
 flags=(--oversubscribe)  # allows more ranks than cores on small machines
 if [ "$(id -u)" -eq 0 ]; then flags+=(--allow-run-as-root); fi
-exec mpirun "${flags[@]}" -np "$np" build/bin/joule-train --config examples/configs/fashion_mlp.pbtxt "$@"
+exec bash scripts/mpirun.sh "${flags[@]}" -np "$np" build/bin/joule-train --config examples/configs/fashion_mlp.pbtxt "$@"

@@ -2,6 +2,7 @@
 // aggregates, a crashed run (torn last line, no summary.json), bad lines in the middle, the JSON
 // round trip, the table, the SVG figure, and the command line's exit codes.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <filesystem>
@@ -181,8 +182,9 @@ TEST_F(ReportRun, CrashedRunSkipsTornLastLineAndHasNoSummary) {
   EXPECT_DOUBLE_EQ(a.total().energy_j(), 1250) << "complete windows are all still counted";
   const std::string table = format_report_table(report);
   EXPECT_NE(table.find("no summary.json (run did not finish)"), std::string::npos) << table;
-  EXPECT_NE(table.find("2 incomplete lines skipped"), std::string::npos) << table;
-  EXPECT_NE(table.find("rank-00001.jsonl: 1"), std::string::npos) << table;
+  EXPECT_NE(table.find("2 incomplete last lines skipped, cut short by a crash (rank-00001.jsonl, metrics.jsonl)"),
+            std::string::npos) << table;
+  EXPECT_EQ(table.find("corrupt"), std::string::npos) << "a torn last line is not corruption: " << table;
 }
 
 TEST_F(ReportRun, BadLineInTheMiddleIsSkippedNotFatal) {
@@ -191,7 +193,30 @@ TEST_F(ReportRun, BadLineInTheMiddleIsSkippedNotFatal) {
   EXPECT_EQ(report.accounting.ranks(0).windows(), 2u);
   EXPECT_EQ(report.accounting.ranks(0).skipped_lines(), 1u) << "blank lines are not counted";
   EXPECT_DOUBLE_EQ(report.accounting.ranks(0).energy_j(), 750);
-  EXPECT_NE(format_report_table(report).find("1 incomplete line skipped"), std::string::npos);
+  EXPECT_EQ(report.accounting.corrupt_lines(), 1u);
+  const std::string table = format_report_table(report);
+  EXPECT_NE(table.find("1 corrupt line skipped: complete lines that are not valid records (rank-00000.jsonl: 1)"),
+            std::string::npos) << table;
+  EXPECT_EQ(table.find("incomplete"), std::string::npos) << "a bad line in the middle is not a torn one: " << table;
+}
+
+// One unreadable file does not hide the rest of the run: the report names it and goes on.
+TEST_F(ReportRun, UnreadableSummaryOrRankLogIsNamedAndTheRestReported) {
+  write("summary.json", "{\"steps\": ");
+  // a rank log past the read limit (sparse: no disk used) cannot be read
+  fs::resize_file(dir_ + "/rank-00001.jsonl", (uint64_t{64} << 20) + 1);
+  const RunReport report = load_run_report(dir_);
+  const pb::RunReport& a = report.accounting;
+  EXPECT_FALSE(a.finished());
+  ASSERT_EQ(a.ranks_size(), 2);
+  EXPECT_EQ(a.ranks(0).windows(), 2u);
+  EXPECT_DOUBLE_EQ(a.ranks(0).energy_j(), 750) << "rank 0 still reports";
+  EXPECT_EQ(a.ranks(1).windows(), 0u);
+  const std::string table = format_report_table(report);
+  EXPECT_NE(table.find("unreadable, left out: summary"), std::string::npos) << table;
+  EXPECT_NE(table.find("not a valid summary.json"), std::string::npos) << table;
+  EXPECT_NE(table.find("unreadable, left out: rank log"), std::string::npos) << table;
+  EXPECT_NE(table.find("rank-00001.jsonl"), std::string::npos) << table;
 }
 
 TEST_F(ReportRun, MissingOrEmptyRunDirectoryIsInvalidInput) {
@@ -200,8 +225,6 @@ TEST_F(ReportRun, MissingOrEmptyRunDirectoryIsInvalidInput) {
   fs::create_directories(root_ + "/empty");
   joule::testing::expect_invalid_input([&] { load_run_report(root_ + "/empty"); },
                                        {root_ + "/empty", "no rank-*.jsonl"});
-  write("summary.json", "{\"steps\": ");
-  joule::testing::expect_invalid_input([&] { load_run_report(dir_); }, "summary.json");
 }
 
 TEST_F(ReportRun, JsonParsesBackWithSnakeCaseNames) {
@@ -300,6 +323,26 @@ TEST_F(ReportRun, CommandLineExitCodes) {
 
   EXPECT_EQ(run_command(report).status, 2);
   EXPECT_EQ(run_command(report + " --bogus " + shell_quote(dir_)).status, 2);
+
+  // a plot that cannot be written (its name is a directory), or a renderer that fails: status 1,
+  // and no temporary file left beside it
+  fs::create_directories(root_ + "/taken.svg");
+  fs::create_directories(root_ + "/taken.png");
+  for (const char* name : {"/taken.svg", "/taken.png"}) {
+    r = run_command(report + " " + shell_quote(dir_) + " --plot " + shell_quote(root_ + name));
+    EXPECT_EQ(r.status, 1) << name << ": " << r.output;
+  }
+  const std::string fake_bin = root_ + "/fake-bin";
+  fs::create_directories(fake_bin);
+  std::ofstream(fake_bin + "/rsvg-convert") << "#!/bin/sh\necho 'half a png' > \"$2\"\nexit 1\n";
+  fs::permissions(fake_bin + "/rsvg-convert", fs::perms::owner_all);
+  r = run_command("PATH=" + shell_quote(fake_bin) + ":$PATH " + report + " " + shell_quote(dir_) + " --plot " +
+                  shell_quote(root_ + "/failed.png"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("rsvg-convert failed"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(root_ + "/failed.png"));
+  for (const fs::directory_entry& e : fs::directory_iterator(root_))
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << "left behind: " << e.path();
 
   fs::remove(dir_ + "/summary.json");
   r = run_command(report + " " + shell_quote(dir_));
