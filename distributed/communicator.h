@@ -12,6 +12,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -63,6 +64,13 @@ class Communicator {
   // arrived (distributed.stall_timeout_s; MpiCommunicator's default is 300). seconds > 0
   // (+infinity: never). Set it alike on every rank. LocalCommunicator has nothing to wait for.
   virtual void set_stall_timeout(double seconds) = 0;
+  // A flag that a SIGINT/SIGTERM handler sets (not owned; outlives the communicator; null: none).
+  // A collective that is still waiting for other ranks 5 s after it sees the flag set ends the
+  // whole job with exit status 3, naming the collective (ranks merely a step behind finish within
+  // that grace, so the caller can still stop cleanly); a rank blocked by a frozen one thus still
+  // obeys the signal. Not pure: a communicator that never waits (LocalCommunicator, test doubles)
+  // has nothing to interrupt and ignores it.
+  virtual void set_interrupt_flag(const std::atomic<bool>* stop_requested) { (void)stop_requested; }
   // Ends every rank of the job with exit_code (no destructors run); for fatal errors on one rank.
   [[noreturn]] virtual void abort(int exit_code) = 0;
 };
@@ -97,6 +105,7 @@ class LocalCommunicator final : public Communicator {
   void set_stall_timeout(double seconds) override {
     JOULE_CHECK(seconds > 0, "stall timeout ", seconds, " s (distributed.stall_timeout_s): expected > 0");
   }
+  void set_interrupt_flag(const std::atomic<bool>*) override {}  // never waits: nothing to interrupt
   [[noreturn]] void abort(int exit_code) override {
     std::fflush(nullptr);
     std::_Exit(exit_code);

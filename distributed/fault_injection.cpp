@@ -1,6 +1,7 @@
 // JOULE_FAULT parsing and the faults themselves (see fault_injection.h for the format).
 #include "distributed/fault_injection.h"
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -14,7 +15,10 @@
 namespace joule {
 namespace {
 
-constexpr const char* kFormat = "expected throw:RANK:STEP, sleep:RANK:STEP:SECONDS or kill:RANK:STEP";
+constexpr const char* kFormat =
+    "expected throw:RANK:STEP, sleep:RANK:STEP:SECONDS, kill:RANK:STEP or stop:RANK:STEP";
+
+std::atomic<bool> g_stop_armed{false};  // set by inject_fault (stop), taken by inject_armed_fault
 
 std::vector<std::string> split(const std::string& text, char separator) {
   std::vector<std::string> parts(1);
@@ -41,6 +45,7 @@ const char* kind_name(FaultKind kind) {
     case FaultKind::throw_error: return "throw";
     case FaultKind::sleep: return "sleep";
     case FaultKind::kill: return "kill";
+    case FaultKind::stop: return "stop";
     case FaultKind::none: break;
   }
   return "none";
@@ -57,6 +62,7 @@ FaultPlan parse_fault_plan(const char* text) {
   if (kind == "throw") plan.kind = FaultKind::throw_error;
   else if (kind == "sleep") plan.kind = FaultKind::sleep;
   else if (kind == "kill") plan.kind = FaultKind::kill;
+  else if (kind == "stop") plan.kind = FaultKind::stop;
   JOULE_CHECK(plan.kind != FaultKind::none, "JOULE_FAULT='", value, "': unknown fault '", kind, "': ", kFormat);
   const size_t expected_parts = plan.kind == FaultKind::sleep ? 4 : 3;
   JOULE_CHECK(parts.size() == expected_parts, "JOULE_FAULT='", value, "': ", expected_parts - 1,
@@ -93,9 +99,20 @@ void inject_fault(const FaultPlan& plan, int rank, int64_t step) {
     case FaultKind::kill:
       std::raise(SIGKILL);
       return;
+    case FaultKind::stop:
+      g_stop_armed.store(true);
+      return;
     case FaultKind::none:
       return;
   }
+}
+
+void inject_armed_fault(int rank, const char* what) {
+  if (!g_stop_armed.load(std::memory_order_relaxed) || !g_stop_armed.exchange(false)) return;
+  std::fprintf(stderr, "joule (rank %d): JOULE_FAULT: stopping (SIGSTOP) inside %s, after its arrival gate\n", rank,
+               what);
+  std::fflush(stderr);
+  std::raise(SIGSTOP);
 }
 
 }  // namespace joule

@@ -7,6 +7,11 @@
 //   throw:RANK:STEP            throws joule::Error (internal) "injected fault ..." on that rank
 //   sleep:RANK:STEP:SECONDS    sleeps that long (a straggler, or a stall for the watchdog)
 //   kill:RANK:STEP             raise(SIGKILL): the process dies at once, as if killed from outside
+//   stop:RANK:STEP             raise(SIGSTOP) inside the rank's next collective that moves data,
+//                              right after every rank has passed its arrival gate: the rank has
+//                              arrived, then freezes (as under a debugger's breakpoint); with
+//                              distributed.overlap (the default) that is the step's agreement
+//                              all-reduce. Only the data phase's deadline can notice it.
 // e.g. `JOULE_FAULT=throw:1:3 mpirun -x JOULE_FAULT -np 2 build/bin/joule-train --config ...`
 #pragma once
 
@@ -14,7 +19,7 @@
 
 namespace joule {
 
-enum class FaultKind { none, throw_error, sleep, kill };
+enum class FaultKind { none, throw_error, sleep, kill, stop };
 
 struct FaultPlan {
   FaultKind kind = FaultKind::none;
@@ -28,7 +33,14 @@ struct FaultPlan {
 FaultPlan parse_fault_plan(const char* text);
 
 // Call at the start of every training step (every rank, every step); acts only when rank and step
-// match the plan. Prints a line to stderr before acting.
+// match the plan. Prints a line to stderr before acting. A stop is only armed here: it happens in
+// inject_armed_fault.
 void inject_fault(const FaultPlan& plan, int rank, int64_t step);
+
+// Called by a communicator inside every collective that moves data, once every rank has arrived
+// at it (`what`: the collective, for the message): performs a stop that inject_fault armed, once.
+// The armed stop is the one piece of process-wide state here (the trainer hands the plan to
+// inject_fault only); costs one relaxed atomic load when nothing is armed.
+void inject_armed_fault(int rank, const char* what);
 
 }  // namespace joule

@@ -1,6 +1,6 @@
 // MpiCommunicator: MPI setup (init, private communicators, node-local ranks, host name), the
-// collectives with counts split into int-sized chunks and watched by the stall watchdog
-// (distributed/mpi_internal.h), and MPI error checking.
+// collectives with counts split into int-sized chunks, all of them non-blocking MPI-3 calls whose
+// waits the stall watchdog watches (distributed/mpi_internal.h), and MPI error checking.
 #include "distributed/mpi_communicator.h"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "distributed/fault_injection.h"
 #include "distributed/mpi_internal.h"
 
 namespace joule {
@@ -17,16 +18,24 @@ struct MpiCommunicator::Handles {
   MPI_Comm comm = MPI_COMM_NULL;    // private duplicate of MPI_COMM_WORLD, errors return
   MPI_Comm census = MPI_COMM_NULL;  // another one, for the watchdog's arrival reports only
   std::thread::id thread;           // the only thread allowed to call MPI (MPI_THREAD_FUNNELED)
+  int rank = 0;
   std::unique_ptr<StallWatchdog> watchdog;
 
   void check_thread(const char* what) const {
     JOULE_ASSERT(std::this_thread::get_id() == thread, what,
                  ": called from a thread other than the one that created the MpiCommunicator");
   }
-  // Blocking collectives start here: every rank has arrived when it returns.
+  // Blocking collectives that move data start here: every rank has arrived when it returns (and
+  // JOULE_FAULT=stop may freeze this rank right then).
   void arrive(const char* what) {
     check_thread(what);
     watchdog->arrive(comm, what);
+    inject_armed_fault(rank, what);
+  }
+  // ... and end here, once their non-blocking requests are started: watched against the deadline
+  // counted from arrive().
+  void finish(std::vector<MPI_Request>& requests, const char* what) {
+    watchdog->finish(requests.data(), static_cast<int>(requests.size()), what);
   }
 };
 
@@ -37,20 +46,34 @@ void check_buffer(const void* data, int64_t count, const char* what) {
   JOULE_CHECK(data != nullptr || count == 0, what, ": null buffer for ", count, " elements");
 }
 
-// Calls start(offset, n) for consecutive chunks [offset, offset+n) of [0, count), n ≤ max_chunk.
+// Starts one request per chunk [offset, offset+n) of [0, count), n ≤ max_chunk, through
+// start(offset, n, &request); room is left for `extra` more. If a start fails, waits for those
+// already started (MPI owns their buffers until then) and rethrows.
 template <class Start>
-void for_each_chunk(int64_t count, int64_t max_chunk, Start&& start) {
-  for (int64_t offset = 0; offset < count; offset += max_chunk)
-    start(offset, static_cast<int>(std::min(max_chunk, count - offset)));
+std::vector<MPI_Request> start_chunks(int64_t count, int64_t max_chunk, Start&& start, size_t extra = 0) {
+  std::vector<MPI_Request> requests;
+  requests.reserve(static_cast<size_t>((count + max_chunk - 1) / max_chunk) + extra);
+  try {
+    for (int64_t offset = 0; offset < count; offset += max_chunk) {
+      requests.push_back(MPI_REQUEST_NULL);
+      start(offset, static_cast<int>(std::min(max_chunk, count - offset)), &requests.back());
+    }
+  } catch (...) {
+    if (!requests.empty()) MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE);
+    throw;
+  }
+  return requests;
 }
 
+// Open MPI runs an in-place MPI_Iallreduce with the libnbc algorithm the constructor selects.
 template <class T>
 void all_reduce_sum_blocking(MpiCommunicator::Handles& handles, MPI_Datatype type, T* data, int64_t count,
                              int64_t max_chunk) {
   handles.arrive("all_reduce");
-  for_each_chunk(count, max_chunk, [&](int64_t offset, int n) {
-    JOULE_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data + offset, n, type, MPI_SUM, handles.comm));
+  std::vector<MPI_Request> requests = start_chunks(count, max_chunk, [&](int64_t offset, int n, MPI_Request* r) {
+    JOULE_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data + offset, n, type, MPI_SUM, handles.comm, r));
   });
+  handles.finish(requests, "all_reduce");
 }
 
 // One MPI request per chunk, all started at once, then an arrival gate (when there is data and
@@ -104,7 +127,7 @@ MpiCommunicator::MpiCommunicator(int* argc, char*** argv)
   JOULE_MPI_CHECK(MPI_Finalized(&finalized));
   JOULE_ASSERT(!finalized, "MPI was finalized already and cannot be initialised again");
   if (!initialized) {
-    // Open MPI 4.1's libnbc runs an in-place non-blocking all-reduce (the gradient reducer's) as
+    // Open MPI 4.1's libnbc runs an in-place non-blocking all-reduce (every all-reduce here) as
     // binomial reduce + broadcast by default: about half MPI_Allreduce's bandwidth on 2 ranks.
     // Algorithm 3 (reduce-scatter + all-gather) matches it. A user's own setting wins (no overwrite).
     setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3", /*overwrite=*/0);
@@ -120,6 +143,7 @@ MpiCommunicator::MpiCommunicator(int* argc, char*** argv)
     JOULE_MPI_CHECK(MPI_Comm_set_errhandler(handles_->comm, MPI_ERRORS_RETURN));
     JOULE_MPI_CHECK(MPI_Comm_rank(handles_->comm, &rank_));
     JOULE_MPI_CHECK(MPI_Comm_size(handles_->comm, &size_));
+    handles_->rank = rank_;
     JOULE_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &handles_->census));
     JOULE_MPI_CHECK(MPI_Comm_set_errhandler(handles_->census, MPI_ERRORS_RETURN));
     handles_->watchdog = std::make_unique<StallWatchdog>(handles_->census, rank_, size_);
@@ -169,6 +193,10 @@ void MpiCommunicator::set_stall_timeout(double seconds) {
   handles_->watchdog->set_timeout(seconds);
 }
 
+void MpiCommunicator::set_interrupt_flag(const std::atomic<bool>* stop_requested) {
+  handles_->watchdog->set_interrupt_flag(stop_requested);
+}
+
 double MpiCommunicator::stall_timeout() const { return handles_->watchdog->timeout(); }
 
 int64_t MpiCommunicator::collectives_started() const { return handles_->watchdog->collectives_started(); }
@@ -192,22 +220,21 @@ std::unique_ptr<CommRequest> MpiCommunicator::all_reduce_sum_async(float* data, 
   check_buffer(data, count, "all_reduce_sum_async");
   handles_->check_thread("all_reduce_sum_async");
   const int64_t number = handles_->watchdog->enter();
-  std::vector<MPI_Request> requests;
-  requests.reserve(static_cast<size_t>((count + max_chunk_ - 1) / max_chunk_ + 1));
   const bool gated = count > 0 && size_ > 1;
-  try {
-    for_each_chunk(count, max_chunk_, [&](int64_t offset, int n) {
-      MPI_Request request = MPI_REQUEST_NULL;
-      JOULE_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data + offset, n, MPI_FLOAT, MPI_SUM, handles_->comm, &request));
-      requests.push_back(request);
-    });
-    if (gated) {
-      requests.push_back(MPI_REQUEST_NULL);
+  std::vector<MPI_Request> requests = start_chunks(
+      count, max_chunk_,
+      [&](int64_t offset, int n, MPI_Request* r) {
+        JOULE_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data + offset, n, MPI_FLOAT, MPI_SUM, handles_->comm, r));
+      },
+      /*extra=*/1);
+  if (gated) {
+    requests.push_back(MPI_REQUEST_NULL);
+    try {
       JOULE_MPI_CHECK(MPI_Ibarrier(handles_->comm, &requests.back()));
+    } catch (...) {
+      MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE);  // the gate's is null
+      throw;
     }
-  } catch (...) {
-    if (!requests.empty()) MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE);
-    throw;
   }
   return std::make_unique<MpiRequest>(*handles_, number, std::move(requests), gated);
 }
@@ -217,9 +244,10 @@ void MpiCommunicator::broadcast(void* data, int64_t bytes, int root) {
   JOULE_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of a job of size ", size_);
   handles_->arrive("broadcast");
   char* bytes_at = static_cast<char*>(data);
-  for_each_chunk(bytes, max_chunk_, [&](int64_t offset, int n) {
-    JOULE_MPI_CHECK(MPI_Bcast(bytes_at + offset, n, MPI_BYTE, root, handles_->comm));
+  std::vector<MPI_Request> requests = start_chunks(bytes, max_chunk_, [&](int64_t offset, int n, MPI_Request* r) {
+    JOULE_MPI_CHECK(MPI_Ibcast(bytes_at + offset, n, MPI_BYTE, root, handles_->comm, r));
   });
+  handles_->finish(requests, "broadcast");
 }
 
 std::vector<std::string> MpiCommunicator::all_gather(const std::string& local) {
@@ -227,7 +255,10 @@ std::vector<std::string> MpiCommunicator::all_gather(const std::string& local) {
   // Lengths first (64-bit, so a too-long string is caught on every rank alike), then the bytes.
   const int64_t length = static_cast<int64_t>(local.size());
   std::vector<int64_t> lengths(static_cast<size_t>(size_));
-  JOULE_MPI_CHECK(MPI_Allgather(&length, 1, MPI_INT64_T, lengths.data(), 1, MPI_INT64_T, handles_->comm));
+  std::vector<MPI_Request> requests(1, MPI_REQUEST_NULL);
+  JOULE_MPI_CHECK(MPI_Iallgather(&length, 1, MPI_INT64_T, lengths.data(), 1, MPI_INT64_T, handles_->comm,
+                                 &requests[0]));
+  handles_->finish(requests, "all_gather");
   std::vector<int> counts(static_cast<size_t>(size_));
   std::vector<int> offsets(static_cast<size_t>(size_));
   int64_t total = 0;
@@ -239,8 +270,9 @@ std::vector<std::string> MpiCommunicator::all_gather(const std::string& local) {
                 " MPI_Allgatherv carries");
   }
   std::vector<char> gathered(static_cast<size_t>(std::max<int64_t>(total, 1)));
-  JOULE_MPI_CHECK(MPI_Allgatherv(local.data(), static_cast<int>(length), MPI_CHAR, gathered.data(), counts.data(),
-                                 offsets.data(), MPI_CHAR, handles_->comm));
+  JOULE_MPI_CHECK(MPI_Iallgatherv(local.data(), static_cast<int>(length), MPI_CHAR, gathered.data(), counts.data(),
+                                  offsets.data(), MPI_CHAR, handles_->comm, &requests[0]));
+  handles_->finish(requests, "all_gather");
   std::vector<std::string> result;
   result.reserve(static_cast<size_t>(size_));
   for (int r = 0; r < size_; ++r) result.emplace_back(gathered.data() + offsets[r], static_cast<size_t>(counts[r]));
@@ -248,7 +280,8 @@ std::vector<std::string> MpiCommunicator::all_gather(const std::string& local) {
 }
 
 void MpiCommunicator::barrier() {
-  handles_->arrive("barrier");  // the arrival gate is a barrier
+  handles_->check_thread("barrier");
+  handles_->watchdog->arrive(handles_->comm, "barrier");  // the arrival gate is a barrier
 }
 
 void MpiCommunicator::abort(int exit_code) {

@@ -45,15 +45,22 @@ int64_t StallWatchdog::enter() {
 }
 
 void StallWatchdog::arrive(MPI_Comm comm, const char* what) {
+  entered_s_ = monotonic_seconds();
   const int64_t number = enter();
   if (size_ == 1) return;
   MPI_Request gate = MPI_REQUEST_NULL;
   JOULE_MPI_CHECK(MPI_Ibarrier(comm, &gate));
-  wait(&gate, 1, &gate, what, number);
+  wait(&gate, 1, &gate, what, number, entered_s_);
 }
 
-void StallWatchdog::wait(MPI_Request* requests, int count, MPI_Request* gate, const char* what, int64_t number) {
+void StallWatchdog::finish(MPI_Request* requests, int count, const char* what) {
+  wait(requests, count, nullptr, what, sequence_, entered_s_);
+}
+
+void StallWatchdog::wait(MPI_Request* requests, int count, MPI_Request* gate, const char* what, int64_t number,
+                         double since) {
   const double start = monotonic_seconds();
+  if (since < 0) since = start;
   for (;;) {
     int done = 0;
     if (gate != nullptr) {
@@ -62,18 +69,27 @@ void StallWatchdog::wait(MPI_Request* requests, int count, MPI_Request* gate, co
     }
     JOULE_MPI_CHECK(MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE));
     if (done) return;
-    const double waited = monotonic_seconds() - start;
-    if (waited < kSpinSeconds) {
-      if (waited > 0.1 * kSpinSeconds) std::this_thread::yield();
+    const double now = monotonic_seconds();
+    if (now - start < kSpinSeconds) {
+      if (now - start > 0.1 * kSpinSeconds) std::this_thread::yield();
       continue;
     }
+    const double waited = now - since;
     if (rank_ == 0) receive_reports();
-    if (waited > timeout_s_) on_stall(what, number, waited);
+    if (waited > timeout_s_) on_stall(what, number, waited, gate == nullptr);
+    if (interrupt_ != nullptr && interrupt_->load(std::memory_order_relaxed)) {
+      if (interrupt_number_ != number) {
+        interrupt_number_ = number;
+        interrupt_seen_s_ = now;
+      } else if (now - interrupt_seen_s_ > kInterruptGraceSeconds) {
+        on_interrupt(what, number, waited, now - interrupt_seen_s_, gate == nullptr);
+      }
+    }
     if (gate == nullptr) {  // everyone is in: the data is moving, and moves only while we poll
       std::this_thread::yield();
       continue;
     }
-    const double pause = std::clamp(0.02 * waited, 2e-5, kMaxSleepSeconds);
+    const double pause = std::clamp(0.02 * (now - start), 2e-5, kMaxSleepSeconds);
     std::this_thread::sleep_for(std::chrono::duration<double>(pause));
   }
 }
@@ -121,22 +137,30 @@ void StallWatchdog::receive_reports() {
   }
 }
 
-void StallWatchdog::on_stall(const char* what, int64_t number, double waited) {
+std::string StallWatchdog::missing_ranks(int64_t number, bool all_arrived) const {
+  std::string missing, last;
+  for (int r = 1; r < size_; ++r) {
+    if (all_arrived ? arrived_[r] > number : arrived_[r] >= number) continue;
+    missing += detail::concat(missing.empty() ? "" : ", ", r);
+    last += detail::concat(last.empty() ? "" : ", ", arrived_[r] > 0 ? "#" + std::to_string(arrived_[r]) : "none");
+  }
+  if (all_arrived)
+    return "every rank arrived; ranks not finished: " +
+           (missing.empty() ? std::string("none (every other rank has entered a later collective; rank 0 may be "
+                                          "hung inside MPI)")
+                            : missing + " (they entered no later collective: one of them is stuck inside it)");
+  return "ranks not arrived: " +
+         (missing.empty() ? std::string("none (every rank entered it; one may have died or hung inside MPI)")
+                          : missing + " (the last collective they entered: " + last + ")");
+}
+
+void StallWatchdog::on_stall(const char* what, int64_t number, double waited, bool all_arrived) {
   const char* program = program_invocation_short_name;
   if (rank_ == 0) {
-    std::string missing, last;
-    for (int r = 1; r < size_; ++r) {
-      if (arrived_[r] >= number) continue;
-      missing += detail::concat(missing.empty() ? "" : ", ", r);
-      last += detail::concat(last.empty() ? "" : ", ", arrived_[r] > 0 ? "#" + std::to_string(arrived_[r]) : "none");
-    }
-    const std::string who = missing.empty()
-                                ? std::string("none (every rank entered it; one may have died or hung inside MPI)")
-                                : missing + " (the last collective they entered: " + last + ")";
-    std::fprintf(stderr,
-                 "%s (rank 0): error: %s #%lld waited %.1f s (distributed.stall_timeout_s = %g); ranks not arrived: "
-                 "%s; aborting the job\n",
-                 program, what, static_cast<long long>(number), waited, timeout_s_, who.c_str());
+    std::fprintf(stderr, "%s (rank 0): error: %s #%lld waited %.1f s (distributed.stall_timeout_s = %g); %s; aborting "
+                 "the job\n",
+                 program, what, static_cast<long long>(number), waited, timeout_s_,
+                 missing_ranks(number, all_arrived).c_str());
   } else {
     if (waited < timeout_s_ + kGraceSeconds) return;
     std::fprintf(stderr,
@@ -148,6 +172,21 @@ void StallWatchdog::on_stall(const char* what, int64_t number, double waited) {
   std::fflush(nullptr);
   MPI_Abort(MPI_COMM_WORLD, 1);
   std::_Exit(1);  // MPI_Abort does not return
+}
+
+void StallWatchdog::on_interrupt(const char* what, int64_t number, double waited, double since_interrupt,
+                                 bool all_arrived) {
+  const std::string who = rank_ == 0 ? missing_ranks(number, all_arrived)
+                                     : std::string("rank 0 knows which ranks are missing, but may be one of them");
+  std::fprintf(stderr,
+               "%s (rank %d): error: interrupted (SIGINT/SIGTERM) while ranks were missing: %s #%lld still waited "
+               "%.1f s after the interrupt (%.1f s in all); %s; aborting the job (exit status %d)\n",
+               program_invocation_short_name, rank_, what, static_cast<long long>(number), since_interrupt, waited,
+               who.c_str(), kInterruptExitStatus);
+  std::fflush(nullptr);
+  // Open MPI's mpirun exits with the error code of the first MPI_Abort
+  MPI_Abort(MPI_COMM_WORLD, kInterruptExitStatus);
+  std::_Exit(kInterruptExitStatus);  // MPI_Abort does not return
 }
 
 }  // namespace joule

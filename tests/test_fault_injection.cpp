@@ -1,6 +1,9 @@
 // JOULE_FAULT: parsing (good forms, and bad text rejected naming JOULE_FAULT and the format), and
-// the faults: nothing happens on other ranks or steps; throw, sleep and kill do what they say.
+// the faults: nothing happens on other ranks or steps; throw, sleep, kill and stop do what they say.
 #include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <csignal>
 
@@ -36,13 +39,18 @@ TEST(FaultInjection, ParsesEachKind) {
   EXPECT_EQ(killed.kind, FaultKind::kill);
   EXPECT_EQ(killed.rank, 7);
   EXPECT_EQ(killed.step, 0);
+
+  const FaultPlan stopped = parse_fault_plan("stop:1:4");
+  EXPECT_EQ(stopped.kind, FaultKind::stop);
+  EXPECT_EQ(stopped.rank, 1);
+  EXPECT_EQ(stopped.step, 4);
 }
 
 TEST(FaultInjection, BadTextNamesTheVariableAndTheFormat) {
-  const char* format = "throw:RANK:STEP, sleep:RANK:STEP:SECONDS or kill:RANK:STEP";
+  const char* format = "throw:RANK:STEP, sleep:RANK:STEP:SECONDS, kill:RANK:STEP or stop:RANK:STEP";
   for (const char* bad : {"explode:1:3", "throw", "throw:1", "throw:1:3:4", "sleep:1:3", "throw:-1:3", "throw:a:3",
                           "throw:1:", "throw::3", "kill:1:3.5", "sleep:1:3:x", "sleep:1:3:-2", "sleep:1:3:",
-                          "sleep:1:3:1s", "THROW:1:3", " throw:1:3"}) {
+                          "sleep:1:3:1s", "THROW:1:3", " throw:1:3", "stop:1", "stop:1:3:2"}) {
     SCOPED_TRACE(bad);
     expect_invalid_input([&] { parse_fault_plan(bad); }, {"JOULE_FAULT", std::string("'") + bad + "'", format});
   }
@@ -59,6 +67,9 @@ TEST(FaultInjection, OtherRanksAndStepsAreUntouched) {
   inject_fault(parse_fault_plan("kill:1:3"), 0, 3);
   inject_fault(parse_fault_plan("kill:1:3"), 1, 4);
   inject_fault(parse_fault_plan("sleep:1:3:1000"), 1, 2);
+  inject_fault(parse_fault_plan("stop:1:3"), 0, 3);
+  inject_fault(parse_fault_plan("stop:1:3"), 1, 2);
+  inject_armed_fault(1, "all_reduce");  // nothing armed: returns
 }
 
 TEST(FaultInjection, ThrowNamesRankAndStep) {
@@ -82,6 +93,26 @@ TEST(FaultInjection, SleepReturns) {
 TEST(FaultInjectionDeathTest, KillRaisesSigkill) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(inject_fault(parse_fault_plan("kill:2:9"), 2, 9), ::testing::KilledBySignal(SIGKILL), "");
+}
+
+// stop is armed at the step and happens at the next collective's inject_armed_fault, once: the
+// process stops (SIGSTOP; a death test cannot wait for a stopped child, so this forks itself).
+TEST(FaultInjection, StopIsArmedByTheStepAndRaisedInsideTheNextCollective) {
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    inject_fault(parse_fault_plan("stop:1:3"), 1, 3);
+    inject_armed_fault(1, "all_reduce");  // stops here
+    inject_armed_fault(1, "all_reduce");  // taken already: returns
+    std::_Exit(7);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, WUNTRACED), child);
+  EXPECT_TRUE(WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP) << "status " << status;
+  kill(child, SIGCONT);
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 7) << "status " << status;
 }
 
 }  // namespace

@@ -5,12 +5,20 @@
 //
 // Every command is bounded by `timeout 90` so a broken build cannot hang CI; the 60 s asserted
 // around it is a bound on hanging (a healthy failure ends in a few seconds), not a speed check.
+// A rank frozen with SIGSTOP (JOULE_FAULT=stop) is found through /proc by its command line, which
+// names this test's directory; teardown SIGKILLs whatever of the job is left.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/types.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <iterator>
 #include <sstream>
+#include <thread>
 
 #include <google/protobuf/util/json_util.h>
 
@@ -51,7 +59,74 @@ class MpiFailures : public ::testing::Test {
 #endif
   }
   void TearDown() override {
-    if (!dir_.empty() && !HasFailure()) fs::remove_all(dir_);
+    if (dir_.empty()) return;
+    for (const JobProcess& p : job_processes()) kill(p.pid, SIGKILL);  // a stopped rank, say
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  struct JobProcess {
+    pid_t pid;
+    char state;  // of /proc/PID/stat: 'T' stopped, 'R' running, 'S' sleeping, ...
+  };
+  // This test's joule-train processes: their command line names dir_.
+  std::vector<JobProcess> job_processes() const {
+    std::vector<JobProcess> found;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator("/proc", error)) {
+      const std::string pid = entry.path().filename().string();
+      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      auto slurp = [&](const char* file) {
+        std::ifstream in("/proc/" + pid + "/" + file);
+        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      };
+      if (slurp("comm") != "joule-train\n" || slurp("cmdline").find(dir_) == std::string::npos) continue;
+      const std::string stat = slurp("stat");  // "PID (comm) STATE ..."
+      const size_t paren = stat.rfind(')');
+      if (paren == std::string::npos || paren + 2 >= stat.size()) continue;
+      found.push_back({static_cast<pid_t>(std::atoi(pid.c_str())), stat[paren + 2]});
+    }
+    return found;
+  }
+
+  // train() on a thread, watching its ranks: times (seconds since the start) when one was first
+  // seen stopped, when the others were sent SIGTERM (with sigterm_running: right after that) and
+  // when the job ended.
+  struct Watched {
+    Outcome outcome;
+    double stopped_at = -1;
+    double sigterm_at = -1;
+    double ended_at = -1;
+  };
+  Watched train_watched(const std::string& fault, const std::string& args, bool sigterm_running) {
+    Watched w;
+    const auto start = std::chrono::steady_clock::now();
+    auto since_start = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+    std::future<Outcome> job = std::async(std::launch::async, [&] { return train(fault, args); });
+    while (job.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+      if (w.stopped_at >= 0) continue;
+      const std::vector<JobProcess> ranks = job_processes();
+      bool stopped = false;
+      for (const JobProcess& p : ranks) stopped |= p.state == 'T';
+      if (!stopped) continue;
+      w.stopped_at = since_start();
+      if (!sigterm_running) continue;
+      for (const JobProcess& p : ranks)
+        if (p.state != 'T') kill(p.pid, SIGTERM);
+      w.sigterm_at = since_start();
+    }
+    w.ended_at = since_start();
+    w.outcome = job.get();
+    return w;
+  }
+  // Once the job has ended, none of its ranks is left (stopped or not); waits a moment for them.
+  void expect_no_rank_left() const {
+    std::vector<JobProcess> left = job_processes();
+    for (int i = 0; i < 50 && !left.empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      left = job_processes();
+    }
+    EXPECT_TRUE(left.empty()) << left.size() << " rank(s) of the job left behind, the first in state "
+                              << (left.empty() ? '-' : left[0].state);
   }
 
   // joule-train on 2 ranks with JOULE_FAULT=fault (none when empty) and extra arguments.
@@ -195,6 +270,41 @@ TEST_F(MpiFailures, StallOfRank0IsReportedByTheOthers) {
   EXPECT_LT(o.seconds, 40) << o.result.output;
   expect_contains(o, "(rank 1): error:");
   expect_contains(o, "rank 0 may be the stalled one");
+}
+
+// A rank that freezes inside a collective after passing its arrival gate (a breakpoint, SIGSTOP):
+// the data phase is watched too, so rank 0 ends the job once the stall timeout has passed and
+// names the rank that never finished.
+TEST_F(MpiFailures, RankFrozenInsideACollectiveEndsTheJobNamingIt) {
+  const double timeout_s = 3;
+  const Watched w = train_watched("stop:1:3", "--set distributed.stall_timeout_s=3", /*sigterm_running=*/false);
+  expect_ended_job(w.outcome);
+  ASSERT_GE(w.stopped_at, 0) << "rank 1 was never seen stopped\n" << w.outcome.result.output;
+  const double after = w.ended_at - w.stopped_at;
+  std::printf("rank 1 froze inside a collective %.1f s after the start; the job ended %.1f s later "
+              "(distributed.stall_timeout_s = %g)\n", w.stopped_at, after, timeout_s);
+  EXPECT_LT(after, timeout_s + 7) << w.outcome.result.output;
+  expect_contains(w.outcome, "JOULE_FAULT: stopping (SIGSTOP) inside all_reduce");
+  expect_contains(w.outcome, "(rank 0): error: all_reduce #");
+  expect_contains(w.outcome, "every rank arrived; ranks not finished: 1 ");
+  expect_contains(w.outcome, "distributed.stall_timeout_s = 3");
+  expect_no_rank_left();
+}
+
+// SIGTERM reaches a rank blocked in a collective by a frozen one (stall timeout far off): it ends
+// the job, with the trainer's "interrupted" status 3, the interrupt grace (5 s) after the signal.
+// Needs joule-train to hand its stop flag to the communicator (Communicator::set_interrupt_flag).
+TEST_F(MpiFailures, SigtermEndsARankBlockedByAFrozenOne) {
+  const Watched w = train_watched("stop:1:3", "--set distributed.stall_timeout_s=30", /*sigterm_running=*/true);
+  ASSERT_GE(w.sigterm_at, 0) << "rank 1 was never seen stopped\n" << w.outcome.result.output;
+  const double after = w.ended_at - w.sigterm_at;
+  std::printf("rank 0, blocked by the frozen rank 1, got SIGTERM; the job ended %.1f s later (exit status %d)\n",
+              after, w.outcome.result.status);
+  EXPECT_LT(after, 15) << "SIGTERM must end the job well before the 30 s stall timeout\n" << w.outcome.result.output;
+  EXPECT_EQ(w.outcome.result.status, 3) << w.outcome.result.output;
+  expect_contains(w.outcome, "(rank 0): error: interrupted (SIGINT/SIGTERM) while ranks were missing: all_reduce #");
+  expect_contains(w.outcome, "ranks not finished: 1 ");
+  expect_no_rank_left();
 }
 
 }  // namespace
