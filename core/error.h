@@ -3,6 +3,8 @@
 // vanished folder; exit 1) or internal (a broken invariant: exit 1).
 #pragma once
 
+#include <cstddef>
+#include <new>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -22,6 +24,17 @@ class Error : public std::runtime_error {
   ErrorKind kind_;
   std::string message_;
   std::string where_;
+};
+
+// An allocation that failed: a std::bad_alloc that says how much was asked for. Callers that know
+// which config fields decide the size turn it into invalid input naming them (Trainer).
+class OutOfMemory : public std::bad_alloc {
+ public:
+  explicit OutOfMemory(size_t bytes) : message_("out of memory allocating " + std::to_string(bytes) + " bytes") {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
 };
 
 namespace detail {

@@ -25,7 +25,7 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   constexpr size_t alignment = 64;
   size_t rounded = (bytes + alignment - 1) / alignment * alignment;
   void* p = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
-  JOULE_CHECK(p != nullptr, "out of memory allocating ", bytes, " bytes");
+  if (p == nullptr) throw OutOfMemory(bytes);
   data_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 

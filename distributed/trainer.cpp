@@ -203,11 +203,11 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
     cpu_math = select_cpu_math(config.run(), ctx, *model, local / tc.micro_batches(), shape, comm);
     const int64_t eval_rows = std::min<int64_t>(tc.eval_batch_size(), (test_set.size() + comm.size() - 1) / comm.size());
     model->forward(ctx, Tensor::zeros({eval_rows, shape.channels, shape.height, shape.width}), /*training=*/false);
-  } catch (const std::bad_alloc&) {
-    JOULE_FAIL_INPUT("model: the ", config.model().has_cnn() ? "cnn" : "mlp",
-                     " with train.batch_size = ", tc.batch_size(), " and train.eval_batch_size = ", tc.eval_batch_size(),
-                     " needs more memory than this machine can give (", model ? model->describe() : "its parameters alone",
-                     "): make the model or the batches smaller");
+  } catch (const std::bad_alloc& e) {
+    JOULE_FAIL_INPUT("model: the ", config.model().has_cnn() ? "cnn" : "mlp", " with train.batch_size = ",
+                     tc.batch_size(), " and train.eval_batch_size = ", tc.eval_batch_size(),
+                     " needs more memory than this machine can give (", e.what(), " for ",
+                     model ? "its activations" : "its parameters", "): make the model or the batches smaller");
   }
   // every rank initializes identically from the seed; the broadcast makes rank 0's copy the truth
   const Tensor& values = model->parameters().values();

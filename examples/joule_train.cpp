@@ -149,6 +149,8 @@ void create_run_directory(joule::Communicator& comm, const std::filesystem::path
 }
 
 int run(int argc, char** argv, joule::Communicator& comm) {
+  // a rank blocked in a collective by a frozen one still ends on SIGINT/SIGTERM (status 3)
+  comm.set_interrupt_flag(&g_stop_requested);
   const Arguments args = parse_arguments(argc, argv);
   joule::pb::Config config = joule::load_config(args.config_path, args.overrides);
   if (!args.output.empty()) config.mutable_run()->set_output(args.output);

@@ -86,7 +86,7 @@ TEST(FileUtil, WriteFileAtomicReplacesAndLeavesNoTemp) {
 TEST(FileUtil, WriteFileAtomicIntoMissingDirectoryFails) {
   TempDir dir;
   const std::string path = dir.file("no/such/dir/out.json");
-  expect_invalid_input([&] { write_file_atomic(path, "x"); }, {"cannot write", path + ".tmp"});
+  testing::expect_io_error([&] { write_file_atomic(path, "x"); }, {"cannot write", path + ".tmp"});
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
@@ -113,7 +113,7 @@ TEST(FileUtil, LineWriterAppendsCompleteLines) {
 TEST(FileUtil, LineWriterErrors) {
   TempDir dir;
   const std::string path = dir.file("missing/metrics.jsonl");
-  expect_invalid_input([&] { LineWriter writer(path); }, {"cannot open \"" + path + "\" for appending"});
+  testing::expect_io_error([&] { LineWriter writer(path); }, {"cannot open \"" + path + "\" for appending"});
 
   LineWriter closed;
   EXPECT_FALSE(closed.is_open());

@@ -185,6 +185,34 @@ TEST_F(JouleTrainCli, ConfigFromAPipeGetsAValidDefaultName) {
   EXPECT_NE(r.output.find("name: \"my_cfg___x_-"), std::string::npos) << r.output;
 }
 
+// What the run would refuse after building everything is refused before the run directory exists
+// (exit 2, the field or file named), and --check refuses it too.
+TEST_F(JouleTrainCli, InputsTheRunCannotUseAreRefusedBeforeTheDirectory) {
+  // test images of another geometry than the training images
+  const std::string wide = dir_ + "/wide-images.idx";
+  write_idx_u8(wide, {200, 8, 9}, std::vector<uint8_t>(200 * 8 * 9, 1), false);
+  for (const std::string& mode : {"", "--check"}) {
+    SCOPED_TRACE(mode.empty() ? "run" : "--check");
+    expect_rejected(train(write_config(), mode + " --set data.test_images=" + wide),
+                    {"data.test_images", "wide-images.idx", "8x9", "8x8"});
+    expect_rejected(train(write_config(), mode + " --set train.batch_size=601"),
+                    {"train.batch_size", "600 training samples"});
+    expect_rejected(train(write_config(), mode + " --set distributed.bucket_mb=1e308"), {"distributed.bucket_mb"});
+    expect_rejected(train(write_config(), mode + " --set energy.estimate_static_watts=1.7e308"),
+                    {"energy.estimate_static_watts"});
+  }
+  // a model far larger than memory (~150 GB of conv weights)
+  expect_rejected(train(write_config({.model = "cnn { channels: 65536 channels: 65536 hidden: 16 }"})),
+                  {"model", "more memory"});
+}
+
+// A huge evaluation batch is bounded by the data: it trains, not allocates 2^31 rows.
+TEST_F(JouleTrainCli, EvalBatchLargerThanTheTestSetIsBoundedByIt) {
+  CommandResult r = train(write_config(), "--set train.eval_batch_size=2147483647");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(fs::exists(output_ + "/r/summary.json"));
+}
+
 TEST_F(JouleTrainCli, BadDataFilesExit2) {
   expect_rejected(train(write_config(), "--set data.test_labels=" + dir_ + "/nope.idx"),
                   {"data.test_labels", "nope.idx"});
@@ -324,6 +352,25 @@ TEST_F(JouleTrainCli, RankLogWindowsPartitionTheRun) {
   EXPECT_GT(summary.energy_j(), 0);
   EXPECT_NEAR(window_j, summary.energy_j(), 0.01 * summary.energy_j()) << "closure: windows sum to the run total";
   EXPECT_NEAR(summary.accuracy_per_kj(), summary.final_accuracy() / (summary.energy_j() / 1000), 1e-9);
+}
+
+// Tiny energies keep their digits from the rank logs to the summary (the per-rank totals cross
+// ranks as text: six decimals would make them 0).
+TEST_F(JouleTrainCli, TinyEnergiesKeepTheirDigits) {
+  ASSERT_EQ(train(write_config(), "--set energy.window_s=0.001 --set energy.estimate_watts_per_core=1e-9").status, 0);
+  std::ifstream in(output_ + "/r/rank-00000.jsonl");
+  double window_j = 0;
+  for (std::string line; std::getline(in, line);) {
+    pb::RankWindowRecord record;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &record).ok()) << line;
+    window_j += record.energy_j().total();
+  }
+  pb::Summary summary;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(read_file(output_ + "/r/summary.json"), &summary).ok());
+  ASSERT_GT(window_j, 0);
+  EXPECT_LT(window_j, 1e-6);
+  EXPECT_NEAR(summary.energy_j(), window_j, 1e-9 * window_j);
+  EXPECT_NEAR(summary.energy_j_per_rank(0), window_j, 1e-9 * window_j);
 }
 
 // TensorBoard's own reader on a real run's event file: the scalars the run directory promises.

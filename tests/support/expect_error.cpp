@@ -6,16 +6,29 @@
 
 namespace joule::testing {
 
-void expect_invalid_input(const std::function<void()>& call, const std::vector<std::string>& parts) {
+namespace {
+
+void expect_error(ErrorKind kind, const char* name, const std::function<void()>& call,
+                  const std::vector<std::string>& parts) {
   try {
     call();
-    ADD_FAILURE() << "expected a joule::Error (invalid_input), nothing was thrown";
+    ADD_FAILURE() << "expected a joule::Error (" << name << "), nothing was thrown";
   } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::invalid_input) << e.what();
+    EXPECT_EQ(e.kind(), kind) << "expected " << name << ": " << e.what();
     for (const std::string& part : parts) {
       EXPECT_NE(e.message().find(part), std::string::npos) << "message lacks '" << part << "': " << e.message();
     }
   }
+}
+
+}  // namespace
+
+void expect_invalid_input(const std::function<void()>& call, const std::vector<std::string>& parts) {
+  expect_error(ErrorKind::invalid_input, "invalid_input", call, parts);
+}
+
+void expect_io_error(const std::function<void()>& call, const std::vector<std::string>& parts) {
+  expect_error(ErrorKind::io, "io", call, parts);
 }
 
 void expect_internal(const std::function<void()>& call, const std::string& part) {

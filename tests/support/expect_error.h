@@ -16,6 +16,9 @@ inline void expect_invalid_input(const std::function<void()>& call, const char* 
   expect_invalid_input(call, std::vector<std::string>{part});
 }
 
+// Runs `call` and expects a joule::Error of kind io (output that could not be written) naming every part.
+void expect_io_error(const std::function<void()>& call, const std::vector<std::string>& parts);
+
 // Runs `call` and expects a joule::Error of kind internal (a broken invariant) naming `part`.
 void expect_internal(const std::function<void()>& call, const std::string& part);
 
