@@ -9,6 +9,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config python3
   libeigen3-dev libdnnl-dev libopenblas-openmp-dev protobuf-compiler libprotobuf-dev zlib1g-dev
   openmpi-bin libopenmpi-dev
+  slurm-wlm munge
   googletest libgtest-dev
   dataset-fashion-mnist
   librsvg2-bin
