@@ -254,6 +254,28 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
   // finite and physical: beyond these the estimate's joules overflow JSON numbers to "Infinity"
   c.in_range<double>("energy.estimate_watts_per_core", config.energy().estimate_watts_per_core(), 0.0, 1e4);
   c.in_range<double>("energy.estimate_static_watts", config.energy().estimate_static_watts(), 0.0, 1e6);
+  const std::string& scaling = train.lr_scaling();
+  JOULE_CHECK(scaling == "none" || scaling == "sqrt" || scaling == "linear" || scaling == "adascale", origin,
+              ": train.lr_scaling = \"", scaling, "\": expected none, sqrt, linear or adascale");
+  const pb::BatchKnobConfig& bounds = config.energy().batch();
+  c.at_least("energy.batch.min", bounds.min(), 0);
+  c.at_least("energy.batch.max", bounds.max(), 0);
+  JOULE_CHECK(bounds.max() == 0 || bounds.min() <= bounds.max(), origin, ": energy.batch.min = ", bounds.min(),
+              " is above energy.batch.max = ", bounds.max());
+  int64_t previous_step = -1;
+  for (int i = 0; i < config.energy().schedule_size(); ++i) {
+    const pb::KnobChange& change = config.energy().schedule(i);
+    const std::string field = "energy.schedule[" + std::to_string(i) + "]";
+    JOULE_CHECK(change.has_at_step(), origin, ": ", field, ".at_step is missing: expected the step after which it applies");
+    JOULE_CHECK(change.at_step() > previous_step, origin, ": ", field, ".at_step = ", change.at_step(),
+                ": expected ≥ 0 and after the previous entry's ", previous_step);
+    previous_step = change.at_step();
+    if (change.has_batch_size()) c.at_least(field + ".batch_size", change.batch_size(), 1);
+    if (change.has_micro_batches()) c.in_range(field + ".micro_batches", change.micro_batches(), 1, 256);
+    JOULE_CHECK(!change.has_precision() || change.precision() == "f32" || change.precision() == "bf16", origin, ": ",
+                field, ".precision = \"", change.precision(), "\": expected f32 or bf16");
+    if (change.has_sm_clock_mhz()) c.in_range(field + ".sm_clock_mhz", change.sm_clock_mhz(), 0, 100000);
+  }
 }
 
 pb::Config load_config(const std::string& path, const std::vector<std::string>& overrides, const ConfigOptions& options) {

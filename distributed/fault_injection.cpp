@@ -16,7 +16,7 @@ namespace joule {
 namespace {
 
 constexpr const char* kFormat =
-    "expected throw:RANK:STEP, sleep:RANK:STEP:SECONDS, kill:RANK:STEP or stop:RANK:STEP";
+    "expected throw:RANK:STEP, sleep:RANK:STEP:SECONDS, kill:RANK:STEP, stop:RANK:STEP or nonfinite:RANK:STEP";
 
 std::atomic<bool> g_stop_armed{false};  // set by inject_fault (stop), taken by inject_armed_fault
 
@@ -46,6 +46,7 @@ const char* kind_name(FaultKind kind) {
     case FaultKind::sleep: return "sleep";
     case FaultKind::kill: return "kill";
     case FaultKind::stop: return "stop";
+    case FaultKind::nonfinite: return "nonfinite";
     case FaultKind::none: break;
   }
   return "none";
@@ -63,6 +64,7 @@ FaultPlan parse_fault_plan(const char* text) {
   else if (kind == "sleep") plan.kind = FaultKind::sleep;
   else if (kind == "kill") plan.kind = FaultKind::kill;
   else if (kind == "stop") plan.kind = FaultKind::stop;
+  else if (kind == "nonfinite") plan.kind = FaultKind::nonfinite;
   JOULE_CHECK(plan.kind != FaultKind::none, "JOULE_FAULT='", value, "': unknown fault '", kind, "': ", kFormat);
   const size_t expected_parts = plan.kind == FaultKind::sleep ? 4 : 3;
   JOULE_CHECK(parts.size() == expected_parts, "JOULE_FAULT='", value, "': ", expected_parts - 1,
@@ -102,9 +104,14 @@ void inject_fault(const FaultPlan& plan, int rank, int64_t step) {
     case FaultKind::stop:
       g_stop_armed.store(true);
       return;
+    case FaultKind::nonfinite:  // the trainer asks fault_nonfinite()
     case FaultKind::none:
       return;
   }
+}
+
+bool fault_nonfinite(const FaultPlan& plan, int rank, int64_t step) {
+  return plan.kind == FaultKind::nonfinite && plan.rank == rank && plan.step == step;
 }
 
 void inject_armed_fault(int rank, const char* what) {

@@ -12,6 +12,8 @@
 //                              arrived, then freezes (as under a debugger's breakpoint); with
 //                              distributed.overlap (the default) that is the step's agreement
 //                              all-reduce. Only the data phase's deadline can notice it.
+//   nonfinite:RANK:STEP        that step's loss on that rank is NaN (as an overflow in bf16 would
+//                              make it): the step is skipped; in bf16 the run falls back to fp32
 // e.g. `JOULE_FAULT=throw:1:3 mpirun -x JOULE_FAULT -np 2 build/bin/joule-train --config ...`
 #pragma once
 
@@ -19,7 +21,7 @@
 
 namespace joule {
 
-enum class FaultKind { none, throw_error, sleep, kill, stop };
+enum class FaultKind { none, throw_error, sleep, kill, stop, nonfinite };
 
 struct FaultPlan {
   FaultKind kind = FaultKind::none;
@@ -36,6 +38,9 @@ FaultPlan parse_fault_plan(const char* text);
 // match the plan. Prints a line to stderr before acting. A stop is only armed here: it happens in
 // inject_armed_fault.
 void inject_fault(const FaultPlan& plan, int rank, int64_t step);
+
+// True when the plan makes this rank's loss at `step` non-finite (nonfinite:RANK:STEP).
+bool fault_nonfinite(const FaultPlan& plan, int rank, int64_t step);
 
 // Called by a communicator inside every collective that moves data, once every rank has arrived
 // at it (`what`: the collective, for the message): performs a stop that inject_fault armed, once.

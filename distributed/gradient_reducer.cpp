@@ -66,6 +66,19 @@ void GradientReducer::reset_step() {
   launched_ = 0;
   first_unfinished_ = 0;
   step_progress_seconds_ = 0;
+  local_sq_norm_ = 0;
+}
+
+double GradientReducer::squared_norm(const float* data, int64_t count) {
+  // float lanes, double per 4096-element block: the statistic needs ~1e-6, not bit-exactness
+  double total = 0;
+  for (int64_t begin = 0; begin < count; begin += 4096) {
+    const int64_t end = std::min<int64_t>(count, begin + 4096);
+    float block = 0;
+    for (int64_t i = begin; i < end; ++i) block += data[i] * data[i];
+    total += block;
+  }
+  return total;
 }
 
 void GradientReducer::begin_step() {
@@ -97,6 +110,7 @@ void GradientReducer::launch_ready_buckets() {
   float* grads = arena_.grads().data<float>();
   while (launched_ < bucket_count() && pending_[static_cast<size_t>(launched_)] == 0) {
     const Bucket& b = buckets_[static_cast<size_t>(launched_)];
+    if (measure_norms_) local_sq_norm_ += squared_norm(grads + b.begin, b.elements());
     if (comm_.size() > 1) requests_[static_cast<size_t>(launched_)] = comm_.all_reduce_sum_async(grads + b.begin, b.elements());
     ++launched_;
   }
@@ -120,6 +134,7 @@ void GradientReducer::finish(float scale) {
                " parameters were never reported ready this step (", launched_, " buckets launched)");
   const auto start = std::chrono::steady_clock::now();
   float* grads = arena_.grads().data<float>();
+  if (measure_norms_ && launched_ == 0) local_sq_norm_ = squared_norm(grads, arena_.total_elements());
   if (comm_.size() > 1) {
     if (!options_.overlap || ready_count_ == 0) {
       JOULE_ASSERT(launched_ == 0, "finish(): buckets launched without readiness");
@@ -135,6 +150,8 @@ void GradientReducer::finish(float scale) {
     const int64_t total = arena_.total_elements();
     for (int64_t i = 0; i < total; ++i) grads[i] *= scale;
   }
+  last_local_sq_norm_ = local_sq_norm_ * static_cast<double>(scale) * scale;
+  last_global_sq_norm_ = measure_norms_ ? squared_norm(grads, arena_.total_elements()) : 0;
   reset_step();
 }
 

@@ -16,7 +16,8 @@
 
 #include "core/error.h"
 #include "distributed/communicator.h"
-#include "distributed/rank_log.h"
+#include "energy/tensorboard_writer.h"
+#include "energy/window_log.h"
 #include "energy/estimate_meter.h"
 #include "energy/phase_clock.h"
 #include "energy/rapl_meter.h"
@@ -69,9 +70,13 @@ int energy_main(int argc, char** argv) {
   double window_ns = 0;
   int64_t windows = 0;
   {
-    LocalCommunicator comm;
-    RankLog log(dir, comm, *meter, /*window_s=*/1e9, "f32");
-    window_ns = ns_per_call(5000, [&](int i) { log.step_done(i + 1, 32, 32, /*force=*/true); });
+    std::filesystem::create_directories(dir);
+    energy::WindowLog log(dir + "/rank-00000.jsonl", 0, "bench", *meter, /*window_s=*/1e9,
+                          energy::monotonic_seconds(), energy::unix_seconds());
+    window_ns = ns_per_call(5000, [&](int i) {
+      log.step_done(i + 1, 32);
+      log.close_window(i + 1, {32, "f32", 0}, "", energy::monotonic_seconds());
+    });
     windows = log.windows();
   }
   std::filesystem::remove_all(dir);

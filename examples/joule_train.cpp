@@ -9,6 +9,7 @@
 #include <cctype>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <string>
@@ -22,6 +23,7 @@
 #include "core/file_util.h"
 #include "distributed/make_communicator.h"
 #include "distributed/trainer.h"
+#include "energy/rank_meter.h"
 
 namespace {
 
@@ -148,7 +150,12 @@ void create_run_directory(joule::Communicator& comm, const std::filesystem::path
   JOULE_CHECK_IO(false, refusal.substr(1));
 }
 
-int run(int argc, char** argv, joule::Communicator& comm) {
+// What the run takes from the environment (read in main(), nowhere else).
+struct Environment {
+  std::string fault_plan;  // JOULE_FAULT (tests of failure handling)
+};
+
+int run(int argc, char** argv, joule::Communicator& comm, const Environment& env) {
   // a rank blocked in a collective by a frozen one still ends on SIGINT/SIGTERM (status 3)
   comm.set_interrupt_flag(&g_stop_requested);
   const Arguments args = parse_arguments(argc, argv);
@@ -168,7 +175,9 @@ int run(int argc, char** argv, joule::Communicator& comm) {
     if (comm.rank() == 0) std::fputs(joule::config_to_text(config).c_str(), stdout);
     return 0;
   }
-  joule::Trainer trainer(config, train_set, test_set, comm);
+  joule::TrainerSetup setup;
+  setup.fault_plan = env.fault_plan;
+  joule::Trainer trainer(config, train_set, test_set, comm, setup);
   // an interrupt while the data loaded or the model was built: stop before anything is written
   if (any_rank(comm, g_stop_requested.load())) {
     if (comm.rank() == 0) std::fprintf(stderr, "joule-train: interrupted before training started; nothing written\n");
@@ -181,6 +190,12 @@ int run(int argc, char** argv, joule::Communicator& comm) {
   io.progress = stderr;
   io.interactive = isatty(STDERR_FILENO) != 0;
   io.stop_requested = &g_stop_requested;
+  // CPU ranks: RAPL where readable, else the labelled estimate. GPU ranks (the CUDA backend) pass
+  // their device's PCI bus id here and add NVML.
+  joule::energy::RankMeter rank_meter = joule::energy::make_rank_meter(
+      {"", config.energy().estimate_watts_per_core(), config.energy().estimate_static_watts()});
+  io.meter = rank_meter.meter.get();
+  io.meter_warnings = rank_meter.warnings;
   const joule::pb::Summary summary = trainer.run(io);
   const bool interrupted = summary.stop_reason() == "interrupted" || g_stop_requested.load();  // a late signal too
   if (comm.rank() == 0)
@@ -211,7 +226,9 @@ int main(int argc, char** argv) {
   int status = 0;
   try {
     comm = joule::make_communicator(&argc, &argv);
-    status = run(argc, argv, *comm);
+    Environment env;
+    if (const char* fault = std::getenv("JOULE_FAULT")) env.fault_plan = fault;
+    status = run(argc, argv, *comm, env);
   } catch (const std::exception& e) {
     const auto* error = dynamic_cast<const joule::Error*>(&e);
     status = error != nullptr && error->kind() == joule::ErrorKind::invalid_input ? 2 : 1;

@@ -114,8 +114,10 @@ TEST_F(Interrupts, SignalWhileDataLoadsEndsWithStatus3AndWritesNothing) {
     const std::string job = shell_quote(binary_path("joule-train")) + " --config " +
                             shell_quote(std::string(JOULE_SOURCE_DIR) + "/examples/configs/fashion_mlp.pbtxt") +
                             " --output " + shell_quote(output) + " --set run.name=r";
-    // right after start: the Fashion-MNIST files (80 MB inflated) take far longer than this to load
-    const CommandResult r = interrupt(job, "sleep 0.05", signal);
+    // soon after start, once main() has installed its handlers (dynamic loading of MPI, oneDNN and
+    // protobuf can take 100 ms on a busy machine): the Fashion-MNIST files (80 MB inflated) take
+    // far longer than this to load
+    const CommandResult r = interrupt(job, "sleep 0.3", signal);
     EXPECT_EQ(status_of(r), 3) << signal << ": " << r.output;
     EXPECT_FALSE(fs::exists(output + "/r")) << signal << ": " << r.output;
   }

@@ -1,0 +1,64 @@
+// Trainer::Run: one call of Trainer::run(): the objects that live for the run (outputs, window log,
+// data feed, evaluator, step runner) and the named parts the loop in trainer.cpp calls in
+// collective order. Private to distributed/trainer*.cpp.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "distributed/data_feed.h"
+#include "distributed/evaluator.h"
+#include "distributed/run_outputs.h"
+#include "distributed/step_agreement.h"
+#include "distributed/step_runner.h"
+#include "distributed/trainer_state.h"
+#include "energy/window_log.h"
+
+namespace joule {
+
+class Trainer::Run {
+ public:
+  Run(State& state, const TrainerIo& io);
+
+  void apply_scheduled_knobs();  // energy.schedule's change due now, if any: closes the window, applies it
+  bool next_batch(Batch& batch);  // false at the epoch's end
+  void end_epoch();               // closing evaluation, progress line; the next epoch or stop_reason epochs
+  StepStats compute_step(const Batch& batch);
+  StepAgreement agree(const StepStats& stats);
+  // Applies the agreed step: the optimizer update, or (non-finite) a skipped step and, in bf16, the
+  // fall-back to fp32. False when training diverged in fp32.
+  bool update(const StepStats& stats, const StepAgreement& agreed);
+  void log_step(const StepAgreement& agreed);
+  void evaluate_if_due();
+  void close_window(const std::string& decision);  // every rank, at the same step
+  void show_progress();
+  void check_stop(const StepAgreement& agreed);
+  pb::Summary finish();
+
+ private:
+  void evaluate();
+  void apply_knobs(const pb::Knobs& next, const std::string& reason);  // closes the window with the decision
+  float current_lr() const;
+  energy::WindowKnobs window_knobs() const;
+
+  State& s_;
+  const TrainerIo& io_;
+  bool lead_;
+  std::vector<std::string> warnings_;          // the meter's, printed at the start
+  std::unique_ptr<energy::Meter> own_meter_;  // when io.meter is null
+  energy::Meter* meter_;
+  RunOutputs outputs_;
+  std::unique_ptr<energy::WindowLog> window_log_;
+  DataFeed feed_;
+  Evaluator evaluator_;
+  std::unique_ptr<StepRunner> runner_;
+  ProgressState progress_;
+  double start_s_ = 0;
+  float last_lr_ = 0;  // the lr of the last update
+  double epoch_loss_ = 0;
+  int64_t epoch_steps_ = 0;
+  size_t next_scheduled_ = 0;  // energy.schedule entries applied so far
+  std::string pending_decision_;  // decisions since the window opened, for its record
+};
+
+}  // namespace joule

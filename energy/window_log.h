@@ -1,0 +1,64 @@
+// WindowLog: one rank's energy accounting log, rank-RRRRR.jsonl in the run directory. The trainer
+// marks phase boundaries on its PhaseClock, counts samples per step, and closes a window at a step
+// boundary that every rank agreed on (window_due() is this rank's vote; the trainer's per-step
+// agreement turns the votes into one decision, so window k ends at the same step on every rank).
+// Closing reads the meter, splits the window's energy by domain and by phase (EnergyAccountant)
+// and appends one RankWindowRecord with the knob state and any decision taken at its end; each
+// line is one write, so a killed run leaves only complete lines. Windows telescope: their energies
+// sum to the run total.
+//
+// Meter reads happen at construction, at each window close and in energy_j(); the trainer calls
+// them at the same points on every rank (a node-shared meter may be collective among the node's
+// ranks).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/file_util.h"
+#include "energy/accountant.h"
+#include "energy/meter.h"
+#include "energy/phase_clock.h"
+
+namespace joule::energy {
+
+struct WindowKnobs {
+  uint32_t batch_size = 0;    // global batch at the window's end
+  std::string precision;      // "f32" | "bf16"
+  uint32_t sm_clock_mhz = 0;  // this rank's locked SM clock; 0 = none
+};
+
+class WindowLog {
+ public:
+  // path: the log file (created; its folder must exist). now_s: monotonic seconds, wall_s: Unix
+  // seconds, both now. The meter must outlive the log.
+  WindowLog(const std::string& path, uint32_t rank, std::string host, Meter& meter, double window_s, double now_s,
+            double wall_s);
+  PhaseClock& clock() { return clock_; }
+
+  // A step finished at `step` (1-based) in which this rank trained `samples` samples.
+  void step_done(int64_t step, int64_t samples);
+  // This rank's vote: has window_s passed since the window opened?
+  bool window_due(double now_s) const { return now_s - clock_.window_start() >= window_s_; }
+  // Closes the window at now_s (after step `step`) and writes its record.
+  WindowEnergy close_window(int64_t step, const WindowKnobs& knobs, const std::string& decision, double now_s);
+
+  double energy_j() { return accountant_.current_total_j(); }  // this rank since the start (reads the meter)
+  double closed_energy_j() const { return accountant_.total_j(); }  // up to the last closed window
+  uint32_t windows() const { return window_; }
+
+ private:
+  uint32_t rank_;
+  std::string host_;
+  Meter& meter_;
+  PhaseClock clock_;
+  EnergyAccountant accountant_;
+  double window_s_;
+  double wall_start_;
+  LineWriter writer_;
+  uint32_t window_ = 0;
+  int64_t first_step_ = 0;  // 0: no step in the open window yet
+  int64_t samples_ = 0;
+};
+
+}  // namespace joule::energy
