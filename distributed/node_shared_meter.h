@@ -30,6 +30,12 @@
 // guarantees it: it reads at agreed window closes (every rank closes window k at the same step),
 // at eval lines, at the start and at the end. A rank that reads alone waits for the others until
 // the stall watchdog ends the job. sources() and measured() are the inner meter's and local.
+//
+// Use (main(), every rank, after the communicator and before the Trainer):
+//   energy::RankMeter rank = energy::make_rank_meter(rank_options);
+//   std::string note;  // print it with rank.warnings
+//   std::unique_ptr<energy::Meter> meter =
+//       make_node_shared_meter(std::move(rank.meter), comm, {rank_options.gpu, {}}, &note);
 #pragma once
 
 #include <functional>
