@@ -1,8 +1,8 @@
 // The Communicator: the ranks of a data-parallel job and the collectives the Trainer needs
-// (all-reduce, broadcast, all-gather, barrier, abort, a stall watchdog). Implementations:
-// MpiCommunicator (Open MPI, distributed/mpi_communicator.h), LocalCommunicator below (one rank,
-// no MPI); NCCL arrives with the CUDA backend behind this same interface. make_communicator()
-// picks one.
+// (all-reduce, broadcast, all-gather, a node-local all-gather, barrier, abort, a stall watchdog).
+// Implementations: MpiCommunicator (Open MPI, distributed/mpi_communicator.h), LocalCommunicator
+// below (one rank, no MPI); NCCL arrives with the CUDA backend behind this same interface.
+// make_communicator() picks one.
 //
 // Invariants for every collective: all ranks call it, in the same order, with the same count,
 // byte size and root (mismatches hang or fail inside the backend); data are host pointers; counts
@@ -58,6 +58,11 @@ class Communicator {
   virtual void broadcast(void* data, int64_t bytes, int root) = 0;
   // Every rank's `local` (any length, may be empty, may hold '\0'), indexed by rank.
   virtual std::vector<std::string> all_gather(const std::string& local) = 0;
+  // The ranks of this node (those sharing its memory, local_size() of them) exchange
+  // local[0..count): returns local_size()·count doubles, local rank l's at [l·count, (l+1)·count).
+  // Collective over the whole job like the others (every rank calls it at the same point, same
+  // count on every rank, numbered and watched alike), but data move only within each node.
+  virtual std::vector<double> node_all_gather(const double* local, int64_t count) = 0;
   virtual void barrier() = 0;
   // Stall watchdog: a blocking collective, or a request's wait(), that waits longer than `seconds`
   // for the other ranks ends the whole job with exit status 1 after printing which ranks had not
@@ -101,6 +106,10 @@ class LocalCommunicator final : public Communicator {
     JOULE_CHECK(root == 0, "broadcast: root ", root, " is not a rank of a job of size 1");
   }
   std::vector<std::string> all_gather(const std::string& local) override { return {local}; }
+  std::vector<double> node_all_gather(const double* local, int64_t count) override {
+    check_buffer(local, count, "node_all_gather");
+    return std::vector<double>(local, local + count);
+  }
   void barrier() override {}
   void set_stall_timeout(double seconds) override {
     JOULE_CHECK(seconds > 0, "stall timeout ", seconds, " s (distributed.stall_timeout_s): expected > 0");

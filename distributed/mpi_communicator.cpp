@@ -1,4 +1,4 @@
-// MpiCommunicator: MPI setup (init, private communicators, node-local ranks, host name), the
+// MpiCommunicator: MPI setup (init, private communicators, the node's ranks, host name), the
 // collectives with counts split into int-sized chunks, all of them non-blocking MPI-3 calls whose
 // waits the stall watchdog watches (distributed/mpi_internal.h), and MPI error checking.
 #include "distributed/mpi_communicator.h"
@@ -17,6 +17,7 @@ namespace joule {
 struct MpiCommunicator::Handles {
   MPI_Comm comm = MPI_COMM_NULL;    // private duplicate of MPI_COMM_WORLD, errors return
   MPI_Comm census = MPI_COMM_NULL;  // another one, for the watchdog's arrival reports only
+  MPI_Comm node = MPI_COMM_NULL;    // comm split by shared memory: this node's ranks, by rank
   std::thread::id thread;           // the only thread allowed to call MPI (MPI_THREAD_FUNNELED)
   int rank = 0;
   std::unique_ptr<StallWatchdog> watchdog;
@@ -30,6 +31,12 @@ struct MpiCommunicator::Handles {
   void arrive(const char* what) {
     check_thread(what);
     watchdog->arrive(comm, what);
+    inject_armed_fault(rank, what);
+  }
+  // The same for node-local collectives: numbered on every rank of the job, gated among the node's.
+  void arrive_node(const char* what) {
+    check_thread(what);
+    watchdog->arrive(node, what);
     inject_armed_fault(rank, what);
   }
   // ... and end here, once their non-blocking requests are started: watched against the deadline
@@ -148,17 +155,19 @@ MpiCommunicator::MpiCommunicator(int* argc, char*** argv)
     JOULE_MPI_CHECK(MPI_Comm_set_errhandler(handles_->census, MPI_ERRORS_RETURN));
     handles_->watchdog = std::make_unique<StallWatchdog>(handles_->census, rank_, size_);
 
-    MPI_Comm node = MPI_COMM_NULL;  // the ranks that share memory with this one, ordered by rank
-    JOULE_MPI_CHECK(MPI_Comm_split_type(handles_->comm, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
-    JOULE_MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
-    JOULE_MPI_CHECK(MPI_Comm_size(node, &local_size_));
-    JOULE_MPI_CHECK(MPI_Comm_free(&node));
+    // the ranks that share memory with this one, ordered by rank (errors return, as on comm)
+    JOULE_MPI_CHECK(
+        MPI_Comm_split_type(handles_->comm, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &handles_->node));
+    JOULE_MPI_CHECK(MPI_Comm_set_errhandler(handles_->node, MPI_ERRORS_RETURN));
+    JOULE_MPI_CHECK(MPI_Comm_rank(handles_->node, &local_rank_));
+    JOULE_MPI_CHECK(MPI_Comm_size(handles_->node, &local_size_));
 
     char name[MPI_MAX_PROCESSOR_NAME] = {};
     int length = 0;
     JOULE_MPI_CHECK(MPI_Get_processor_name(name, &length));
     host_.assign(name, static_cast<size_t>(length));
   } catch (...) {
+    if (handles_->node != MPI_COMM_NULL) MPI_Comm_free(&handles_->node);
     if (handles_->census != MPI_COMM_NULL) MPI_Comm_free(&handles_->census);
     if (handles_->comm != MPI_COMM_NULL) MPI_Comm_free(&handles_->comm);
     if (owns_mpi_) MPI_Finalize();
@@ -178,6 +187,7 @@ MpiCommunicator::~MpiCommunicator() {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "joule: warning: %s\n", e.what());
   }
+  if (handles_->node != MPI_COMM_NULL) JOULE_MPI_WARN(MPI_Comm_free(&handles_->node));
   if (handles_->census != MPI_COMM_NULL) JOULE_MPI_WARN(MPI_Comm_free(&handles_->census));
   if (handles_->comm != MPI_COMM_NULL) JOULE_MPI_WARN(MPI_Comm_free(&handles_->comm));
   if (owns_mpi_) JOULE_MPI_WARN(MPI_Finalize());
@@ -276,6 +286,28 @@ std::vector<std::string> MpiCommunicator::all_gather(const std::string& local) {
   std::vector<std::string> result;
   result.reserve(static_cast<size_t>(size_));
   for (int r = 0; r < size_; ++r) result.emplace_back(gathered.data() + offsets[r], static_cast<size_t>(counts[r]));
+  return result;
+}
+
+// Numbered and gated like every collective (the census counts it on every rank of the job), but
+// the gate and the data are on the node communicator. Chunk c, local [o, o+n), lands as local_size_
+// blocks of n at gathered[o·local_size_]; the blocks are then put in local-rank order.
+std::vector<double> MpiCommunicator::node_all_gather(const double* local, int64_t count) {
+  check_buffer(local, count, "node_all_gather");
+  handles_->arrive_node("node_all_gather");
+  const int64_t ranks = local_size_;
+  std::vector<double> gathered(static_cast<size_t>(count * ranks));
+  std::vector<MPI_Request> requests = start_chunks(count, max_chunk_, [&](int64_t offset, int n, MPI_Request* r) {
+    JOULE_MPI_CHECK(MPI_Iallgather(local + offset, n, MPI_DOUBLE, gathered.data() + offset * ranks, n, MPI_DOUBLE,
+                                   handles_->node, r));
+  });
+  handles_->finish(requests, "node_all_gather");
+  std::vector<double> result(gathered.size());
+  for (int64_t offset = 0; offset < count; offset += max_chunk_) {
+    const int64_t n = std::min(max_chunk_, count - offset);
+    for (int64_t l = 0; l < ranks; ++l)
+      std::copy_n(gathered.begin() + offset * ranks + l * n, n, result.begin() + l * count + offset);
+  }
   return result;
 }
 

@@ -12,7 +12,8 @@
 // call gets a number (1, 2, … in call order, the same on every rank), and each rank ≠ 0 reports
 // entering it to rank 0 with one 8-byte non-blocking message on a second private communicator.
 // Every collective runs on MPI-3's non-blocking calls (MPI_Iallreduce, MPI_Ibcast, MPI_Iallgather,
-// MPI_Iallgatherv), so no wait is ever unbounded: blocking collectives wait at an arrival gate
+// MPI_Iallgatherv; node_all_gather's on a shared-memory split of the job, still numbered on every
+// rank), so no wait is ever unbounded: blocking collectives wait at an arrival gate
 // (MPI_Ibarrier, polled: spinning for ~1 ms, then sleeping ≤ 1 ms between polls, so a rank
 // waiting for a straggler leaves its core idle) and then poll their data requests without
 // sleeping, both against one deadline; a request's wait() polls its all-reduce and a gate of its
@@ -52,6 +53,7 @@ class MpiCommunicator final : public Communicator {
   std::unique_ptr<CommRequest> all_reduce_sum_async(float* data, int64_t count) override;
   void broadcast(void* data, int64_t bytes, int root) override;
   std::vector<std::string> all_gather(const std::string& local) override;
+  std::vector<double> node_all_gather(const double* local, int64_t count) override;  // MPI_COMM_TYPE_SHARED
   void barrier() override;
   void set_stall_timeout(double seconds) override;
   void set_interrupt_flag(const std::atomic<bool>* stop_requested) override;

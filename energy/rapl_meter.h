@@ -12,7 +12,8 @@
 // 2^32 counter units: ≈262 kJ at the usual 61 µJ unit, ≈65 kJ at the 15.3 µJ unit of server DRAM
 // domains, i.e. ≥ 3 minutes even at 350 W; one read per energy window (seconds) is far inside that.
 //
-// Package energy is the whole socket's: ranks sharing a node each see all of it.
+// Package energy is the whole socket's: ranks sharing a node each see all of it (joule attributes it
+// once per node with distributed/node_shared_meter.h).
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
-// LocalCommunicator: one rank, collectives are identities, arguments are still checked, abort
-// ends the process with the given status.
+// LocalCommunicator: one rank (alone on its node), collectives are identities, arguments are still
+// checked, abort ends the process with the given status.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -49,6 +49,16 @@ TEST(LocalCommunicator, BroadcastAllGatherBarrier) {
   EXPECT_EQ(comm.all_gather("hash:abc"), std::vector<std::string>{"hash:abc"});
   EXPECT_EQ(comm.all_gather(""), std::vector<std::string>{""});
   comm.barrier();
+}
+
+// The node is this rank alone: the gather returns the rank's own values.
+TEST(LocalCommunicator, NodeAllGatherReturnsTheLocalValues) {
+  LocalCommunicator comm;
+  const std::vector<double> values = {0.5, -3.0, 1e300};
+  EXPECT_EQ(comm.node_all_gather(values.data(), 3), values);
+  EXPECT_TRUE(comm.node_all_gather(nullptr, 0).empty());
+  expect_invalid_input([&] { comm.node_all_gather(values.data(), -1); }, {"node_all_gather", "negative"});
+  expect_invalid_input([&] { comm.node_all_gather(nullptr, 2); }, "null buffer");
 }
 
 TEST(LocalCommunicator, ChecksArguments) {

@@ -1,7 +1,8 @@
 // The Communicator under mpirun (2 and 4 ranks) and as a singleton: rank bookkeeping, all-reduce
-// (blocking, non-blocking, chunked), broadcast, all-gather, barrier, argument checks, the stall
-// watchdog's census and its patience with late ranks, also once interrupted (its firing, and the
-// interrupt's, are tested end to end by tests/test_mpi_failures.cpp: they end the job).
+// (blocking, non-blocking, chunked), broadcast, all-gather, the node-local all-gather, barrier,
+// argument checks, the stall watchdog's census and its patience with late ranks, also once
+// interrupted (its firing, and the interrupt's, are tested end to end by
+// tests/test_mpi_failures.cpp: they end the job).
 // Values are small integers wherever results are compared exactly, so sums are exact in float and
 // independent of the order MPI adds in.
 #include <gtest/gtest.h>
@@ -201,6 +202,33 @@ TEST(Communicator, AllGatherStringsOfDifferentLengths) {
   EXPECT_EQ(empty, std::vector<std::string>(static_cast<size_t>(comm.size())));
 }
 
+// Each node's ranks get each other's values, in local-rank order (on one host: all ranks); the
+// census counts the call on every rank like any collective.
+TEST(Communicator, NodeAllGatherExchangesWithinTheNode) {
+  Communicator& comm = test_communicator();
+  auto* mpi = dynamic_cast<MpiCommunicator*>(&comm);
+  const int64_t before = mpi != nullptr ? mpi->collectives_started() : 0;
+  const std::vector<double> mine = {comm.rank() + 0.5, -1.0 * comm.local_rank(), 1e300};
+  const std::vector<double> all = comm.node_all_gather(mine.data(), 3);
+  if (mpi != nullptr) {
+    EXPECT_EQ(mpi->collectives_started(), before + 1);
+  }
+  // the global ranks of this node, by local rank
+  const std::vector<std::string> hosts = comm.all_gather(comm.host());
+  std::vector<int> node_ranks;
+  for (int r = 0; r < comm.size(); ++r)
+    if (hosts[r] == comm.host()) node_ranks.push_back(r);
+  ASSERT_EQ(all.size(), 3 * node_ranks.size());
+  for (size_t l = 0; l < node_ranks.size(); ++l) {
+    EXPECT_EQ(all[3 * l], node_ranks[l] + 0.5) << "local rank " << l;
+    EXPECT_EQ(all[3 * l + 1], -1.0 * static_cast<double>(l)) << "local rank " << l;
+    EXPECT_EQ(all[3 * l + 2], 1e300) << "local rank " << l;
+  }
+  EXPECT_TRUE(comm.node_all_gather(nullptr, 0).empty());
+  expect_invalid_input([&] { comm.node_all_gather(mine.data(), -1); }, {"node_all_gather", "negative"});
+  comm.barrier();
+}
+
 // Rank 0 creates a file before the barrier; after it, every rank on rank 0's host sees the file.
 TEST(Communicator, BarrierOrdersWhatHappensAroundIt) {
   Communicator& comm = test_communicator();
@@ -248,6 +276,15 @@ TEST(Communicator, ChunkedCollectives) {
   mpi->broadcast(bytes.data(), count, mpi->size() - 1);
   int64_t wrong = 0;
   for (int64_t i = 0; i < count; ++i) wrong += bytes[i] != static_cast<char>(i % 251);
+  EXPECT_EQ(wrong, 0);
+
+  std::vector<double> local(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) local[i] = mpi->local_rank() * 10000.0 + static_cast<double>(i);
+  const std::vector<double> node = mpi->node_all_gather(local.data(), count);
+  EXPECT_EQ(node.size(), static_cast<size_t>(count * mpi->local_size()));
+  wrong = 0;
+  for (int64_t l = 0; l < mpi->local_size(); ++l)
+    for (int64_t i = 0; i < count; ++i) wrong += node[l * count + i] != l * 10000.0 + static_cast<double>(i);
   EXPECT_EQ(wrong, 0);
 
   mpi->set_max_chunk(saved);
@@ -314,8 +351,9 @@ TEST(Communicator, StallCensusNumbersEveryCollective) {
   mpi->barrier();
 }
 
-// A blocking all-reduce with the last rank late, an async one with rank 0 late, a barrier and a
-// broadcast with a late rank: each waits (sleep-polling past the spin) and gives the right result.
+// A blocking all-reduce with the last rank late, an async one with rank 0 late, a barrier, a
+// broadcast and a node all-gather with a late rank: each waits (sleep-polling past the spin) and
+// gives the right result.
 void expect_late_ranks_waited_for(Communicator& comm) {
   const int late = comm.size() - 1;
   std::vector<double> values = rank_values<double>(comm, 100);
@@ -335,6 +373,12 @@ void expect_late_ranks_waited_for(Communicator& comm) {
   if (comm.rank() == late) usleep(200 * 1000);
   comm.broadcast(&token, sizeof(token), 0);
   EXPECT_EQ(token, 4242);
+
+  const double local = comm.local_rank();
+  if (comm.rank() == late) usleep(150 * 1000);
+  const std::vector<double> node = comm.node_all_gather(&local, 1);
+  ASSERT_EQ(node.size(), static_cast<size_t>(comm.local_size()));
+  for (int l = 0; l < comm.local_size(); ++l) EXPECT_EQ(node[l], l);
 }
 
 // A rank that is late, but within the stall timeout, is waited for: results are right and the job

@@ -45,6 +45,9 @@ class RecordingCommunicator final : public Communicator {
   }
   void broadcast(void* data, int64_t bytes, int root) override { inner_.broadcast(data, bytes, root); }
   std::vector<std::string> all_gather(const std::string& local) override { return inner_.all_gather(local); }
+  std::vector<double> node_all_gather(const double* local, int64_t count) override {
+    return inner_.node_all_gather(local, count);
+  }
   void barrier() override { inner_.barrier(); }
   void set_stall_timeout(double seconds) override { inner_.set_stall_timeout(seconds); }
   [[noreturn]] void abort(int exit_code) override {
