@@ -38,7 +38,8 @@ struct TrainerIo {
   // every rank (start, agreed window closes, evaluations, end). Null: the CPU meter the config's
   // energy section describes (RAPL, else the labelled estimate).
   energy::Meter* meter = nullptr;
-  std::vector<std::string> meter_warnings;      // printed once at the start
+  std::vector<std::string> meter_warnings;      // printed once at the start (rank 0's)
+  std::vector<std::string> meter_notes;         // how energy is attributed, printed once (rank 0's)
   // Tests: called after every step with the dataset indices this rank trained on in it.
   std::function<void(int64_t step, const std::vector<int64_t>& sample_ids)> on_batch;
 };

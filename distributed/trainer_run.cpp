@@ -68,6 +68,7 @@ Trainer::Run::Run(State& state, const TrainerIo& io)
   outputs_.message("cpu math: " + s_.cpu_math.kernel + ", " + s_.cpu_math.reason);
   for (const std::string& warning : warnings_)
     outputs_.message("warning (rank " + std::to_string(comm.rank()) + "): " + warning);
+  for (const std::string& note : io.meter_notes) outputs_.message("energy: " + note);
   char name[32];
   std::snprintf(name, sizeof name, "rank-%05d.jsonl", comm.rank());
   std::filesystem::create_directories(io.run_dir);  // ranks may not share rank 0's file system

@@ -23,6 +23,7 @@
 #include "core/file_util.h"
 #include "distributed/make_communicator.h"
 #include "distributed/trainer.h"
+#include "distributed/node_shared_meter.h"
 #include "energy/rank_meter.h"
 
 namespace {
@@ -192,10 +193,16 @@ int run(int argc, char** argv, joule::Communicator& comm, const Environment& env
   io.stop_requested = &g_stop_requested;
   // CPU ranks: RAPL where readable, else the labelled estimate. GPU ranks (the CUDA backend) pass
   // their device's PCI bus id here and add NVML.
-  joule::energy::RankMeter rank_meter = joule::energy::make_rank_meter(
-      {"", config.energy().estimate_watts_per_core(), config.energy().estimate_static_watts()});
-  io.meter = rank_meter.meter.get();
+  // Ranks sharing a node share its RAPL reading (split by CPU time), so the job counts it once.
+  const joule::energy::RankMeterOptions meter_options{"", config.energy().estimate_watts_per_core(),
+                                                      config.energy().estimate_static_watts()};
+  joule::energy::RankMeter rank_meter = joule::energy::make_rank_meter(meter_options);
+  std::string share_note;
+  const std::unique_ptr<joule::energy::Meter> meter =
+      joule::make_node_shared_meter(std::move(rank_meter.meter), comm, {meter_options.gpu, {}}, &share_note);
+  io.meter = meter.get();
   io.meter_warnings = rank_meter.warnings;
+  if (!share_note.empty()) io.meter_notes.push_back(share_note);
   const joule::pb::Summary summary = trainer.run(io);
   const bool interrupted = summary.stop_reason() == "interrupted" || g_stop_requested.load();  // a late signal too
   if (comm.rank() == 0)
