@@ -1,5 +1,7 @@
 #include "energy/report.h"
 
+#include "energy/report_knobs.h"
+
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -261,6 +263,7 @@ RunReport load_run_report(const std::string& run_dir) {
     a.add_notes("summary.json names " + plural(a.summary().world_size(), "rank") + ", " +
                 plural(a.ranks_size(), "rank log") + " found");
   if (!fs::is_regular_file(metrics_path, ec)) a.add_notes("no metrics.jsonl (no accuracy curve)");
+  add_knob_view(report.windows, a);
   return report;
 }
 
@@ -305,6 +308,7 @@ std::string format_report_table(const RunReport& report) {
            format(" (best %.2f%%)", 100 * s.best_accuracy()) +
            (s.energy_j() > 0 ? format(", %.4g accuracy per kJ", a.accuracy_per_kj()) : std::string()) + "\n";
   }
+  out += format_knob_view(a);
   for (const std::string& note : a.notes()) out += "note: " + note + "\n";
   return out;
 }
