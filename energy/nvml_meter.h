@@ -42,6 +42,9 @@ class NvmlDevice {
   // SM clocks that can be locked, ascending, at the highest memory clock (H200: 345..1980 MHz in
   // 15 MHz steps at 3201 MHz).
   std::vector<unsigned> supported_sm_clocks() const;
+  // Why the card runs below the clock asked for: NVML's clock event (throttle) reason bits, or
+  // false with NVML's reason in *detail when the library or the card cannot say.
+  bool clock_event_reasons(unsigned long long* mask, std::string* detail = nullptr) const;
 
   // Locks the SM clock into [min_mhz, max_mhz] (root, Volta+), or undoes any lock. *detail (when
   // given) receives NVML's message on anything but ok. Callers own restoring clocks on every exit.
