@@ -123,8 +123,12 @@ unsigned ClockActuator::current_mhz() {
     if (clockd_ != nullptr) {
       ClockdReply reply;
       std::string why;
-      if (clockd_->transact({ClockdVerb::query, canonical_gpu(gpu_), 0}, &reply, &why) && reply.ok)
+      if (!clockd_->transact({ClockdVerb::query, canonical_gpu(gpu_), 0}, &reply, &why)) {
+        holding_ = false;  // the connection is closed: the daemon has reset whatever we held
+        disable(why);
+      } else if (reply.ok) {
         return reply.clocks_mhz.front();
+      }
     }
   } catch (const Error&) {  // a card that cannot be read is "unknown", not a failed run
   }
