@@ -171,7 +171,8 @@ ClockChange ClockActuator::lock_sm_clock(unsigned mhz) {
     ClockdReply reply;
     std::string why;
     if (!clockd_->transact({ClockdVerb::lock, canonical_gpu(gpu_), change.snapped_mhz}, &reply, &why)) {
-      disable(why);  // the connection is gone, and with it (daemon-side) any lock we held
+      holding_ = false;  // the connection is gone, and with it (daemon-side) any lock we held
+      disable(why);
       change.message = "locking the SM clock of " + where_ + " failed: " + why + "; clock knob disabled";
       return change;
     }

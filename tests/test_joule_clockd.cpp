@@ -229,6 +229,13 @@ TEST_F(JouleClockdTest, ActuatorLocksReadsBackAndResetsThroughTheDaemon) {
   knob.reset();
   EXPECT_TRUE(wait_for_state("reset 0")) << read_file(state_);
 
+  knob = make_clock_actuator(via_daemon(), warnings);  // the abort path: closing the socket is enough
+  ASSERT_TRUE(knob->lock_sm_clock(720).applied);
+  ASSERT_TRUE(state_has("locked 0 720 720")) << read_file(state_);
+  reset_clocks_emergency();
+  EXPECT_TRUE(wait_for_state("reset 0")) << read_file(state_);
+  knob.reset();
+
   std::FILE* out = std::tmpfile();
   ASSERT_NE(out, nullptr);
   EXPECT_EQ(reset_clocks_command(via_daemon(), out), 0);
