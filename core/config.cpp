@@ -173,7 +173,8 @@ void fill_config_defaults(pb::Config& config) {
 static void validate_clock_knob(Checker& c, const pb::ClockKnobConfig& clock) {
   const std::string& gpu = clock.gpu();
   const bool index = !gpu.empty() && gpu.size() <= 9 && gpu.find_first_not_of("0123456789") == std::string::npos;
-  const bool bus_id = !gpu.empty() && gpu.size() <= 16 && gpu.find_first_not_of("0123456789abcdefABCDEF:.") == std::string::npos &&
+  const bool bus_id = !gpu.empty() && gpu.size() <= 16 &&
+                      gpu.find_first_not_of("0123456789abcdefABCDEF:.") == std::string::npos &&
                       gpu.find('.') != std::string::npos && gpu.find(':') != std::string::npos;
   JOULE_CHECK(gpu.empty() || index || bus_id, c.origin(), ": energy.clock.gpu = \"", gpu,
               "\": expected \"\" (no clock knob), an NVML index (\"0\") or a PCI bus id (\"0000:1b:00.0\")");

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -62,9 +63,10 @@ class JouleClockdTest : public joule::testing::FakeNvmlTest {
   }
 
   // Starts joule-clockd with `args` over 2 fake GPUs; its stderr goes to log_.
-  pid_t spawn_daemon(const std::vector<std::string>& args) {
+  pid_t spawn_daemon(const std::vector<std::string>& args, const std::string& extra_env = "") {
     std::vector<std::string> env = {"JOULE_NVML_LIBRARY=" JOULE_FAKE_NVML_LIBRARY, "FAKE_NVML_DEVICES=2",
                                     "FAKE_NVML_STATE_FILE=" + state_, "PATH=/usr/bin:/bin"};
+    if (!extra_env.empty()) env.push_back(extra_env);
     std::vector<std::string> argv = {binary_path("joule-clockd")};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> c_argv, c_env;
@@ -272,6 +274,39 @@ TEST_F(JouleClockdTest, StartupRefusesAFileOrALiveDaemonAndReplacesAStaleSocket)
   const pid_t bad_gpu = spawn_daemon({"--socket", dir_ + "/other.sock", "--gpus", "0,x"});
   ::waitpid(bad_gpu, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << read_file(log_);
+}
+
+TEST_F(JouleClockdTest, WithoutTheRightToResetItRefusesToStart) {
+  pid_ = spawn_daemon({"--socket", socket_, "--gpus", "0"}, "FAKE_NVML_FAIL=no_permission");
+  EXPECT_EQ(stop_daemon(0), 1) << read_file(log_);
+  EXPECT_TRUE(contains(read_file(log_), "must run as root")) << read_file(log_);
+  struct stat st {};
+  EXPECT_NE(::lstat(socket_.c_str(), &st), 0) << "a socket was created by a daemon that cannot serve";
+}
+
+TEST_F(JouleClockdTest, MalformedAndOverlongRequestsAreAnsweredAndTheDaemonGoesOn) {
+  start_daemon();
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strcpy(address.sun_path, socket_.c_str());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
+  const std::string requests = "power 0 300\nlock 0 990 now\n" + std::string(400, 'x');  // the last has no end
+  ASSERT_EQ(::send(fd, requests.data(), requests.size(), MSG_NOSIGNAL), static_cast<ssize_t>(requests.size()));
+  std::string replies;
+  char buffer[512];
+  for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) replies.append(buffer, static_cast<size_t>(n));
+  ::close(fd);  // recv returned 0: the daemon hung up on the overlong line
+  EXPECT_TRUE(contains(replies, "error unknown request 'power'")) << replies;
+  EXPECT_TRUE(contains(replies, "error lock takes <gpu> <mhz>")) << replies;
+  EXPECT_TRUE(contains(replies, "error request longer than 255 bytes")) << replies;
+  std::string why;
+  std::unique_ptr<ClockdClient> client = ClockdClient::connect(socket_, &why);
+  ASSERT_NE(client, nullptr) << why;
+  ClockdReply reply;
+  ASSERT_TRUE(client->transact({ClockdVerb::query, "0", 0}, &reply, &why)) << why;
+  EXPECT_TRUE(reply.ok) << reply.error;
+  EXPECT_EQ(reply.clocks_mhz, std::vector<unsigned>{1980});
 }
 
 }  // namespace
