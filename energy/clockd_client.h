@@ -1,7 +1,7 @@
 // ClockdClient: joule-train's side of the joule-clockd socket (protocol in clockd_protocol.h).
 // One connection per actuator; the daemon resets every GPU this connection holds as soon as the
 // connection closes, so closing it (close_now, async-signal-safe) is the emergency restore.
-// Replies are awaited at most kClockdReplyTimeoutS so a wedged daemon cannot hang training.
+// Replies are awaited at most kClockdReplyTimeoutMs so a wedged daemon cannot hang training.
 #pragma once
 
 #include <memory>

@@ -31,6 +31,8 @@ class NvmlDevice {
   const std::string& name() const { return name_; }    // e.g. "NVIDIA H200"
   const std::string& where() const { return where_; }  // "NVML device 0" / "NVML device at PCI 0000:1b:00.0"
   const NvmlLibrary& library() const { return *lib_; }
+  // NVML's handle: the same device opened by index and by bus id has the same handle in a process.
+  nvmlDevice_t handle() const { return handle_; }
 
   // Energy since the driver loaded, mJ (monotone; updated about every 100 ms on an H200). Throws
   // joule::Error with NVML's reason, e.g. "Not Supported" before Volta.

@@ -4,7 +4,8 @@
 //   joule-clockd --socket PATH --gpus 0,1 [--owner USER]
 //
 // Invariants:
-// - It serves only the GPUs named by --gpus and locks only their supported SM clocks (min = max).
+// - It serves only the GPUs named by --gpus (by NVML index or PCI bus id, either naming matches)
+//   and locks only their supported SM clocks (min = max).
 // - One client holds a GPU from its lock until its reset or its disconnect; on disconnect (EOF,
 //   HUP, error: however the client died, SIGKILL included) every GPU it held is reset at once.
 // - The socket is created mode 0600 (owner-only; --owner hands it to the job user); an existing
@@ -179,9 +180,14 @@ class Daemon {
       if (c.fd == fd) return &c;
     return nullptr;
   }
+  // By name first; else by NVML handle, so "0" and "0000:1b:00.0" name the same served GPU.
   Gpu* find_gpu(const std::string& canonical) {
     for (Gpu& g : gpus_)
       if (g.canonical == canonical) return &g;
+    std::string why;
+    const std::unique_ptr<je::NvmlDevice> device = je::open_nvml_device(canonical, &why);
+    for (Gpu& g : gpus_)
+      if (device != nullptr && device->handle() == g.device->handle()) return &g;
     return nullptr;
   }
   std::string served() const {

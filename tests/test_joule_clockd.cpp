@@ -185,7 +185,9 @@ TEST_F(JouleClockdTest, RefusesClocksOutsideTheCardAndGpusItDoesNotServe) {
                         Case{{ClockdVerb::lock, "0", 100}, "not a supported SM clock"},
                         Case{{ClockdVerb::lock, "0", 2100}, "not a supported SM clock"},
                         Case{{ClockdVerb::lock, "1", 990}, "gpu 1 is not served here"},
-                        Case{{ClockdVerb::reset, "1", 0}, "gpu 1 is not served here"}}) {
+                        Case{{ClockdVerb::reset, "1", 0}, "gpu 1 is not served here"},
+                        Case{{ClockdVerb::lock, "00000000:43:00.0", 990}, "is not served here"},  // gpu 1's bus id
+                        Case{{ClockdVerb::lock, "00000000:99:00.0", 990}, "is not served here"}}) {
     ClockdReply reply;
     ASSERT_TRUE(client->transact(c.request, &reply, &why)) << why;
     EXPECT_FALSE(reply.ok) << format_clockd_request(c.request);
@@ -225,8 +227,16 @@ TEST_F(JouleClockdTest, ActuatorLocksReadsBackAndResetsThroughTheDaemon) {
   EXPECT_FALSE(reply.ok);
   EXPECT_TRUE(contains(reply.error, "held by another client")) << reply.error;
 
+  ASSERT_TRUE(intruder->transact({ClockdVerb::lock, "0000:1b:00.0", 345}, &reply, &why)) << why;
+  EXPECT_TRUE(contains(reply.error, "held by another client")) << "gpu 0 by its bus id: " << reply.error;
+
   knob->reset();
   EXPECT_TRUE(state_has("reset 0")) << read_file(state_);  // the reply came after the reset
+  ASSERT_TRUE(intruder->transact({ClockdVerb::lock, "0000:1b:00.0", 345}, &reply, &why)) << why;
+  EXPECT_TRUE(reply.ok) << "gpu 0 by its bus id, once released: " << reply.error;
+  EXPECT_TRUE(state_has("locked 0 345 345")) << read_file(state_);
+  ASSERT_TRUE(intruder->transact({ClockdVerb::reset, "0", 0}, &reply, &why)) << why;
+  EXPECT_TRUE(reply.ok) << reply.error;
   EXPECT_EQ(knob->lock_sm_clock(2000).applied_mhz, 1500u);
   knob.reset();
   EXPECT_TRUE(wait_for_state("reset 0")) << read_file(state_);
