@@ -168,6 +168,25 @@ void fill_config_defaults(pb::Config& config) {
   fill_defaults(config);
 }
 
+// energy.clock: the GPU's name has the form of an NVML index or a PCI bus id; the bounds are ordered.
+// Whether they are supported clocks is checked against the card (energy/clock_actuator.cpp).
+static void validate_clock_knob(Checker& c, const pb::ClockKnobConfig& clock) {
+  const std::string& gpu = clock.gpu();
+  const bool index = !gpu.empty() && gpu.size() <= 9 && gpu.find_first_not_of("0123456789") == std::string::npos;
+  const bool bus_id = !gpu.empty() && gpu.size() <= 16 &&
+                      gpu.find_first_not_of("0123456789abcdefABCDEF:.") == std::string::npos &&
+                      gpu.find('.') != std::string::npos && gpu.find(':') != std::string::npos;
+  JOULE_CHECK(gpu.empty() || index || bus_id, c.origin(), ": energy.clock.gpu = \"", gpu,
+              "\": expected \"\" (no clock knob), an NVML index (\"0\") or a PCI bus id (\"0000:1b:00.0\")");
+  c.in_range<uint32_t>("energy.clock.min_mhz", clock.min_mhz(), 0, 100000);
+  c.in_range<uint32_t>("energy.clock.max_mhz", clock.max_mhz(), 0, 100000);
+  JOULE_CHECK(clock.min_mhz() == 0 || clock.max_mhz() == 0 || clock.min_mhz() <= clock.max_mhz(), c.origin(),
+              ": energy.clock.min_mhz = ", clock.min_mhz(), " is above energy.clock.max_mhz = ", clock.max_mhz(),
+              ": expected min_mhz <= max_mhz");
+  JOULE_CHECK(clock.clockd_socket().size() <= 107, c.origin(), ": energy.clock.clockd_socket is ",
+              clock.clockd_socket().size(), " bytes long: expected at most 107 (a Unix socket path)");
+}
+
 void validate_config(const pb::Config& config, const std::string& origin, const ConfigOptions& options) {
   Checker c(origin);
   const pb::RunConfig& run = config.run();
@@ -254,6 +273,7 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
   // finite and physical: beyond these the estimate's joules overflow JSON numbers to "Infinity"
   c.in_range<double>("energy.estimate_watts_per_core", config.energy().estimate_watts_per_core(), 0.0, 1e4);
   c.in_range<double>("energy.estimate_static_watts", config.energy().estimate_static_watts(), 0.0, 1e6);
+  validate_clock_knob(c, config.energy().clock());
   const std::string& scaling = train.lr_scaling();
   JOULE_CHECK(scaling == "none" || scaling == "sqrt" || scaling == "linear" || scaling == "adascale", origin,
               ": train.lr_scaling = \"", scaling, "\": expected none, sqrt, linear or adascale");

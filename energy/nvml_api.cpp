@@ -64,6 +64,11 @@ std::unique_ptr<NvmlLibrary> NvmlLibrary::open(std::string* why_not) {
       resolve(h, "nvmlDeviceResetGpuLockedClocks", &lib->nvmlDeviceResetGpuLockedClocks, path, why_not) &&
       resolve(h, "nvmlDeviceGetPowerManagementLimit", &lib->nvmlDeviceGetPowerManagementLimit, path, why_not);
   if (!all_resolved) return nullptr;  // the destructor dlcloses
+  std::string optional_missing;
+  if (!resolve(h, "nvmlDeviceGetCurrentClocksEventReasons", &lib->nvmlDeviceGetCurrentClocksEventReasons, path,
+               &optional_missing))
+    resolve(h, "nvmlDeviceGetCurrentClocksThrottleReasons", &lib->nvmlDeviceGetCurrentClocksEventReasons, path,
+            &optional_missing);
   const nvmlReturn_t status = lib->nvmlInit_v2();
   if (status != NVML_SUCCESS) {
     *why_not = detail::concat("nvmlInit_v2 failed (library ", path, "): ", lib->error_string(status));
@@ -80,6 +85,25 @@ NvmlLibrary::~NvmlLibrary() {
     std::fprintf(stderr, "joule: warning: dlclose(%s) failed: %s [%s:%d]\n", path_.c_str(),
                  error ? error : "?", __FILE__, __LINE__);
   }
+}
+
+std::vector<std::string> clock_event_reason_names(unsigned long long mask) {
+  static constexpr const char* kNames[] = {"gpu_idle",      "applications_clocks_setting", "sw_power_cap",
+                                           "hw_slowdown",   "sync_boost",                  "sw_thermal_slowdown",
+                                           "hw_thermal_slowdown", "hw_power_brake_slowdown", "display_clock_setting"};
+  std::vector<std::string> names;
+  for (unsigned bit = 0; bit < 64; ++bit) {
+    const unsigned long long flag = 1ull << bit;
+    if ((mask & flag) == 0) continue;
+    if (bit < sizeof(kNames) / sizeof(kNames[0])) {
+      names.emplace_back(kNames[bit]);
+    } else {
+      char text[32];
+      std::snprintf(text, sizeof text, "unknown_0x%llx", flag);
+      names.emplace_back(text);
+    }
+  }
+  return names;
 }
 
 std::string NvmlLibrary::error_string(nvmlReturn_t status) const {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 
@@ -43,6 +44,22 @@ enum : unsigned {
   NVML_FI_DEV_POWER_AVERAGE = 185,            // mW, averaged over ~1 s
   NVML_FI_DEV_POWER_INSTANT = 186,            // mW, instantaneous
 };
+
+// Reasons a card runs below the clock asked for (nvmlDeviceGetCurrentClocksEventReasons bits).
+enum : unsigned long long {
+  NVML_CLOCKS_EVENT_REASON_GPU_IDLE = 0x1,
+  NVML_CLOCKS_EVENT_REASON_APPLICATIONS_CLOCKS_SETTING = 0x2,
+  NVML_CLOCKS_EVENT_REASON_SW_POWER_CAP = 0x4,
+  NVML_CLOCKS_THROTTLE_REASON_HW_SLOWDOWN = 0x8,
+  NVML_CLOCKS_EVENT_REASON_SYNC_BOOST = 0x10,
+  NVML_CLOCKS_EVENT_REASON_SW_THERMAL_SLOWDOWN = 0x20,
+  NVML_CLOCKS_THROTTLE_REASON_HW_THERMAL_SLOWDOWN = 0x40,
+  NVML_CLOCKS_THROTTLE_REASON_HW_POWER_BRAKE_SLOWDOWN = 0x80,
+  NVML_CLOCKS_EVENT_REASON_DISPLAY_CLOCK_SETTING = 0x100,
+};
+// Names of the set bits, lowest first ("gpu_idle", "sw_power_cap", ..., "unknown_0x..." for the
+// rest); empty for 0.
+std::vector<std::string> clock_event_reason_names(unsigned long long mask);
 
 using nvmlValueType_t = int;
 enum : nvmlValueType_t {
@@ -108,6 +125,9 @@ class NvmlLibrary {
   nvmlReturn_t (*nvmlDeviceSetGpuLockedClocks)(nvmlDevice_t, unsigned min_mhz, unsigned max_mhz) = nullptr;
   nvmlReturn_t (*nvmlDeviceResetGpuLockedClocks)(nvmlDevice_t) = nullptr;
   nvmlReturn_t (*nvmlDeviceGetPowerManagementLimit)(nvmlDevice_t, unsigned* mw) = nullptr;
+  // Optional (null when the library has neither name): nvmlDeviceGetCurrentClocksEventReasons
+  // (NVML 12.x), else its older name nvmlDeviceGetCurrentClocksThrottleReasons. Bits above.
+  nvmlReturn_t (*nvmlDeviceGetCurrentClocksEventReasons)(nvmlDevice_t, unsigned long long* reasons) = nullptr;
 
  private:
   NvmlLibrary() = default;

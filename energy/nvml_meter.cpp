@@ -131,6 +131,20 @@ std::vector<unsigned> NvmlDevice::supported_sm_clocks() const {
   return sm;
 }
 
+bool NvmlDevice::clock_event_reasons(unsigned long long* mask, std::string* detail) const {
+  JOULE_ASSERT(mask != nullptr);
+  *mask = 0;
+  if (lib_->nvmlDeviceGetCurrentClocksEventReasons == nullptr) {
+    if (detail != nullptr) *detail = "NVML library " + lib_->path() + " cannot report clock event reasons";
+    return false;
+  }
+  const nvmlReturn_t status = lib_->nvmlDeviceGetCurrentClocksEventReasons(handle_, mask);
+  if (status == NVML_SUCCESS) return true;
+  if (detail != nullptr) *detail = lib_->error_string(status);
+  *mask = 0;
+  return false;
+}
+
 ClockStatus NvmlDevice::clock_status(nvmlReturn_t status, std::string* detail) const {
   if (status != NVML_SUCCESS && detail != nullptr) *detail = lib_->error_string(status);
   switch (status) {

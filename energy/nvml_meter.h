@@ -31,6 +31,8 @@ class NvmlDevice {
   const std::string& name() const { return name_; }    // e.g. "NVIDIA H200"
   const std::string& where() const { return where_; }  // "NVML device 0" / "NVML device at PCI 0000:1b:00.0"
   const NvmlLibrary& library() const { return *lib_; }
+  // NVML's handle: the same device opened by index and by bus id has the same handle in a process.
+  nvmlDevice_t handle() const { return handle_; }
 
   // Energy since the driver loaded, mJ (monotone; updated about every 100 ms on an H200). Throws
   // joule::Error with NVML's reason, e.g. "Not Supported" before Volta.
@@ -42,6 +44,9 @@ class NvmlDevice {
   // SM clocks that can be locked, ascending, at the highest memory clock (H200: 345..1980 MHz in
   // 15 MHz steps at 3201 MHz).
   std::vector<unsigned> supported_sm_clocks() const;
+  // Why the card runs below the clock asked for: NVML's clock event (throttle) reason bits, or
+  // false with NVML's reason in *detail when the library or the card cannot say.
+  bool clock_event_reasons(unsigned long long* mask, std::string* detail = nullptr) const;
 
   // Locks the SM clock into [min_mhz, max_mhz] (root, Volta+), or undoes any lock. *detail (when
   // given) receives NVML's message on anything but ok. Callers own restoring clocks on every exit.

@@ -18,6 +18,15 @@
 //   FAKE_NVML_FAIL     init                 → nvmlInit_v2 returns 9 (DRIVER_NOT_LOADED)
 //                      no_permission        → the clock setters return 4 (NO_PERMISSION)
 //                      energy_not_supported → the energy counter and field 83 return 3
+//   FAKE_NVML_MAX_HELD_MHZ  a card at its power cap: it cannot hold SM clocks above this, the
+//                      clock reads back at most this and the event reasons say sw_power_cap
+//                      (default: none, every supported clock holds)
+//   FAKE_NVML_STATE_FILE after every setter call (failed ones included) the fake rewrites this
+//                      file (write + rename, so a reader never sees half of it): one line per
+//                      device, "locked <dev> <min> <max>", "reset <dev>" (reset since it was
+//                      locked or reset) or "default <dev>" (never touched), then
+//                      "setter_calls <n>". Lets a test in another process watch a daemon's calls.
+// Clock event reasons: sw_power_cap as above, gpu_idle when FAKE_NVML_LOAD is 0, else none.
 // Extra exports for tests: fakeNvmlSetterCalls() (setter calls, failed ones included) and
 // fakeNvmlReset() (zero the count, unlock every clock), fakeNvmlRewindEnergy(mJ) (a counter going
 // backwards, as after a driver reload).
@@ -45,6 +54,8 @@ struct joule::energy::nvmlDevice_st {
   double energy_mj = 0;     // integrated up to updated_s
   double updated_s = -1;    // < 0: not started
   bool locked = false;
+  bool reset_called = false;
+  unsigned locked_min_mhz = 0;
   unsigned locked_max_mhz = 0;
 };
 
@@ -64,6 +75,8 @@ unsigned g_device_count = 1;
 double g_load = 0.5;
 FailMode g_fail = FailMode::none;
 unsigned g_setter_calls = 0;
+unsigned g_max_held_mhz = 0;  // 0 = no cap
+std::string g_state_file;
 nv::nvmlDevice_st g_devices[kMaxDevices];
 
 double now_s() {
@@ -78,7 +91,37 @@ unsigned snap_clock(unsigned mhz) {
   return kMinClock + (mhz - kMinClock) / kClockStep * kClockStep;
 }
 
-unsigned clock_of(const nv::nvmlDevice_st& d) { return d.locked ? snap_clock(d.locked_max_mhz) : kMaxClock; }
+unsigned wanted_clock(const nv::nvmlDevice_st& d) { return d.locked ? snap_clock(d.locked_max_mhz) : kMaxClock; }
+
+bool power_capped(const nv::nvmlDevice_st& d) { return g_max_held_mhz != 0 && wanted_clock(d) > g_max_held_mhz; }
+
+unsigned clock_of(const nv::nvmlDevice_st& d) { return power_capped(d) ? snap_clock(g_max_held_mhz) : wanted_clock(d); }
+
+// FAKE_NVML_STATE_FILE, rewritten whole (see the file-top comment); caller holds g_mutex.
+void write_state_file() {
+  if (g_state_file.empty()) return;
+  std::string text;
+  for (unsigned i = 0; i < g_device_count; ++i) {
+    const nv::nvmlDevice_st& d = g_devices[i];
+    if (d.locked)
+      text += "locked " + std::to_string(i) + " " + std::to_string(d.locked_min_mhz) + " " +
+              std::to_string(d.locked_max_mhz) + "\n";
+    else
+      text += (d.reset_called ? "reset " : "default ") + std::to_string(i) + "\n";
+  }
+  text += "setter_calls " + std::to_string(g_setter_calls) + "\n";
+  const std::string temporary = g_state_file + ".tmp";
+  std::FILE* out = std::fopen(temporary.c_str(), "w");
+  if (out == nullptr) return;
+  const bool written = std::fwrite(text.data(), 1, text.size(), out) == text.size();
+  if (std::fclose(out) == 0 && written) std::rename(temporary.c_str(), g_state_file.c_str());
+}
+
+// Every setter ends here: counts the call and publishes the state.
+nvmlReturn_t setter_done(nvmlReturn_t status) {
+  write_state_file();
+  return status;
+}
 
 double power_w(const nv::nvmlDevice_st& d) {
   const double ratio = clock_of(d) / static_cast<double>(kMaxClock);
@@ -104,6 +147,10 @@ void read_environment() {
   const char* load = std::getenv("FAKE_NVML_LOAD");
   const double l = load ? std::atof(load) : 0.5;
   g_load = l < 0 ? 0 : (l > 1 ? 1 : l);
+  const char* held = std::getenv("FAKE_NVML_MAX_HELD_MHZ");
+  g_max_held_mhz = held ? static_cast<unsigned>(std::strtoul(held, nullptr, 10)) : 0;
+  const char* state = std::getenv("FAKE_NVML_STATE_FILE");
+  g_state_file = state ? state : "";
   const std::string fail = std::getenv("FAKE_NVML_FAIL") ? std::getenv("FAKE_NVML_FAIL") : "";
   g_fail = fail == "init"                   ? FailMode::init
            : fail == "no_permission"        ? FailMode::no_permission
@@ -301,23 +348,25 @@ nvmlReturn_t nvmlDeviceGetSupportedGraphicsClocks(nvmlDevice_t device, unsigned 
 nvmlReturn_t nvmlDeviceSetGpuLockedClocks(nvmlDevice_t device, unsigned min_mhz, unsigned max_mhz) {
   std::lock_guard lock(g_mutex);
   ++g_setter_calls;
-  if (const nvmlReturn_t s = check(device); s != nv::NVML_SUCCESS) return s;
-  if (g_fail == FailMode::no_permission) return nv::NVML_ERROR_NO_PERMISSION;
-  if (min_mhz > max_mhz) return nv::NVML_ERROR_INVALID_ARGUMENT;
+  if (const nvmlReturn_t s = check(device); s != nv::NVML_SUCCESS) return setter_done(s);
+  if (g_fail == FailMode::no_permission) return setter_done(nv::NVML_ERROR_NO_PERMISSION);
+  if (min_mhz > max_mhz) return setter_done(nv::NVML_ERROR_INVALID_ARGUMENT);
   advance(*device);
   device->locked = true;
+  device->locked_min_mhz = min_mhz;
   device->locked_max_mhz = max_mhz;
-  return nv::NVML_SUCCESS;
+  return setter_done(nv::NVML_SUCCESS);
 }
 
 nvmlReturn_t nvmlDeviceResetGpuLockedClocks(nvmlDevice_t device) {
   std::lock_guard lock(g_mutex);
   ++g_setter_calls;
-  if (const nvmlReturn_t s = check(device); s != nv::NVML_SUCCESS) return s;
-  if (g_fail == FailMode::no_permission) return nv::NVML_ERROR_NO_PERMISSION;
+  if (const nvmlReturn_t s = check(device); s != nv::NVML_SUCCESS) return setter_done(s);
+  if (g_fail == FailMode::no_permission) return setter_done(nv::NVML_ERROR_NO_PERMISSION);
   advance(*device);
   device->locked = false;
-  return nv::NVML_SUCCESS;
+  device->reset_called = true;
+  return setter_done(nv::NVML_SUCCESS);
 }
 
 nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t device, unsigned* mw) {
@@ -326,6 +375,21 @@ nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t device, unsigned* mw
   if (mw == nullptr) return nv::NVML_ERROR_INVALID_ARGUMENT;
   *mw = kPowerLimitMw;
   return nv::NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(nvmlDevice_t device, unsigned long long* reasons) {
+  std::lock_guard lock(g_mutex);
+  if (const nvmlReturn_t s = check(device); s != nv::NVML_SUCCESS) return s;
+  if (reasons == nullptr) return nv::NVML_ERROR_INVALID_ARGUMENT;
+  *reasons = 0;
+  if (power_capped(*device)) *reasons |= nv::NVML_CLOCKS_EVENT_REASON_SW_POWER_CAP;
+  if (g_load == 0) *reasons |= nv::NVML_CLOCKS_EVENT_REASON_GPU_IDLE;
+  return nv::NVML_SUCCESS;
+}
+
+// The name NVML had before 12.x; joule falls back to it.
+nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t device, unsigned long long* reasons) {
+  return nvmlDeviceGetCurrentClocksEventReasons(device, reasons);
 }
 
 // ---- test-only exports --------------------------------------------------------------------------
@@ -345,7 +409,7 @@ void fakeNvmlReset() {
   std::lock_guard lock(g_mutex);
   advance_all();
   g_setter_calls = 0;
-  for (auto& d : g_devices) d.locked = false;
+  for (auto& d : g_devices) d.locked = d.reset_called = false;
 }
 
 }  // extern "C"
@@ -369,3 +433,4 @@ FAKE_NVML_SAME_TYPE(nvmlDeviceGetSupportedGraphicsClocks);
 FAKE_NVML_SAME_TYPE(nvmlDeviceSetGpuLockedClocks);
 FAKE_NVML_SAME_TYPE(nvmlDeviceResetGpuLockedClocks);
 FAKE_NVML_SAME_TYPE(nvmlDeviceGetPowerManagementLimit);
+FAKE_NVML_SAME_TYPE(nvmlDeviceGetCurrentClocksEventReasons);
