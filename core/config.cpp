@@ -176,8 +176,9 @@ static void validate_clock_knob(Checker& c, const pb::ClockKnobConfig& clock) {
   const bool bus_id = !gpu.empty() && gpu.size() <= 16 &&
                       gpu.find_first_not_of("0123456789abcdefABCDEF:.") == std::string::npos &&
                       gpu.find('.') != std::string::npos && gpu.find(':') != std::string::npos;
-  JOULE_CHECK(gpu.empty() || index || bus_id, c.origin(), ": energy.clock.gpu = \"", gpu,
-              "\": expected \"\" (no clock knob), an NVML index (\"0\") or a PCI bus id (\"0000:1b:00.0\")");
+  JOULE_CHECK(gpu.empty() || gpu == "local" || index || bus_id, c.origin(), ": energy.clock.gpu = \"", gpu,
+              "\": expected \"\" (no clock knob), \"local\" (the rank's local index), an NVML index (\"0\") or a "
+              "PCI bus id (\"0000:1b:00.0\")");
   c.in_range<uint32_t>("energy.clock.min_mhz", clock.min_mhz(), 0, 100000);
   c.in_range<uint32_t>("energy.clock.max_mhz", clock.max_mhz(), 0, 100000);
   JOULE_CHECK(clock.min_mhz() == 0 || clock.max_mhz() == 0 || clock.min_mhz() <= clock.max_mhz(), c.origin(),

@@ -1,6 +1,7 @@
 // MpiCommunicator: MPI setup (init, private communicators, the node's ranks, host name), the
 // collectives with counts split into int-sized chunks, all of them non-blocking MPI-3 calls whose
 // waits the stall watchdog watches (distributed/mpi_internal.h), and MPI error checking.
+#include "energy/clock_actuator.h"
 #include "distributed/mpi_communicator.h"
 
 #include <algorithm>
@@ -318,6 +319,7 @@ void MpiCommunicator::barrier() {
 
 void MpiCommunicator::abort(int exit_code) {
   std::fflush(nullptr);
+  energy::reset_clocks_emergency();  // no destructor runs past MPI_Abort: clocks first
   MPI_Abort(MPI_COMM_WORLD, exit_code);
   std::_Exit(exit_code);  // MPI_Abort does not return; this keeps [[noreturn]] true if it did
 }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "energy/clock_actuator.h"
 #include "distributed/mpi_internal.h"
 
 namespace joule {
@@ -170,6 +171,7 @@ void StallWatchdog::on_stall(const char* what, int64_t number, double waited, bo
                  program, rank_, what, static_cast<long long>(number), waited, timeout_s_, kGraceSeconds);
   }
   std::fflush(nullptr);
+  energy::reset_clocks_emergency();  // no destructor runs past MPI_Abort: clocks first
   MPI_Abort(MPI_COMM_WORLD, 1);
   std::_Exit(1);  // MPI_Abort does not return
 }
@@ -185,6 +187,7 @@ void StallWatchdog::on_interrupt(const char* what, int64_t number, double waited
                who.c_str(), kInterruptExitStatus);
   std::fflush(nullptr);
   // Open MPI's mpirun exits with the error code of the first MPI_Abort
+  energy::reset_clocks_emergency();  // no destructor runs past MPI_Abort: clocks first
   MPI_Abort(MPI_COMM_WORLD, kInterruptExitStatus);
   std::_Exit(kInterruptExitStatus);  // MPI_Abort does not return
 }

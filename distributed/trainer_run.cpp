@@ -99,9 +99,32 @@ void Trainer::Run::apply_knobs(const pb::Knobs& next, const std::string& reason)
   pending_decision_ += (pending_decision_.empty() ? "" : "; ") + reason + ": " + change;
   close_window("");
   if (next.global_batch() != s_.knobs.global_batch()) feed_.set_global_batch(next.global_batch());
+  const int rank = s_.comm.rank();
+  const uint32_t clock_mhz = rank < next.sm_clock_mhz_size() ? next.sm_clock_mhz(rank) : 0;
+  if (clock_mhz != (rank < s_.knobs.sm_clock_mhz_size() ? s_.knobs.sm_clock_mhz(rank) : 0)) {
+    apply_clock(clock_mhz);
+    pending_decision_ = clock_note_;  // the next window's record says what the card did
+  }
   s_.knobs = next;
   outputs_.knobs(static_cast<int64_t>(s_.train.step()), s_.knobs, energy::unix_seconds());
   outputs_.message("step " + std::to_string(s_.train.step()) + ": " + reason + ": " + change);
+}
+
+// This rank's clock; the knob keeps the requested value, the log says what the card did.
+void Trainer::Run::apply_clock(uint32_t mhz) {
+  energy::ClockActuator* clock = io_.clock;
+  if (clock == nullptr || !clock->available()) {
+    clock_note_ = "sm clock knob unavailable" + (clock != nullptr ? ": " + clock->reason() : std::string(" (energy.clock.gpu is unset)"));
+    return;
+  }
+  if (mhz == 0) {
+    clock->reset();
+    clock_note_ = std::string("sm clock reset (") + clock->mode() + ")";
+  } else {
+    const energy::ClockChange change = clock->lock_sm_clock(mhz);
+    clock_note_ = change.message;
+  }
+  outputs_.message("rank " + std::to_string(s_.comm.rank()) + ": " + clock_note_);
 }
 
 bool Trainer::Run::next_batch(Batch& batch) {
@@ -249,12 +272,14 @@ void Trainer::Run::evaluate() {
 
 energy::WindowKnobs Trainer::Run::window_knobs() const {
   const int rank = s_.comm.rank();
-  return {s_.knobs.global_batch(), s_.knobs.precision(),
-          rank < s_.knobs.sm_clock_mhz_size() ? s_.knobs.sm_clock_mhz(rank) : 0u};
+  const uint32_t knob = rank < s_.knobs.sm_clock_mhz_size() ? s_.knobs.sm_clock_mhz(rank) : 0u;
+  // the clock the card runs at when the knob locked one (dry run: the knob's value)
+  const uint32_t locked = io_.clock != nullptr && io_.clock->available() ? io_.clock->locked_mhz() : knob;
+  return {s_.knobs.global_batch(), s_.knobs.precision(), locked};
 }
 
 void Trainer::Run::close_window(const std::string& decision) {
-  const std::string text = pending_decision_ + (pending_decision_.empty() || decision.empty() ? "" : "; ") + decision;
+  std::string text = pending_decision_ + (pending_decision_.empty() || decision.empty() ? "" : "; ") + decision;
   window_log_->close_window(static_cast<int64_t>(s_.train.step()), window_knobs(), text, now_s());
   pending_decision_.clear();
 }

@@ -38,6 +38,7 @@ class Trainer::Run {
  private:
   void evaluate();
   void apply_knobs(const pb::Knobs& next, const std::string& reason);  // closes the window with the decision
+  void apply_clock(uint32_t mhz);  // this rank's SM clock (0: reset) through io.clock
   float current_lr() const;
   energy::WindowKnobs window_knobs() const;
 
@@ -59,6 +60,7 @@ class Trainer::Run {
   int64_t epoch_steps_ = 0;
   size_t next_scheduled_ = 0;  // energy.schedule entries applied so far
   std::string pending_decision_;  // decisions since the window opened, for its record
+  std::string clock_note_;        // what the clock actuator did last
 };
 
 }  // namespace joule

@@ -24,6 +24,7 @@
 #include "distributed/make_communicator.h"
 #include "distributed/trainer.h"
 #include "distributed/node_shared_meter.h"
+#include "energy/clock_actuator.h"
 #include "energy/rank_meter.h"
 
 namespace {
@@ -46,7 +47,12 @@ struct Arguments {
 };
 
 std::atomic<bool> g_stop_requested{false};  // the one global: signal handlers can reach nothing else
-extern "C" void on_stop_signal(int) { g_stop_requested.store(true); }
+// A stop request also undoes this process's clock locks at once: mpirun follows SIGTERM with
+// SIGKILL within seconds, which no destructor survives (joule-clockd covers SIGKILL itself).
+extern "C" void on_stop_signal(int) {
+  g_stop_requested.store(true);
+  joule::energy::reset_clocks_emergency();
+}
 
 Arguments parse_arguments(int argc, char** argv) {
   Arguments a;
@@ -184,6 +190,13 @@ int run(int argc, char** argv, joule::Communicator& comm, const Environment& env
     if (comm.rank() == 0) std::fprintf(stderr, "joule-train: interrupted before training started; nothing written\n");
     return 3;
   }
+  // The SM-clock knob: its bounds are checked against the card here, before anything is written.
+  // Destroyed on every way out of run() (return or exception), which resets what it locked.
+  joule::energy::ClockActuatorOptions clock_options = joule::energy::clock_actuator_options(config.energy().clock());
+  if (clock_options.gpu == "local") clock_options.gpu = std::to_string(comm.local_rank());
+  std::vector<std::string> clock_warnings;
+  const std::unique_ptr<joule::energy::ClockActuator> clock =
+      joule::energy::make_clock_actuator(clock_options, clock_warnings);
   const std::filesystem::path run_dir = std::filesystem::path(config.run().output()) / config.run().name();
   create_run_directory(comm, run_dir, config);
   joule::TrainerIo io;
@@ -203,6 +216,8 @@ int run(int argc, char** argv, joule::Communicator& comm, const Environment& env
   io.meter = meter.get();
   io.meter_warnings = rank_meter.warnings;
   if (!share_note.empty()) io.meter_notes.push_back(share_note);
+  io.meter_warnings.insert(io.meter_warnings.end(), clock_warnings.begin(), clock_warnings.end());
+  io.clock = clock.get();
   const joule::pb::Summary summary = trainer.run(io);
   const bool interrupted = summary.stop_reason() == "interrupted" || g_stop_requested.load();  // a late signal too
   if (comm.rank() == 0)
@@ -242,7 +257,8 @@ int main(int argc, char** argv) {
     const int rank = comm ? comm->rank() : 0;
     std::fprintf(stderr, "joule-train (rank %d): error: %s\n", rank, e.what());
     std::fflush(stderr);
-    // one rank's failure must end the job: the others may be waiting in a collective
+    // one rank's failure must end the job: the others may be waiting in a collective (the clock
+    // actuator, owned by run(), was destroyed while the exception left it: clocks are reset)
     if (comm && comm->size() > 1) comm->abort(status);
   }
   return status;
