@@ -73,7 +73,8 @@ double unix_seconds() {
 TensorBoardWriter::TensorBoardWriter(const std::string& dir, const std::string& suffix) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  JOULE_CHECK(!ec, "cannot create the TensorBoard directory \"", dir, "\": ", ec.message());
+  // in the run directory, which exists by now: a failure is output that cannot be written (status 1)
+  JOULE_CHECK_IO(!ec, "cannot create the TensorBoard directory \"", dir, "\": ", ec.message());
   const double now = unix_seconds();
   char stamp[32];
   std::snprintf(stamp, sizeof(stamp), "%010lld", static_cast<long long>(std::floor(now)));
@@ -81,7 +82,7 @@ TensorBoardWriter::TensorBoardWriter(const std::string& dir, const std::string& 
                                          std::to_string(getpid()) + (suffix.empty() ? "" : "." + suffix)))
               .string();
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  JOULE_CHECK(fd_ >= 0, "cannot create the TensorBoard event file \"", path_, "\": ", std::strerror(errno));
+  JOULE_CHECK_IO(fd_ >= 0, "cannot create the TensorBoard event file \"", path_, "\": ", std::strerror(errno));
   tb::Event event;
   event.set_wall_time(now);
   event.set_file_version("brain.Event:2");
@@ -116,7 +117,7 @@ void TensorBoardWriter::flush() {
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) JOULE_FAIL("writing the TensorBoard event file \"", path_, "\" failed: ", std::strerror(errno));
+    JOULE_CHECK_IO(n >= 0, "writing the TensorBoard event file \"", path_, "\" failed: ", std::strerror(errno));
     done += static_cast<size_t>(n);
   }
 }

@@ -8,6 +8,7 @@
 #include "core/context.h"
 #include "core/cpu_math_select.h"
 #include "core/error.h"
+#include "core/exit_status.h"
 #include "ops/model.h"
 
 namespace joule::bench {
@@ -78,9 +79,8 @@ int cpu_math_main(int argc, char** argv) {
                   t.unavailable.empty() ? t.kernel.c_str() : ("unavailable: " + t.unavailable).c_str());
     std::printf("# auto would choose %s: %s\n", choice.name.c_str(), choice.reason.c_str());
     return wrong == 0 ? 0 : 1;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
-    return e.kind() == ErrorKind::invalid_input ? 2 : 1;
+  } catch (const std::exception& e) {
+    return report_error("joule-bench", -1, e);  // core/exit_status.h
   }
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/exit_status.h"
 #include "distributed/communicator.h"
 #include "distributed/rank_log.h"
 #include "energy/estimate_meter.h"
@@ -53,8 +54,7 @@ int energy_main(int argc, char** argv) {
     }
     JOULE_CHECK(step_ms > 0 && window_s > 0 && marks_per_step >= 0, "--step-ms and --window-s must be > 0");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
-    return 2;
+    return report_error("joule-bench", -1, e);  // core/exit_status.h
   }
 
   std::string warning;

@@ -33,6 +33,7 @@
 
 #include "core/context.h"
 #include "core/error.h"
+#include "core/exit_status.h"
 #include "distributed/gradient_reducer.h"
 #include "distributed/make_communicator.h"
 
@@ -293,22 +294,21 @@ int allreduce_main(int argc, char** argv) {
   try {
     comm = joule::make_communicator(&argc, &argv);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
-    return 1;
+    return joule::report_error("joule-bench", -1, e);
   }
   AllreduceArgs args;
   try {
     args = parse_allreduce_args(std::vector<std::string>(argv + 2, argv + argc));
-  } catch (const joule::Error& e) {
-    if (comm->rank() == 0) std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
-    return 2;
+  } catch (const std::exception& e) {  // the same on every rank: rank 0 says it
+    if (comm->rank() == 0) joule::print_error("joule-bench", -1, e);
+    return joule::exit_status_for(e);
   }
   try {
     return bench_allreduce(*comm, args);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "joule-bench: rank %d: error: %s\n", comm->rank(), e.what());
-    if (comm->size() > 1) comm->abort(1);
-    return 1;
+    const int status = joule::report_error("joule-bench", comm->rank(), e);
+    if (comm->size() > 1) comm->abort(status);
+    return status;
   }
 }
 
@@ -351,11 +351,7 @@ int main(int argc, char** argv) {
     }
     JOULE_CHECK(size >= 1 && repeats >= 1 && threads >= 0, "--size and --repeats must be >= 1, --threads >= 0");
     return bench_gemm(size, threads, repeats, backend);
-  } catch (const joule::Error& e) {
-    std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
-    return e.kind() == joule::ErrorKind::invalid_input ? 2 : 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
-    return 2;
+    return joule::report_error("joule-bench", -1, e);  // core/exit_status.h
   }
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/exit_status.h"
 #include "core/file_util.h"
 #include "energy/report.h"
 
@@ -122,8 +123,6 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    const auto* error = dynamic_cast<const joule::Error*>(&e);
-    std::fprintf(stderr, "joule-report: error: %s\n", e.what());
-    return error != nullptr && error->kind() == joule::ErrorKind::invalid_input ? 2 : 1;
+    return joule::report_error("joule-report", -1, e);  // core/exit_status.h
   }
 }

@@ -19,6 +19,7 @@
 #include "core/gemm.h"
 #include "core/dataset.h"
 #include "core/error.h"
+#include "core/exit_status.h"
 #include "core/file_util.h"
 #include "distributed/make_communicator.h"
 #include "distributed/trainer.h"
@@ -213,11 +214,7 @@ int main(int argc, char** argv) {
     comm = joule::make_communicator(&argc, &argv);
     status = run(argc, argv, *comm);
   } catch (const std::exception& e) {
-    const auto* error = dynamic_cast<const joule::Error*>(&e);
-    status = error != nullptr && error->kind() == joule::ErrorKind::invalid_input ? 2 : 1;
-    const int rank = comm ? comm->rank() : 0;
-    std::fprintf(stderr, "joule-train (rank %d): error: %s\n", rank, e.what());
-    std::fflush(stderr);
+    status = joule::report_error("joule-train", comm ? comm->rank() : 0, e);  // core/exit_status.h
     // one rank's failure must end the job: the others may be waiting in a collective
     if (comm && comm->size() > 1) comm->abort(status);
   }
