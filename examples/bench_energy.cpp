@@ -21,6 +21,7 @@
 #include "energy/estimate_meter.h"
 #include "energy/phase_clock.h"
 #include "energy/rapl_meter.h"
+#include "examples/cli.h"
 
 namespace joule::bench {
 namespace {
@@ -37,22 +38,16 @@ double ns_per_call(int count, F&& f) {
 int energy_main(int argc, char** argv) {
   double step_ms = 15, window_s = 2, marks_per_step = 6;
   try {
-    std::vector<std::string> args(argv + 2, argv + argc);
-    for (size_t i = 0; i < args.size(); i += 2) {
-      JOULE_CHECK(i + 1 < args.size(), args[i], " needs a value");
-      const double value = std::stod(args[i + 1]);
-      if (args[i] == "--step-ms") {
-        step_ms = value;
-      } else if (args[i] == "--window-s") {
-        window_s = value;
-      } else if (args[i] == "--marks-per-step") {
-        marks_per_step = value;
-      } else {
-        JOULE_FAIL_INPUT("unknown argument '", args[i], "'; usage: joule-bench energy [--step-ms MS] [--window-s S] "
-                         "[--marks-per-step M]");
-      }
-    }
-    JOULE_CHECK(step_ms > 0 && window_s > 0 && marks_per_step >= 0, "--step-ms and --window-s must be > 0");
+    CLI::App app("joule-bench energy: the cost of energy measurement and accounting, per operation",
+                 "joule-bench energy");
+    bool help = false;
+    cli::setup(app, &help);
+    app.add_option("--step-ms", step_ms, "training step time the overhead is a share of (ms)")->capture_default_str()
+        ->check(cli::greater_than(0));
+    app.add_option("--window-s", window_s, "energy.window_s of the run (s)")->capture_default_str()->check(cli::greater_than(0));
+    app.add_option("--marks-per-step", marks_per_step, "phase marks per step")->capture_default_str()->check(cli::at_least(0));
+    cli::parse(app, argc - 1, argv + 1);
+    if (help) return std::fputs(app.help().c_str(), stdout), 0;
   } catch (const std::exception& e) {
     return report_error("joule-bench", -1, e);  // core/exit_status.h
   }
