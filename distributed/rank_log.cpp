@@ -22,11 +22,7 @@ void set_phases(pb::PhaseBreakdown* out, const energy::PhaseSeconds& values) {
 
 }  // namespace
 
-double unix_seconds() {
-  timeval tv{};
-  gettimeofday(&tv, nullptr);
-  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
-}
+// forwarding: unix_seconds() is defined in core/clock.cpp now; removed when the trainer split lands
 
 RankLog::RankLog(const std::string& run_dir, const Communicator& comm, energy::Meter& meter, double window_s,
                  const std::string& precision)

@@ -45,6 +45,6 @@ class RankLog {
   int64_t samples_ = 0;
 };
 
-double unix_seconds();  // wall clock, for records that ranks on different nodes must line up
+double unix_seconds();  // forwarding: core/clock.h's; removed when the trainer split lands
 
 }  // namespace joule

@@ -5,12 +5,12 @@
 
 #include <array>
 #include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/proto/tensorboard.pb.h"
 
@@ -31,12 +31,6 @@ constexpr std::array<uint32_t, 256> make_crc32c_table() {
 
 void append_le(std::string* out, uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xffu));
-}
-
-std::string host_name() {
-  char name[256] = {};
-  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
-  return name;
 }
 
 std::string serialize(const tb::Event& event) {
@@ -64,10 +58,6 @@ std::string tfrecord_frame(std::string_view data) {
   record.append(data);
   append_le(&record, mask_crc32c(crc32c(data)), 4);
   return record;
-}
-
-double unix_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 TensorBoardWriter::TensorBoardWriter(const std::string& dir, const std::string& suffix) {

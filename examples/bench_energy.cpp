@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/exit_status.h"
 #include "distributed/communicator.h"
@@ -56,9 +57,9 @@ int energy_main(int argc, char** argv) {
   const std::unique_ptr<energy::Meter> meter = energy::make_cpu_meter(12, 0, &warning);
   double sink = 0;
   const double read_ns = ns_per_call(20000, [&](int) { sink += meter->read().total_j(); });
-  energy::PhaseClock clock(energy::monotonic_seconds());
+  energy::PhaseClock clock(monotonic_seconds());
   const double mark_ns = ns_per_call(1000000, [&](int i) {
-    clock.enter(static_cast<energy::Phase>(i % 5), energy::monotonic_seconds());
+    clock.enter(static_cast<energy::Phase>(i % 5), monotonic_seconds());
   });
   const std::string dir = (std::filesystem::temp_directory_path() / ("joule-bench-energy-" + std::to_string(getpid()))).string();
   double window_ns = 0;
