@@ -10,8 +10,6 @@
 // carry in one call). Calls come from the thread that created the communicator.
 #pragma once
 
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -20,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/error.h"
 
 namespace joule {
@@ -84,10 +83,7 @@ class Communicator {
 // special cases. Used by builds without MPI and by unit tests.
 class LocalCommunicator final : public Communicator {
  public:
-  LocalCommunicator() {
-    char name[256] = {};
-    if (gethostname(name, sizeof(name) - 1) == 0 && name[0] != '\0') host_ = name;
-  }
+  LocalCommunicator() : host_(host_name()) {}
 
   int rank() const override { return 0; }
   int size() const override { return 1; }
@@ -131,7 +127,7 @@ class LocalCommunicator final : public Communicator {
     JOULE_CHECK(data != nullptr || count == 0, what, ": null buffer for ", count, " elements");
   }
 
-  std::string host_ = "localhost";
+  std::string host_;
 };
 
 }  // namespace joule

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "core/clock.h"
 #include "energy/clock_actuator.h"
 #include "distributed/mpi_internal.h"
 
@@ -20,10 +21,6 @@ namespace {
 // of ranks in step finish within it, and sleeping would only add latency.
 constexpr double kSpinSeconds = 1e-3;
 constexpr double kMaxSleepSeconds = 1e-3;  // longest pause between two polls of a long wait
-
-double monotonic_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/clock.h"
 #include "energy/estimate_meter.h"
 #include "ops/softmax_cross_entropy.h"
 
@@ -20,10 +21,10 @@ StepStats StepRunner::run(const Batch& batch, int micro_batches, int64_t global_
     ctx_.step = step * 256 + static_cast<uint64_t>(m);  // distinct dropout masks per micro-batch
     const Tensor images = batch.images.rows(m * rows, (m + 1) * rows);
     const Tensor labels = batch.labels.rows(m * rows, (m + 1) * rows);
-    clock_.enter(energy::Phase::forward, energy::monotonic_seconds());
+    clock_.enter(energy::Phase::forward, monotonic_seconds());
     const Tensor& logits = model_.forward(ctx_, images, /*training=*/true);
     stats.loss_sum += softmax_cross_entropy_forward(ctx_, probs_, logits, labels);
-    clock_.enter(energy::Phase::backward, energy::monotonic_seconds());
+    clock_.enter(energy::Phase::backward, monotonic_seconds());
     // 1/B (the global batch): summed over micro-batches and ranks this is the global mean gradient
     softmax_cross_entropy_backward(ctx_, dlogits_, probs_, labels, 1.0f / static_cast<float>(global_batch));
     const bool last = m + 1 == micro_batches;
@@ -32,7 +33,7 @@ StepStats StepRunner::run(const Batch& batch, int micro_batches, int64_t global_
     model_.backward(ctx_, dlogits_, m == 0 ? GradMode::overwrite : GradMode::accumulate, on_ready);
   }
   ctx_.step = step;
-  clock_.enter(energy::Phase::comm_wait, energy::monotonic_seconds());
+  clock_.enter(energy::Phase::comm_wait, monotonic_seconds());
   reducer_.finish(1.0f);
   // this rank's gradient is (its samples / B) × its mean gradient g_r = g_r / world
   stats.local_grad_sq = reducer_.local_sq_norm() * static_cast<double>(world) * world;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/clock.h"
 #include "core/build_info.h"
 #include "energy/estimate_meter.h"
 #include "energy/rank_meter.h"
@@ -12,7 +13,7 @@
 namespace joule {
 namespace {
 
-double now_s() { return energy::monotonic_seconds(); }
+double now_s() { return monotonic_seconds(); }
 
 // Every rank's value, as doubles (bit-exact: no text in between).
 std::vector<double> gather_doubles(Communicator& comm, double value) {
@@ -74,11 +75,11 @@ Trainer::Run::Run(State& state, const TrainerIo& io)
   std::filesystem::create_directories(io.run_dir);  // ranks may not share rank 0's file system
   window_log_ = std::make_unique<energy::WindowLog>((std::filesystem::path(io.run_dir) / name).string(),
                                                     static_cast<uint32_t>(comm.rank()), comm.host(), *meter_,
-                                                    s_.config.energy().window_s(), now_s(), energy::unix_seconds());
+                                                    s_.config.energy().window_s(), now_s(), unix_seconds());
   runner_ = std::make_unique<StepRunner>(s_.ctx, *s_.model, *s_.reducer, window_log_->clock(),
                                          s_.config.distributed().overlap());
   feed_.seek(0, 0, s_.knobs.global_batch());
-  outputs_.knobs(0, s_.knobs, energy::unix_seconds());
+  outputs_.knobs(0, s_.knobs, unix_seconds());
   progress_.epochs = tc.epochs();
   start_s_ = now_s();
 }
@@ -106,7 +107,7 @@ void Trainer::Run::apply_knobs(const pb::Knobs& next, const std::string& reason)
     pending_decision_ = clock_note_;  // the next window's record says what the card did
   }
   s_.knobs = next;
-  outputs_.knobs(static_cast<int64_t>(s_.train.step()), s_.knobs, energy::unix_seconds());
+  outputs_.knobs(static_cast<int64_t>(s_.train.step()), s_.knobs, unix_seconds());
   outputs_.message("step " + std::to_string(s_.train.step()) + ": " + reason + ": " + change);
 }
 
@@ -233,7 +234,7 @@ void Trainer::Run::log_step(const StepAgreement& agreed) {
   record.set_lr(last_lr_);
   record.set_batch_size(s_.knobs.global_batch());
   record.set_precision(s_.knobs.precision());
-  outputs_.train_line(record, energy::unix_seconds());
+  outputs_.train_line(record, unix_seconds());
 }
 
 void Trainer::Run::evaluate_if_due() {
@@ -267,7 +268,7 @@ void Trainer::Run::evaluate() {
   record.set_accuracy(r.accuracy);
   record.set_eval_loss(r.loss);
   record.set_seconds(now_s() - start_s_);
-  outputs_.eval_line(record, rank_j, now_s() - start_s_, energy::unix_seconds());
+  outputs_.eval_line(record, rank_j, now_s() - start_s_, unix_seconds());
 }
 
 energy::WindowKnobs Trainer::Run::window_knobs() const {

@@ -14,7 +14,6 @@ double clock_seconds(clockid_t clock) {
 }  // namespace
 
 double process_cpu_seconds() { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
-double monotonic_seconds() { return clock_seconds(CLOCK_MONOTONIC); }
 
 EstimateMeter::EstimateMeter(double watts_per_core, double static_watts)
     : cpu_start_s_(process_cpu_seconds()),

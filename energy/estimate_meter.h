@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "energy/meter.h"
 
 namespace joule::energy {
@@ -32,6 +33,5 @@ class EstimateMeter : public Meter {
 };
 
 double process_cpu_seconds();  // CLOCK_PROCESS_CPUTIME_ID
-double monotonic_seconds();    // CLOCK_MONOTONIC
 
 }  // namespace joule::energy

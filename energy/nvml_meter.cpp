@@ -4,16 +4,13 @@
 
 #include <algorithm>
 #include <charconv>
-#include <chrono>
+
+#include "core/clock.h"
 
 namespace joule::energy {
 namespace {
 
 constexpr unsigned kNameLength = 96;  // NVML_DEVICE_NAME_V2_BUFFER_SIZE
-
-double monotonic_seconds() {  // CLOCK_MONOTONIC, as the other meters' time_s
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // A field value as a double, whatever type NVML chose to report it in.
 double field_as_double(const nvmlFieldValue_t& field) {

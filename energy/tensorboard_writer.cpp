@@ -5,12 +5,12 @@
 
 #include <array>
 #include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/proto/tensorboard.pb.h"
 
@@ -31,12 +31,6 @@ constexpr std::array<uint32_t, 256> make_crc32c_table() {
 
 void append_le(std::string* out, uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xffu));
-}
-
-std::string host_name() {
-  char name[256] = {};
-  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
-  return name;
 }
 
 std::string serialize(const tb::Event& event) {
@@ -66,14 +60,11 @@ std::string tfrecord_frame(std::string_view data) {
   return record;
 }
 
-double unix_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 TensorBoardWriter::TensorBoardWriter(const std::string& dir, const std::string& suffix) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  JOULE_CHECK(!ec, "cannot create the TensorBoard directory \"", dir, "\": ", ec.message());
+  // in the run directory, which exists by now: a failure is output that cannot be written (status 1)
+  JOULE_CHECK_IO(!ec, "cannot create the TensorBoard directory \"", dir, "\": ", ec.message());
   const double now = unix_seconds();
   char stamp[32];
   std::snprintf(stamp, sizeof(stamp), "%010lld", static_cast<long long>(std::floor(now)));
@@ -81,7 +72,7 @@ TensorBoardWriter::TensorBoardWriter(const std::string& dir, const std::string& 
                                          std::to_string(getpid()) + (suffix.empty() ? "" : "." + suffix)))
               .string();
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  JOULE_CHECK(fd_ >= 0, "cannot create the TensorBoard event file \"", path_, "\": ", std::strerror(errno));
+  JOULE_CHECK_IO(fd_ >= 0, "cannot create the TensorBoard event file \"", path_, "\": ", std::strerror(errno));
   tb::Event event;
   event.set_wall_time(now);
   event.set_file_version("brain.Event:2");
@@ -116,7 +107,7 @@ void TensorBoardWriter::flush() {
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) JOULE_FAIL("writing the TensorBoard event file \"", path_, "\" failed: ", std::strerror(errno));
+    JOULE_CHECK_IO(n >= 0, "writing the TensorBoard event file \"", path_, "\" failed: ", std::strerror(errno));
     done += static_cast<size_t>(n);
   }
 }

@@ -51,7 +51,4 @@ class TensorBoardWriter {
   std::string pending_;  // framed records not yet written
 };
 
-// Seconds since the Unix epoch (system clock), for wall_time.
-double unix_seconds();
-
 }  // namespace joule::energy

@@ -8,6 +8,8 @@
 #include "core/context.h"
 #include "core/cpu_math_select.h"
 #include "core/error.h"
+#include "core/exit_status.h"
+#include "examples/cli.h"
 #include "ops/model.h"
 
 namespace joule::bench {
@@ -17,24 +19,17 @@ int cpu_math_main(int argc, char** argv) {
     std::string config_path;
     int64_t batch = 0;
     int threads = 0, passes = 5;
-    const std::vector<std::string> args(argv + 2, argv + argc);
-    for (size_t i = 0; i < args.size(); i += 2) {
-      JOULE_CHECK(i + 1 < args.size(), args[i], " needs a value");
-      if (args[i] == "--config") {
-        config_path = args[i + 1];
-      } else if (args[i] == "--batch") {
-        batch = std::stoll(args[i + 1]);
-      } else if (args[i] == "--threads") {
-        threads = std::stoi(args[i + 1]);
-      } else if (args[i] == "--passes") {
-        passes = std::stoi(args[i + 1]);
-      } else {
-        JOULE_FAIL_INPUT("unknown argument '", args[i], "' (usage: joule-bench cpu-math --config FILE [--batch N] "
-                         "[--threads T] [--passes P])");
-      }
-    }
+    bool help = false;
+    CLI::App app("joule-bench cpu-math: every CPU math backend timed on the GEMMs of a config's model",
+                 "joule-bench cpu-math");
+    cli::setup(app, &help);
+    app.add_option("--config", config_path, "run configuration (its model and train.batch_size)")->type_name("FILE");
+    app.add_option("--batch", batch, "batch size (0: the config's train.batch_size)")->capture_default_str()->check(cli::at_least(0));
+    app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str()->check(cli::at_least(0));
+    app.add_option("--passes", passes, "timed passes (the best is reported)")->capture_default_str()->check(cli::at_least(1));
+    cli::parse(app, argc - 1, argv + 1);
+    if (help) return std::fputs(app.help().c_str(), stdout), 0;
     JOULE_CHECK(!config_path.empty(), "joule-bench cpu-math: --config FILE is required");
-    JOULE_CHECK(passes >= 1 && threads >= 0 && batch >= 0, "--passes >= 1, --threads >= 0, --batch >= 0 expected");
     const pb::Config config = load_config(config_path, {}, {.check_files = false});
     if (batch == 0) batch = config.train().batch_size();
     Context ctx = make_cpu_context(threads, config.run().seed());
@@ -78,9 +73,8 @@ int cpu_math_main(int argc, char** argv) {
                   t.unavailable.empty() ? t.kernel.c_str() : ("unavailable: " + t.unavailable).c_str());
     std::printf("# auto would choose %s: %s\n", choice.name.c_str(), choice.reason.c_str());
     return wrong == 0 ? 0 : 1;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
-    return e.kind() == ErrorKind::invalid_input ? 2 : 1;
+  } catch (const std::exception& e) {
+    return report_error("joule-bench", -1, e);  // core/exit_status.h
   }
 }
 

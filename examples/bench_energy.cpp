@@ -14,13 +14,16 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/error.h"
+#include "core/exit_status.h"
 #include "distributed/communicator.h"
 #include "energy/tensorboard_writer.h"
 #include "energy/window_log.h"
 #include "energy/estimate_meter.h"
 #include "energy/phase_clock.h"
 #include "energy/rapl_meter.h"
+#include "examples/cli.h"
 
 namespace joule::bench {
 namespace {
@@ -37,34 +40,27 @@ double ns_per_call(int count, F&& f) {
 int energy_main(int argc, char** argv) {
   double step_ms = 15, window_s = 2, marks_per_step = 6;
   try {
-    std::vector<std::string> args(argv + 2, argv + argc);
-    for (size_t i = 0; i < args.size(); i += 2) {
-      JOULE_CHECK(i + 1 < args.size(), args[i], " needs a value");
-      const double value = std::stod(args[i + 1]);
-      if (args[i] == "--step-ms") {
-        step_ms = value;
-      } else if (args[i] == "--window-s") {
-        window_s = value;
-      } else if (args[i] == "--marks-per-step") {
-        marks_per_step = value;
-      } else {
-        JOULE_FAIL_INPUT("unknown argument '", args[i], "'; usage: joule-bench energy [--step-ms MS] [--window-s S] "
-                         "[--marks-per-step M]");
-      }
-    }
-    JOULE_CHECK(step_ms > 0 && window_s > 0 && marks_per_step >= 0, "--step-ms and --window-s must be > 0");
+    CLI::App app("joule-bench energy: the cost of energy measurement and accounting, per operation",
+                 "joule-bench energy");
+    bool help = false;
+    cli::setup(app, &help);
+    app.add_option("--step-ms", step_ms, "training step time the overhead is a share of (ms)")->capture_default_str()
+        ->check(cli::greater_than(0));
+    app.add_option("--window-s", window_s, "energy.window_s of the run (s)")->capture_default_str()->check(cli::greater_than(0));
+    app.add_option("--marks-per-step", marks_per_step, "phase marks per step")->capture_default_str()->check(cli::at_least(0));
+    cli::parse(app, argc - 1, argv + 1);
+    if (help) return std::fputs(app.help().c_str(), stdout), 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
-    return 2;
+    return report_error("joule-bench", -1, e);  // core/exit_status.h
   }
 
   std::string warning;
   const std::unique_ptr<energy::Meter> meter = energy::make_cpu_meter(12, 0, &warning);
   double sink = 0;
   const double read_ns = ns_per_call(20000, [&](int) { sink += meter->read().total_j(); });
-  energy::PhaseClock clock(energy::monotonic_seconds());
+  energy::PhaseClock clock(monotonic_seconds());
   const double mark_ns = ns_per_call(1000000, [&](int i) {
-    clock.enter(static_cast<energy::Phase>(i % 5), energy::monotonic_seconds());
+    clock.enter(static_cast<energy::Phase>(i % 5), monotonic_seconds());
   });
   const std::string dir = (std::filesystem::temp_directory_path() / ("joule-bench-energy-" + std::to_string(getpid()))).string();
   double window_ns = 0;
@@ -72,10 +68,10 @@ int energy_main(int argc, char** argv) {
   {
     std::filesystem::create_directories(dir);
     energy::WindowLog log(dir + "/rank-00000.jsonl", 0, "bench", *meter, /*window_s=*/1e9,
-                          energy::monotonic_seconds(), energy::unix_seconds());
+                          monotonic_seconds(), unix_seconds());
     window_ns = ns_per_call(5000, [&](int i) {
       log.step_done(i + 1, 32);
-      log.close_window(i + 1, {32, "f32", 0}, "", energy::monotonic_seconds());
+      log.close_window(i + 1, {32, "f32", 0}, "", monotonic_seconds());
     });
     windows = log.windows();
   }

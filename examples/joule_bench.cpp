@@ -33,8 +33,10 @@
 
 #include "core/context.h"
 #include "core/error.h"
+#include "core/exit_status.h"
 #include "distributed/gradient_reducer.h"
 #include "distributed/make_communicator.h"
+#include "examples/cli.h"
 
 namespace {
 
@@ -140,41 +142,30 @@ int64_t parse_bytes(const std::string& flag, const std::string& text) {
   return static_cast<int64_t>(value) << shift;
 }
 
-AllreduceArgs parse_allreduce_args(const std::vector<std::string>& args) {
-  AllreduceArgs a;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--no-overlap") {
-      a.reducer.overlap = false;
-      continue;
-    }
-    JOULE_CHECK(i + 1 < args.size(), args[i], " needs a value");
-    const std::string& value = args[++i];
-    if (args[i - 1] == "--min-bytes") {
-      a.min_bytes = parse_bytes("--min-bytes", value);
-    } else if (args[i - 1] == "--max-bytes") {
-      a.max_bytes = parse_bytes("--max-bytes", value);
-    } else if (args[i - 1] == "--iters" || args[i - 1] == "--warmup") {
-      int n = -1;
-      try {
-        n = std::stoi(value);
-      } catch (const std::exception&) {
-      }
-      JOULE_CHECK(n >= (args[i - 1] == "--iters" ? 1 : 0), args[i - 1], ": expected a count, got '", value, "'");
-      (args[i - 1] == "--iters" ? a.iters : a.warmup) = n;
-    } else if (args[i - 1] == "--bucket-mb" || args[i - 1] == "--first-bucket-mb") {
-      double mb = 0;
-      try {
-        mb = std::stod(value);
-      } catch (const std::exception&) {
-      }
-      JOULE_CHECK(std::isfinite(mb) && mb > 0, args[i - 1], ": expected MB > 0, got '", value, "'");
-      (args[i - 1] == "--bucket-mb" ? a.reducer.bucket_mb : a.reducer.first_bucket_mb) = mb;
-    } else {
-      JOULE_FAIL_INPUT("unknown argument '", args[i - 1], "'");
-    }
-  }
-  JOULE_CHECK(a.min_bytes <= a.max_bytes, "--min-bytes ", a.min_bytes, " exceeds --max-bytes ", a.max_bytes);
-  return a;
+// Returns false for --help (printed; exit status 0).
+bool parse_allreduce_args(int argc, char** argv, AllreduceArgs* a) {
+  CLI::App app("joule-bench allreduce: raw all-reduce against the GradientReducer, sizes doubling",
+               "joule-bench allreduce");
+  bool help = false, no_overlap = false;
+  std::string min_bytes = "1K", max_bytes = "256M";
+  joule::cli::setup(app, &help);
+  app.add_option("--min-bytes", min_bytes, "smallest size (4096, 1K, 256M, 1G)")->capture_default_str()->type_name("BYTES");
+  app.add_option("--max-bytes", max_bytes, "largest size")->capture_default_str()->type_name("BYTES");
+  app.add_option("--iters", a->iters, "timed iterations per size (the median is reported)")->capture_default_str()
+      ->check(joule::cli::at_least(1));
+  app.add_option("--warmup", a->warmup, "untimed iterations first")->capture_default_str()->check(joule::cli::at_least(0));
+  app.add_option("--bucket-mb", a->reducer.bucket_mb, "reducer bucket size (MB)")->capture_default_str()
+      ->check(joule::cli::greater_than(0));
+  app.add_option("--first-bucket-mb", a->reducer.first_bucket_mb, "reducer first bucket size (MB)")->capture_default_str()
+      ->check(joule::cli::greater_than(0));
+  app.add_flag("--no-overlap", no_overlap, "reduce after the whole backward pass, not bucket by bucket");
+  joule::cli::parse(app, argc - 1, argv + 1);
+  if (help) return std::fputs(app.help().c_str(), stdout), false;
+  if (no_overlap) a->reducer.overlap = false;
+  a->min_bytes = parse_bytes("--min-bytes", min_bytes);
+  a->max_bytes = parse_bytes("--max-bytes", max_bytes);
+  JOULE_CHECK(a->min_bytes <= a->max_bytes, "--min-bytes ", a->min_bytes, " exceeds --max-bytes ", a->max_bytes);
+  return true;
 }
 
 struct AllreduceRow {
@@ -293,69 +284,66 @@ int allreduce_main(int argc, char** argv) {
   try {
     comm = joule::make_communicator(&argc, &argv);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
-    return 1;
+    return joule::report_error("joule-bench", -1, e);
   }
   AllreduceArgs args;
   try {
-    args = parse_allreduce_args(std::vector<std::string>(argv + 2, argv + argc));
-  } catch (const joule::Error& e) {
-    if (comm->rank() == 0) std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
-    return 2;
+    if (!parse_allreduce_args(argc, argv, &args)) return 0;
+  } catch (const std::exception& e) {  // the same on every rank: rank 0 says it
+    if (comm->rank() == 0) joule::print_error("joule-bench", -1, e);
+    return joule::exit_status_for(e);
   }
   try {
     return bench_allreduce(*comm, args);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "joule-bench: rank %d: error: %s\n", comm->rank(), e.what());
-    if (comm->size() > 1) comm->abort(1);
-    return 1;
+    const int status = joule::report_error("joule-bench", comm->rank(), e);
+    if (comm->size() > 1) comm->abort(status);
+    return status;
   }
+}
+
+constexpr const char* kUsage =
+    "usage: joule-bench gemm [--size N] [--threads T] [--repeats R] [--backend all|onednn|openblas|eigen|bf16]\n"
+    "       joule-bench allreduce [--min-bytes 1K] [--max-bytes 256M] [--iters N] [--warmup N] "
+    "[--bucket-mb MB] [--first-bucket-mb MB] [--no-overlap]\n"
+    "       joule-bench energy [--step-ms MS] [--window-s S] [--marks-per-step M]\n"
+    "       joule-bench cpu-math --config FILE [--batch N] [--threads T] [--passes P]\n"
+    "       joule-bench SUBCOMMAND --help\n";
+
+int gemm_main(int argc, char** argv) {
+  CLI::App app("joule-bench gemm: f32 GEMM through each CPU math backend, and bf16 through oneDNN",
+               "joule-bench gemm");
+  bool help = false;
+  int size = 1024, threads = 0, repeats = 10;
+  std::string backend = "all";
+  joule::cli::setup(app, &help);
+  app.add_option("--size", size, "N of the N x N x N product")->capture_default_str()->check(joule::cli::at_least(1));
+  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str()->check(joule::cli::at_least(0));
+  app.add_option("--repeats", repeats, "timed repeats (the best is reported)")->capture_default_str()->check(joule::cli::at_least(1));
+  app.add_option("--backend", backend, "all, onednn, openblas, eigen or bf16")->capture_default_str()
+      ->check([](const std::string& value) -> std::string {
+        joule::CpuMath kind;
+        if (value == "all" || value == "bf16" || joule::parse_cpu_math(value, &kind)) return "";
+        return "expected all, onednn, openblas, eigen or bf16, got '" + value + "'";
+      });
+  joule::cli::parse(app, argc - 1, argv + 1);
+  if (help) return std::fputs(app.help().c_str(), stdout), 0;
+  return bench_gemm(size, threads, repeats, backend);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 2 && std::string(argv[1]) == "allreduce") return allreduce_main(argc, argv);
-  if (argc >= 2 && std::string(argv[1]) == "energy") return joule::bench::energy_main(argc, argv);
-  if (argc >= 2 && std::string(argv[1]) == "cpu-math") return joule::bench::cpu_math_main(argc, argv);
+  const std::string command = argc >= 2 ? argv[1] : "";
+  if (command == "allreduce") return allreduce_main(argc, argv);
+  if (command == "energy") return joule::bench::energy_main(argc, argv);
+  if (command == "cpu-math") return joule::bench::cpu_math_main(argc, argv);
+  if (command == "--help" || command == "-h") return std::fputs(kUsage, stdout), 0;
   try {
-    std::vector<std::string> args(argv + 1, argv + argc);
-    JOULE_CHECK(!args.empty() && args[0] == "gemm",
-                "usage: joule-bench gemm [--size N] [--threads T] [--repeats R] [--backend all|onednn|openblas|eigen|bf16]\n"
-                "       joule-bench allreduce [--min-bytes 1K] [--max-bytes 256M] [--iters N] [--warmup N] "
-                "[--bucket-mb MB] [--first-bucket-mb MB] [--no-overlap]\n"
-                "       joule-bench energy [--step-ms MS] [--window-s S] [--marks-per-step M]\n"
-                "       joule-bench cpu-math --config FILE [--batch N] [--threads T] [--passes P]");
-    int size = 1024, threads = 0, repeats = 10;
-    std::string backend = "all";
-    for (size_t i = 1; i < args.size(); ++i) {
-      JOULE_CHECK(i + 1 < args.size(), args[i], " needs a value");
-      if (args[i] == "--backend") {
-        joule::CpuMath kind;
-        backend = args[++i];
-        JOULE_CHECK(backend == "all" || backend == "bf16" || joule::parse_cpu_math(backend, &kind),
-                    "--backend: expected all, onednn, openblas, eigen or bf16");
-        continue;
-      }
-      const int value = std::stoi(args[i + 1]);
-      if (args[i] == "--size") {
-        size = value;
-      } else if (args[i] == "--threads") {
-        threads = value;
-      } else if (args[i] == "--repeats") {
-        repeats = value;
-      } else {
-        JOULE_FAIL_INPUT("unknown argument '", args[i], "'");
-      }
-      ++i;
-    }
-    JOULE_CHECK(size >= 1 && repeats >= 1 && threads >= 0, "--size and --repeats must be >= 1, --threads >= 0");
-    return bench_gemm(size, threads, repeats, backend);
-  } catch (const joule::Error& e) {
-    std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
-    return e.kind() == joule::ErrorKind::invalid_input ? 2 : 1;
+    JOULE_CHECK(command == "gemm", command.empty() ? "a subcommand is required" : "unknown subcommand '" + command + "'",
+                "\n", kUsage);
+    return gemm_main(argc, argv);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "joule-bench: error: %s\n", e.what());
-    return 2;
+    return joule::report_error("joule-bench", -1, e);  // core/exit_status.h
   }
 }

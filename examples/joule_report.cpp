@@ -15,22 +15,18 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/exit_status.h"
 #include "core/file_util.h"
 #include "energy/report.h"
+#include "examples/cli.h"
 
 namespace {
-
-constexpr const char* kUsage =
-    "usage: joule-report RUN_DIR [--plot FILE.svg|FILE.png] [--json]\n"
-    "       joule-report --help\n"
-    "  RUN_DIR       a run directory (<output>/<run.name>/), finished or crashed\n"
-    "  --plot FILE   also draw power per rank over time and accuracy against energy (.svg or .png)\n"
-    "  --json        print the accounting as one JSON object instead of the table\n";
 
 struct Arguments {
   std::string run_dir;
   std::string plot;
   bool json = false;
+  bool help = false;
 };
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -40,30 +36,39 @@ bool ends_with(const std::string& text, const std::string& suffix) {
   return true;
 }
 
+// The options, for parsing and for --help (examples/cli.h).
+void define_options(CLI::App& app, Arguments& a) {
+  app.description("joule-report: per-rank and total energy accounting of a run directory");
+  joule::cli::setup(app, &a.help);
+  app.add_option("RUN_DIR", a.run_dir, "a run directory (<output>/<run.name>/), finished or crashed");
+  app.add_option("--plot", a.plot, "also draw power per rank over time and accuracy against energy (.svg or .png)")
+      ->type_name("FILE")
+      ->check([](const std::string& plot) -> std::string {
+        if (ends_with(plot, ".svg") || ends_with(plot, ".png")) return "";
+        return "\"" + plot + "\": the file name must end in .svg or .png";
+      });
+  app.add_flag("--json", a.json, "print the accounting as one JSON object instead of the table");
+  app.footer("usage: joule-report RUN_DIR [--plot FILE.svg|FILE.png] [--json]\n       joule-report --help");
+}
+
+std::string usage() {
+  Arguments unused;
+  CLI::App app("", "joule-report");
+  define_options(app, unused);
+  return app.help();
+}
+
 Arguments parse_arguments(int argc, char** argv) {
   Arguments a;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--json") {
-      a.json = true;
-    } else if (arg == "--plot" || arg.rfind("--plot=", 0) == 0) {
-      if (arg == "--plot") {
-        JOULE_CHECK(i + 1 < args.size(), "--plot needs a file name\n", kUsage);
-        a.plot = args[++i];
-      } else {
-        a.plot = arg.substr(7);
-      }
-      JOULE_CHECK(ends_with(a.plot, ".svg") || ends_with(a.plot, ".png"), "--plot \"", a.plot,
-                  "\": the file name must end in .svg or .png");
-    } else if (!arg.empty() && arg[0] == '-') {
-      JOULE_FAIL_INPUT("unknown argument '", arg, "'\n", kUsage);
-    } else {
-      JOULE_CHECK(a.run_dir.empty(), "one RUN_DIR only (got \"", a.run_dir, "\" and \"", arg, "\")\n", kUsage);
-      a.run_dir = arg;
-    }
+  CLI::App app("", "joule-report");
+  define_options(app, a);
+  std::vector<std::string> extras;
+  joule::cli::parse(app, argc, argv, &extras);
+  for (const std::string& arg : extras) {
+    JOULE_CHECK(arg.empty() || arg[0] != '-', "unknown argument '", arg, "'; run 'joule-report --help' for the usage");
+    JOULE_CHECK(false, "one RUN_DIR only (got \"", a.run_dir, "\" and \"", arg, "\")");
   }
-  JOULE_CHECK(!a.run_dir.empty(), "RUN_DIR is required\n", kUsage);
+  JOULE_CHECK(!a.run_dir.empty() || a.help, "RUN_DIR is required; run 'joule-report --help' for the usage");
   return a;
 }
 
@@ -117,13 +122,11 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") return std::fputs(kUsage, stdout), 0;
+    if (arg == "--help" || arg == "-h") return std::fputs(usage().c_str(), stdout), 0;
   }
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    const auto* error = dynamic_cast<const joule::Error*>(&e);
-    std::fprintf(stderr, "joule-report: error: %s\n", e.what());
-    return error != nullptr && error->kind() == joule::ErrorKind::invalid_input ? 2 : 1;
+    return joule::report_error("joule-report", -1, e);  // core/exit_status.h
   }
 }

@@ -20,8 +20,10 @@
 #include "core/gemm.h"
 #include "core/dataset.h"
 #include "core/error.h"
+#include "core/exit_status.h"
 #include "core/file_util.h"
 #include "distributed/make_communicator.h"
+#include "examples/cli.h"
 #include "distributed/trainer.h"
 #include "distributed/node_shared_meter.h"
 #include "energy/clock_actuator.h"
@@ -29,22 +31,42 @@
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: joule-train --config FILE [--set a.b.c=VALUE]... [--output DIR] [--resume] [--check]\n"
-    "       joule-train --version | --help\n"
-    "  --config FILE     run configuration (protobuf text format, see README 'Config reference')\n"
-    "  --set a.b=VALUE   override one scalar config field (repeatable, applied in order)\n"
-    "  --output DIR      parent folder of the run directory (overrides run.output)\n"
-    "  --check           validate and print the resolved config; run nothing\n"
-    "  --resume          continue the run directory's last checkpoint (not available yet)\n";
-
 struct Arguments {
   std::string config_path;
   std::vector<std::string> overrides;
   std::string output;
   bool check = false;
   bool resume = false;
+  bool reset_clocks = false;
+  bool version = false;  // answered by main() before MPI starts, as --help
+  bool help = false;
 };
+
+// The options, for parsing and for --help (examples/cli.h).
+void define_options(CLI::App& app, Arguments& a) {
+  app.description("joule-train: trains the model a config describes and writes the run directory");
+  joule::cli::setup(app, &a.help);
+  app.add_flag("--version", a.version, "print the version and the features of this build, and exit");
+  app.add_option("--config", a.config_path, "run configuration (protobuf text format, see README 'Config reference')")
+      ->type_name("FILE");
+  app.add_option("--set", a.overrides, "override one scalar config field (repeatable, applied in order)")
+      ->type_name("a.b=VALUE")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
+  app.add_option("--output", a.output, "parent folder of the run directory (overrides run.output)")->type_name("DIR");
+  app.add_flag("--check", a.check, "validate and print the resolved config; run nothing");
+  app.add_flag("--resume", a.resume, "continue the run directory's last checkpoint (not available yet)");
+  app.add_flag("--reset-clocks", a.reset_clocks, "restore the GPUs' default clocks (after a run that could not)");
+  app.footer("usage: joule-train --config FILE [--set a.b.c=VALUE]... [--output DIR] [--resume] [--check]\n"
+             "       joule-train --reset-clocks | --version | --help");
+}
+
+std::string usage() {
+  Arguments unused;
+  CLI::App app("", "joule-train");
+  define_options(app, unused);
+  return app.help();
+}
 
 std::atomic<bool> g_stop_requested{false};  // the one global: signal handlers can reach nothing else
 // A stop request also undoes this process's clock locks at once: mpirun follows SIGTERM with
@@ -56,31 +78,13 @@ extern "C" void on_stop_signal(int) {
 
 Arguments parse_arguments(int argc, char** argv) {
   Arguments a;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    auto value = [&](const char* flag) -> std::string {
-      JOULE_CHECK(i + 1 < args.size(), flag, " needs a value\n", kUsage);
-      return args[++i];
-    };
-    if (arg == "--config") {
-      a.config_path = value("--config");
-    } else if (arg == "--set") {
-      a.overrides.push_back(value("--set"));
-    } else if (arg.rfind("--set=", 0) == 0) {
-      a.overrides.push_back(arg.substr(6));
-    } else if (arg == "--output") {
-      a.output = value("--output");
-      JOULE_CHECK(!a.output.empty(), "--output: expected a folder for run directories, got an empty string");
-    } else if (arg == "--check") {
-      a.check = true;
-    } else if (arg == "--resume") {
-      a.resume = true;
-    } else {
-      JOULE_FAIL_INPUT("unknown argument '", arg, "'\n", kUsage);
-    }
-  }
-  JOULE_CHECK(!a.config_path.empty(), "--config FILE is required\n", kUsage);
+  CLI::App app("", "joule-train");
+  define_options(app, a);
+  joule::cli::parse(app, argc, argv);
+  if (a.help || a.version) return a;
+  JOULE_CHECK(!a.output.empty() || app.count("--output") == 0,
+              "--output: expected a folder for run directories, got an empty string");
+  JOULE_CHECK(!a.config_path.empty() || a.reset_clocks, "--config FILE is required; run 'joule-train --help' for the usage");
   JOULE_CHECK(!a.resume, "--resume: checkpoints are not available in this version");
   return a;
 }
@@ -166,6 +170,13 @@ int run(int argc, char** argv, joule::Communicator& comm, const Environment& env
   // a rank blocked in a collective by a frozen one still ends on SIGINT/SIGTERM (status 3)
   comm.set_interrupt_flag(&g_stop_requested);
   const Arguments args = parse_arguments(argc, argv);
+  if (args.reset_clocks) {  // by hand, after a run that could not (energy.clock of --config, else every GPU)
+    joule::energy::ClockActuatorOptions options;
+    if (!args.config_path.empty())
+      options = joule::energy::clock_actuator_options(joule::load_config(args.config_path, args.overrides).energy().clock());
+    if (options.gpu == "local") options.gpu = std::to_string(comm.local_rank());
+    return joule::energy::reset_clocks_command(options, stdout);
+  }
   joule::pb::Config config = joule::load_config(args.config_path, args.overrides);
   if (!args.output.empty()) config.mutable_run()->set_output(args.output);
   if (config.run().name().empty())
@@ -236,7 +247,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {  // answered without starting MPI
     const std::string arg = argv[i];
     if (arg == "--version") return print_version(), 0;
-    if (arg == "--help" || arg == "-h") return std::fputs(kUsage, stdout), 0;
+    if (arg == "--help" || arg == "-h") return std::fputs(usage().c_str(), stdout), 0;
   }
   // From the start: an interrupt while data loads is a clean stop (status 3), not a kill by signal.
   // SIGUSR1 too: mpirun forwards it to every rank (it aborts the job on SIGINT/SIGTERM instead),
@@ -252,11 +263,7 @@ int main(int argc, char** argv) {
     if (const char* fault = std::getenv("JOULE_FAULT")) env.fault_plan = fault;
     status = run(argc, argv, *comm, env);
   } catch (const std::exception& e) {
-    const auto* error = dynamic_cast<const joule::Error*>(&e);
-    status = error != nullptr && error->kind() == joule::ErrorKind::invalid_input ? 2 : 1;
-    const int rank = comm ? comm->rank() : 0;
-    std::fprintf(stderr, "joule-train (rank %d): error: %s\n", rank, e.what());
-    std::fflush(stderr);
+    status = joule::report_error("joule-train", comm ? comm->rank() : 0, e);  // core/exit_status.h
     // one rank's failure must end the job: the others may be waiting in a collective (the clock
     // actuator, owned by run(), was destroyed while the exception left it: clocks are reset)
     if (comm && comm->size() > 1) comm->abort(status);

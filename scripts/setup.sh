@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build ccache pkg-config python3
   libeigen3-dev libdnnl-dev libopenblas-openmp-dev protobuf-compiler libprotobuf-dev zlib1g-dev
+  libcli11-dev
   openmpi-bin libopenmpi-dev
   slurm-wlm munge
   googletest libgtest-dev

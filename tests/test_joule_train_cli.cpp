@@ -99,6 +99,22 @@ TEST_F(JouleTrainCli, BadArgumentsExit2) {
   expect_rejected(train(dir_ + "/missing.pbtxt"), {"missing.pbtxt", "cannot open"});
 }
 
+// CLI11 (examples/cli.h): a missing value names its flag; --help lists every flag and exits 0.
+TEST_F(JouleTrainCli, FlagsAreNamedAndHelpListsThem) {
+  expect_rejected(run_command(binary_path("joule-train") + " --config"), {"--config", "missing"});
+  expect_rejected(train(write_config(), "--set"), {"--set", "missing"});
+  expect_rejected(train(write_config(), "--set train.epochs=2 stray"), {"unknown argument 'stray'"});
+  CommandResult r = train(write_config(), "--check --set=train.epochs=7 --set train.batch_size=20");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("epochs: 7"), std::string::npos) << "--set=VALUE form: " << r.output;
+  EXPECT_NE(r.output.find("batch_size: 20"), std::string::npos) << r.output;
+  r = run_command(binary_path("joule-train") + " --help");
+  EXPECT_EQ(r.status, 0) << r.output;
+  for (const char* flag : {"--config FILE", "--set", "--output DIR", "--check", "--resume", "--reset-clocks",
+                           "--version", "--help"})
+    EXPECT_NE(r.output.find(flag), std::string::npos) << flag << " missing from: " << r.output;
+}
+
 TEST_F(JouleTrainCli, BadConfigValuesExit2) {
   expect_rejected(train(write_config({.train = "bath_size: 3 epochs: 3"})), {"bath_size", "cfg.pbtxt:4:"});
   expect_rejected(train(write_config({.train = "batch_size: \"x\""})), {"batch_size"});

@@ -3,8 +3,10 @@
 // fail through JOULE_FAULT (distributed/fault_injection.h), whatever fails, the whole job must end
 // with a non-zero status, name the failing rank instead of hanging, and leave only complete lines.
 //
-// Every command is bounded by `timeout 90` so a broken build cannot hang CI; the 60 s asserted
-// around it is a bound on hanging (a healthy failure ends in a few seconds), not a speed check.
+// No duration is asserted: every command is bounded by `timeout 90` (status 124: the job hung, a
+// failure) and the test by ctest's TIMEOUT. Where a test shows that the watchdog or a signal ended
+// the job, the sleep or stall that would otherwise end it is made longer than that bound, and the
+// message and status say which mechanism fired.
 // A rank frozen with SIGSTOP (JOULE_FAULT=stop) is found through /proc by its command line, which
 // names this test's directory; teardown SIGKILLs whatever of the job is left.
 #include <gtest/gtest.h>
@@ -32,11 +34,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr double kHangBoundSeconds = 60;
-
 struct Outcome {
   CommandResult result;
-  double seconds = 0;
 };
 
 class MpiFailures : public ::testing::Test {
@@ -88,9 +87,9 @@ class MpiFailures : public ::testing::Test {
     return found;
   }
 
-  // train() on a thread, watching its ranks: times (seconds since the start) when one was first
-  // seen stopped, when the others were sent SIGTERM (with sigterm_running: right after that) and
-  // when the job ended.
+  // train() on a thread, watching its ranks: times (seconds since the start, printed, never
+  // asserted) when one was first seen stopped, when the others were sent SIGTERM (with
+  // sigterm_running: right after that) and when the job ended.
   struct Watched {
     Outcome outcome;
     double stopped_at = -1;
@@ -138,9 +137,7 @@ class MpiFailures : public ::testing::Test {
         " --allow-run-as-root --oversubscribe -np 2 -x JOULE_FAULT " + shell_quote(binary_path("joule-train")) +
         " --config " + shell_quote(config_) + " --output " + shell_quote(dir_ + "/runs-" + std::to_string(++runs_)) +
         " " + args;
-    const auto start = std::chrono::steady_clock::now();
     outcome.result = run_command(command);
-    outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 #else
     (void)fault;
     (void)args;
@@ -154,7 +151,6 @@ class MpiFailures : public ::testing::Test {
   static void expect_ended_job(const Outcome& o) {
     EXPECT_NE(o.result.status, 0) << o.result.output;
     EXPECT_NE(o.result.status, 124) << "timed out: the job hung\n" << o.result.output;
-    EXPECT_LT(o.seconds, kHangBoundSeconds) << o.result.output;
   }
 
   // Parses every line of every rank log of run directory `run`; returns the windows per rank.
@@ -254,10 +250,10 @@ TEST_F(MpiFailures, SigkillOfRank1EndsTheJob) {
   expect_ended_job(o);
 }
 
+// Rank 1 sleeps past the command's timeout: only the watchdog can end the job in time.
 TEST_F(MpiFailures, StallWatchdogNamesTheMissingRank) {
-  const Outcome o = train("sleep:1:3:60", "--set distributed.stall_timeout_s=2");
+  const Outcome o = train("sleep:1:3:3600", "--set distributed.stall_timeout_s=2");
   expect_ended_job(o);
-  EXPECT_LT(o.seconds, 30) << "the watchdog should fire after ~2 s, well before rank 1 wakes up\n" << o.result.output;
   expect_contains(o, "(rank 0): error:");
   expect_contains(o, "ranks not arrived: 1");
   expect_contains(o, "distributed.stall_timeout_s");
@@ -265,16 +261,15 @@ TEST_F(MpiFailures, StallWatchdogNamesTheMissingRank) {
 
 // Rank 0 is the one that names missing ranks; when it is the stalled one, the others say so.
 TEST_F(MpiFailures, StallOfRank0IsReportedByTheOthers) {
-  const Outcome o = train("sleep:0:3:60", "--set distributed.stall_timeout_s=2");
+  const Outcome o = train("sleep:0:3:3600", "--set distributed.stall_timeout_s=2");
   expect_ended_job(o);
-  EXPECT_LT(o.seconds, 40) << o.result.output;
   expect_contains(o, "(rank 1): error:");
   expect_contains(o, "rank 0 may be the stalled one");
 }
 
 // A rank that freezes inside a collective after passing its arrival gate (a breakpoint, SIGSTOP):
 // the data phase is watched too, so rank 0 ends the job once the stall timeout has passed and
-// names the rank that never finished.
+// names the rank that never finished (the frozen rank never resumes: nothing else could end it).
 TEST_F(MpiFailures, RankFrozenInsideACollectiveEndsTheJobNamingIt) {
   const double timeout_s = 3;
   const Watched w = train_watched("stop:1:3", "--set distributed.stall_timeout_s=3", /*sigterm_running=*/false);
@@ -283,7 +278,6 @@ TEST_F(MpiFailures, RankFrozenInsideACollectiveEndsTheJobNamingIt) {
   const double after = w.ended_at - w.stopped_at;
   std::printf("rank 1 froze inside a collective %.1f s after the start; the job ended %.1f s later "
               "(distributed.stall_timeout_s = %g)\n", w.stopped_at, after, timeout_s);
-  EXPECT_LT(after, timeout_s + 7) << w.outcome.result.output;
   expect_contains(w.outcome, "JOULE_FAULT: stopping (SIGSTOP) inside all_reduce");
   expect_contains(w.outcome, "(rank 0): error: all_reduce #");
   expect_contains(w.outcome, "every rank arrived; ranks not finished: 1 ");
@@ -292,15 +286,15 @@ TEST_F(MpiFailures, RankFrozenInsideACollectiveEndsTheJobNamingIt) {
 }
 
 // SIGTERM reaches a rank blocked in a collective by a frozen one (stall timeout far off): it ends
-// the job, with the trainer's "interrupted" status 3, the interrupt grace (5 s) after the signal.
+// the job, with the trainer's "interrupted" status 3, the interrupt grace (5 s) after the signal. The
+// stall timeout is beyond the command's: the watchdog cannot be what ends it.
 // Needs joule-train to hand its stop flag to the communicator (Communicator::set_interrupt_flag).
 TEST_F(MpiFailures, SigtermEndsARankBlockedByAFrozenOne) {
-  const Watched w = train_watched("stop:1:3", "--set distributed.stall_timeout_s=30", /*sigterm_running=*/true);
+  const Watched w = train_watched("stop:1:3", "--set distributed.stall_timeout_s=3600", /*sigterm_running=*/true);
   ASSERT_GE(w.sigterm_at, 0) << "rank 1 was never seen stopped\n" << w.outcome.result.output;
   const double after = w.ended_at - w.sigterm_at;
   std::printf("rank 0, blocked by the frozen rank 1, got SIGTERM; the job ended %.1f s later (exit status %d)\n",
               after, w.outcome.result.status);
-  EXPECT_LT(after, 15) << "SIGTERM must end the job well before the 30 s stall timeout\n" << w.outcome.result.output;
   EXPECT_EQ(w.outcome.result.status, 3) << w.outcome.result.output;
   expect_contains(w.outcome, "(rank 0): error: interrupted (SIGINT/SIGTERM) while ranks were missing: all_reduce #");
   expect_contains(w.outcome, "ranks not finished: 1 ");

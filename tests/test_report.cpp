@@ -323,6 +323,16 @@ TEST_F(ReportRun, CommandLineExitCodes) {
 
   EXPECT_EQ(run_command(report).status, 2);
   EXPECT_EQ(run_command(report + " --bogus " + shell_quote(dir_)).status, 2);
+  r = run_command(report + " " + shell_quote(dir_) + " --plot");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("--plot"), std::string::npos) << "the flag is named: " << r.output;
+  r = run_command(report + " " + shell_quote(dir_) + " " + shell_quote(dir_));
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("one RUN_DIR only"), std::string::npos) << r.output;
+  r = run_command(report + " --help");
+  EXPECT_EQ(r.status, 0) << r.output;
+  for (const char* flag : {"RUN_DIR", "--plot FILE", "--json"})
+    EXPECT_NE(r.output.find(flag), std::string::npos) << flag << " missing from: " << r.output;
 
   // a plot that cannot be written (its name is a directory), or a renderer that fails: status 1,
   // and no temporary file left beside it

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <tuple>
@@ -17,6 +18,7 @@
 #include "energy/tensorboard_writer.h"
 #include "tests/support/command.h"
 #include "tests/support/data_files.h"
+#include "tests/support/expect_error.h"
 
 namespace joule::energy {
 namespace {
@@ -145,6 +147,14 @@ TEST(TensorBoardWriter, TwoWritersInOneDirectoryGetTwoFiles) {
   TensorBoardWriter b(dir.path(), "rank-1");
   EXPECT_NE(a.path(), b.path());
   EXPECT_EQ(event_files(dir.path()).size(), 2u);
+}
+
+// Its directory lives in the run directory, which exists by then: a failure is an I/O error (status 1).
+TEST(TensorBoardWriter, UncreatableDirectoryIsAnIoError) {
+  TempDir dir;
+  std::ofstream(dir.file("taken")) << "a file where the directory should be";
+  joule::testing::expect_io_error([&] { TensorBoardWriter writer(dir.file("taken") + "/tb", "joule"); },
+                                  {"cannot create the TensorBoard directory", "taken"});
 }
 
 TEST(TensorBoardWriter, ReadBackByTensorBoard) {

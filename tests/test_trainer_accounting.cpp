@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/dataset.h"
 #include "core/proto/records.pb.h"
@@ -26,7 +27,7 @@ class ScriptedMeter final : public energy::Meter {
   energy::MeterReading read() override {
     const double k = static_cast<double>(readings_.size());
     energy::MeterReading r;
-    r.time_s = energy::monotonic_seconds();
+    r.time_s = monotonic_seconds();
     r.cpu_j = 7.0 * k + 0.013 * k * k;
     r.dram_j = 0.5 * k;
     readings_.push_back(r.total_j());
