@@ -12,7 +12,7 @@ KnobBounds knob_bounds(const pb::Config& config, int world, int64_t train_sample
   const pb::BatchKnobConfig& batch = config.energy().batch();
   b.min_batch = batch.min() > 0 ? batch.min() : world;
   b.max_batch = batch.max() > 0 ? std::min<int64_t>(batch.max(), train_samples) : train_samples;
-  b.micro_rows = std::max<int64_t>(1, config.train().batch_size() / world / config.train().micro_batches());
+  b.micro_batches = config.train().micro_batches();
   return b;
 }
 
@@ -27,9 +27,11 @@ pb::Knobs initial_knobs(const pb::Config& config, int world) {
 
 namespace {
 
-// The smallest micro-batch count ≥ local/rows that divides local (≤ 256; 1 always divides).
-uint32_t follow_micro_batches(int64_t local, int64_t rows) {
-  for (int64_t k = std::max<int64_t>(1, (local + rows - 1) / rows); k <= std::min<int64_t>(local, 256); ++k)
+// The smallest micro-batch count ≥ `count` that divides local (≤ 256; else the largest divisor below).
+uint32_t follow_micro_batches(int64_t local, int64_t count) {
+  for (int64_t k = std::max<int64_t>(1, count); k <= std::min<int64_t>(local, 256); ++k)
+    if (local % k == 0) return static_cast<uint32_t>(k);
+  for (int64_t k = std::min<int64_t>(local, count); k > 1; --k)
     if (local % k == 0) return static_cast<uint32_t>(k);
   return 1;
 }
@@ -53,7 +55,7 @@ pb::Knobs resolve_change(const pb::Knobs& current, const pb::KnobChange& change,
                 ": expected a divisor of the local batch ", local);
     next.set_micro_batches(static_cast<uint32_t>(change.micro_batches()));
   } else if (change.has_batch_size()) {
-    next.set_micro_batches(follow_micro_batches(local, bounds.micro_rows));
+    next.set_micro_batches(follow_micro_batches(local, bounds.micro_batches));
   }
   if (change.has_precision()) next.set_precision(change.precision());
   if (change.has_sm_clock_mhz())

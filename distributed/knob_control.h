@@ -5,8 +5,9 @@
 //
 // Rules: the global batch is a multiple of the rank count within [energy.batch.min (0: the rank
 // count), energy.batch.max (0: the training set)]; micro-batches divide the local batch — unless a
-// change names them, they follow the batch keeping each micro-batch's rows as near the initial
-// rows as a divisor allows (the smallest count ≥ local/rows that divides local, at most 256).
+// change names them, a batch change keeps train.micro_batches (so micro-batch rows grow with the
+// batch, which is what makes a larger batch cheaper per sample), or the smallest larger count that
+// divides the local batch (at most 256).
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,7 @@ struct KnobBounds {
   int64_t min_batch = 1;
   int64_t max_batch = 1;
   int world = 1;
-  int64_t micro_rows = 1;  // rows per micro-batch at the start (train.batch_size / ranks / train.micro_batches)
+  int64_t micro_batches = 1;  // train.micro_batches: the count a batch change keeps where it divides
 };
 
 KnobBounds knob_bounds(const pb::Config& config, int world, int64_t train_samples);

@@ -70,6 +70,8 @@ Trainer::Run::Run(State& state, const TrainerIo& io)
   for (const std::string& warning : warnings_)
     outputs_.message("warning (rank " + std::to_string(comm.rank()) + "): " + warning);
   for (const std::string& note : io.meter_notes) outputs_.message("energy: " + note);
+  if (s_.lr_scaling == LrScaling::adascale && comm.size() == 1)
+    outputs_.message("note: train.lr_scaling = adascale on one rank: no gradient variance to measure, its gain stays 1");
   char name[32];
   std::snprintf(name, sizeof name, "rank-%05d.jsonl", comm.rank());
   std::filesystem::create_directories(io.run_dir);  // ranks may not share rank 0's file system

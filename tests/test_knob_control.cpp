@@ -24,19 +24,21 @@ TEST(KnobControl, ScheduleResolvesInOrderAndMicroBatchesFollowTheRows) {
   const std::vector<pb::Knobs> k = resolve_schedule(c, 2, 60000);
   ASSERT_EQ(k.size(), 3u);
   EXPECT_EQ(k[0].global_batch(), 512u);
-  EXPECT_EQ(k[0].micro_batches(), 8u) << "32 rows per micro-batch as at the start (128 / 2 ranks / 2)";
+  EXPECT_EQ(k[0].micro_batches(), 2u) << "train.micro_batches kept: 128 rows each";
   EXPECT_EQ(k[1].global_batch(), 512u) << "unset fields keep their value";
   EXPECT_EQ(k[1].precision(), "bf16");
   EXPECT_EQ(k[2].micro_batches(), 3u);
   EXPECT_EQ(k[2].precision(), "bf16");
   EXPECT_EQ(describe_change(k[0], k[1]), "precision f32 -> bf16");
-  EXPECT_EQ(describe_change(initial_knobs(c, 2), k[0]), "batch 128 -> 512, micro-batches 2 -> 8");
+  EXPECT_EQ(describe_change(initial_knobs(c, 2), k[0]), "batch 128 -> 512");
   EXPECT_EQ(describe_change(k[1], k[1]), "");
 }
 
-TEST(KnobControl, MicroBatchesThatCannotKeepTheRowsTakeTheNextDivisor) {
-  const pb::Config c = config_with("schedule { at_step: 1 batch_size: 200 }", 128, 2);  // 32 rows; local 100
-  EXPECT_EQ(resolve_schedule(c, 2, 60000)[0].micro_batches(), 4u) << "100 / 32 -> 4 micro-batches of 25";
+TEST(KnobControl, MicroBatchesThatDoNotDivideTakeTheNextDivisor) {
+  const pb::Config c = config_with("schedule { at_step: 1 batch_size: 198 }", 128, 2);  // local 99
+  EXPECT_EQ(resolve_schedule(c, 2, 60000)[0].micro_batches(), 3u) << "2 does not divide 99; 3 does";
+  const pb::Config one = config_with("schedule { at_step: 1 batch_size: 2 }", 128, 2);  // local 1
+  EXPECT_EQ(resolve_schedule(one, 2, 60000)[0].micro_batches(), 1u);
 }
 
 TEST(KnobControl, InvalidChangesNameTheEntry) {
