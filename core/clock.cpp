@@ -18,6 +18,7 @@ double clock_seconds(clockid_t clock) {
 
 double monotonic_seconds() { return clock_seconds(CLOCK_MONOTONIC); }
 double unix_seconds() { return clock_seconds(CLOCK_REALTIME); }
+double process_cpu_seconds() { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
 
 std::string host_name() {
   char name[256] = {};

@@ -12,6 +12,7 @@ namespace joule {
 
 double monotonic_seconds();  // seconds, CLOCK_MONOTONIC
 double unix_seconds();       // seconds since 1970-01-01 00:00:00 UTC, microsecond resolution or better
+double process_cpu_seconds();  // CPU seconds of this process, all threads (CLOCK_PROCESS_CPUTIME_ID)
 std::string host_name();
 
 }  // namespace joule

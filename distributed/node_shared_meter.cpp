@@ -59,7 +59,7 @@ NodeSharedMeter::NodeSharedMeter(std::unique_ptr<energy::Meter> inner, Communica
                                  const NodeShareOptions& options)
     : inner_(std::move(inner)),
       comm_(comm),
-      cpu_seconds_(options.cpu_seconds ? options.cpu_seconds : std::function<double()>(energy::process_cpu_seconds)),
+      cpu_seconds_(options.cpu_seconds ? options.cpu_seconds : std::function<double()>(process_cpu_seconds)),
       local_rank_(comm.local_rank()),
       local_size_(comm.local_size()) {
   JOULE_ASSERT(inner_ != nullptr, "make_node_shared_meter: null rank meter");

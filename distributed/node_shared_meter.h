@@ -55,7 +55,7 @@ struct NodeShareOptions {
   // domain ("0000:1b:00.0" = "00000000:1B:00.0"); an index does not match a bus id, so name GPUs
   // the same way on every rank (the CUDA backend passes bus ids).
   std::string gpu;
-  // This process's cumulative CPU seconds, the CPU split's weight; empty = energy::process_cpu_seconds.
+  // This process's cumulative CPU seconds, the CPU split's weight; empty = process_cpu_seconds.
   // Tests script it.
   std::function<double()> cpu_seconds;
 };

@@ -5,15 +5,6 @@
 #include "core/error.h"
 
 namespace joule::energy {
-namespace {
-double clock_seconds(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-}  // namespace
-
-double process_cpu_seconds() { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
 
 EstimateMeter::EstimateMeter(double watts_per_core, double static_watts)
     : cpu_start_s_(process_cpu_seconds()),

@@ -32,6 +32,5 @@ class EstimateMeter : public Meter {
   double static_watts_;
 };
 
-double process_cpu_seconds();  // CLOCK_PROCESS_CPUTIME_ID
 
 }  // namespace joule::energy

@@ -39,9 +39,9 @@ void make_zone(const std::string& dir, const std::string& name, uint64_t energy_
 
 // Spins until this process has used `seconds` more CPU time (what the split weighs).
 void burn_cpu_seconds(double seconds) {
-  const double until = energy::process_cpu_seconds() + seconds;
+  const double until = process_cpu_seconds() + seconds;
   volatile double sink = 0;
-  while (energy::process_cpu_seconds() < until)
+  while (process_cpu_seconds() < until)
     for (int i = 0; i < 10000; ++i) sink = sink + i * 1e-9;
 }
 
