@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "core/build_info.h"
 #include "core/context.h"
 #include "core/file_util.h"
+#include "core/gemm.h"
 #include "core/json_record.h"
 #include "core/progress.h"
 #include "distributed/distributed_sampler.h"
@@ -209,6 +211,10 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
                      " needs more memory than this machine can give (", e.what(), " for ",
                      model ? "its activations" : "its parameters", "): make the model or the batches smaller");
   }
+  std::string precision_warning;  // the starting compute precision (after the cpu math search, which times f32)
+  parse_precision(tc.precision(), &ctx.precision);  // validated by load_config
+  ctx.precision = resolve_precision(ctx.precision, &precision_warning);
+  if (!precision_warning.empty() && comm.rank() == 0) std::fprintf(stderr, "warning: %s\n", precision_warning.c_str());
   // every rank initializes identically from the seed; the broadcast makes rank 0's copy the truth
   const Tensor& values = model->parameters().values();
   comm.broadcast(values.raw_data(), static_cast<int64_t>(values.nbytes()), 0);
@@ -272,7 +278,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
                      config.data().normalize_mean(), config.data().normalize_std(), config.data().prefetch());
   Tensor probs, dlogits;
   const double start_s = energy::monotonic_seconds();
-  RankLog rank_log(io.run_dir, comm, *meter, config.energy().window_s(), "f32");
+  RankLog rank_log(io.run_dir, comm, *meter, config.energy().window_s(), precision_name(ctx.precision));
   energy::PhaseClock& clock = rank_log.clock();
   double eval_s = 0;  // wall time spent evaluating, excluded from training throughput
   int64_t step = 0;
@@ -366,14 +372,14 @@ pb::Summary Trainer::run(const TrainerIo& io) {
         record.set_loss(loss);
         record.set_lr(lr);
         record.set_batch_size(static_cast<uint32_t>(batch_size));
-        record.set_precision("f32");
+        record.set_precision(precision_name(ctx.precision));
         if (lead) {
           metrics.write_line(to_json_line(record));
           const double wall = unix_seconds();
           board->scalar("loss", loss, step, wall);
           board->scalar("lr", lr, step, wall);
           board->scalar("batch_size", static_cast<double>(batch_size), step, wall);
-          board->scalar("precision_bits", 32, step, wall);
+          board->scalar("precision_bits", precision_bits(ctx.precision), step, wall);
         }
       }
       if (tc.eval_every_steps() > 0 && step % tc.eval_every_steps() == 0) run_eval(epoch);
