@@ -3,8 +3,8 @@
 // Transposes become strides of plain memory descriptors; alpha an output scale, beta a sum post-op.
 // oneDNN (OpenMP runtime) runs on the calling thread's OpenMP thread count.
 // The bf16 backend (compute precision bf16, core/gemm.h) takes the same f32 operands: each call
-// converts A and B to bf16 (round to nearest even) with cached oneDNN reorders into buffers of the
-// same layout, then runs a bf16 × bf16 matmul that accumulates in f32 and writes (or sums into) f32 C.
+// converts A and B to bf16 (round to nearest even; one OpenMP loop over both, AVX-512 where built
+// for it) into buffers of the same layout, then runs a bf16 × bf16 matmul that accumulates in f32 and writes (or sums into) f32 C.
 // Its cache is its own: the f32 and bf16 backends never share a primitive.
 #include "core/build_info.h"
 #include "core/gemm_backends.h"
@@ -13,9 +13,14 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #endif
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/error.h"
 
 namespace joule {
@@ -50,6 +55,38 @@ memory::desc matrix_desc(int64_t rows, int64_t cols, int64_t ld, bool transposed
   return memory::desc({rows, cols}, type, transposed ? memory::dims{1, ld} : memory::dims{ld, 1});
 }
 
+// Floats a matrix of `outer` rows of `inner` elements, `ld` apart, spans in memory (padding included).
+int64_t span(int64_t outer, int64_t inner, int64_t ld) { return (outer - 1) * ld + inner; }
+
+// dst[i] = bf16(src[i]) for i in [begin, end): round to nearest even, NaN stays NaN (f32_to_bf16).
+void convert_to_bf16(const float* src, uint16_t* dst, int64_t begin, int64_t end) {
+  int64_t i = begin;
+#if defined(__AVX512F__)
+  const __m512i one = _mm512_set1_epi32(1), half = _mm512_set1_epi32(0x7fff), abs = _mm512_set1_epi32(0x7fffffff);
+  const __m512i inf = _mm512_set1_epi32(0x7f800000), quiet = _mm512_set1_epi32(0x00400000);
+  for (; i + 16 <= end; i += 16) {  // (maskz_ forms: GCC 12 warns about the others' undefined lanes)
+    const __m512i x = _mm512_castps_si512(_mm512_loadu_ps(src + i));
+    __m512i r = _mm512_add_epi32(x, _mm512_add_epi32(half, _mm512_and_si512(_mm512_maskz_srli_epi32(0xffff, x, 16), one)));
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(x, abs), inf);
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(x, quiet));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm512_maskz_cvtepi32_epi16(0xffff, _mm512_maskz_srli_epi32(0xffff, r, 16)));
+  }
+#endif
+  for (; i < end; ++i) dst[i] = f32_to_bf16(src[i]).bits;
+}
+
+// Both operands in one parallel loop over 16K-float chunks (one fork/join per GEMM).
+void convert_operands(const float* A, uint16_t* a16, int64_t a_n, const float* B, uint16_t* b16, int64_t b_n) {
+  constexpr int64_t chunk = 16384;
+  const int64_t a_chunks = (a_n + chunk - 1) / chunk, b_chunks = (b_n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (a_n + b_n > 4 * chunk)
+  for (int64_t c = 0; c < a_chunks + b_chunks; ++c) {
+    const bool in_a = c < a_chunks;
+    const int64_t begin = (in_a ? c : c - a_chunks) * chunk, n = in_a ? a_n : b_n;
+    convert_to_bf16(in_a ? A : B, in_a ? a16 : b16, begin, std::min(n, begin + chunk));
+  }
+}
+
 class OnednnGemm final : public GemmBackend {
  public:
   explicit OnednnGemm(bool bf16) : bf16_(bf16), engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {}
@@ -65,14 +102,13 @@ class OnednnGemm final : public GemmBackend {
     Entry& e = entry(s);
     e.c.set_data_handle(C);
     if (bf16_) {  // A, B → bf16 copies of the same layout, then the matmul reads those
-      if (a16_.size() < e.a16.get_desc().get_size()) a16_.resize(e.a16.get_desc().get_size());
-      if (b16_.size() < e.b16.get_desc().get_size()) b16_.resize(e.b16.get_desc().get_size());
-      e.a.set_data_handle(const_cast<float*>(A));
-      e.b.set_data_handle(const_cast<float*>(B));
+      const bool ta = s.trans_a == Transpose::yes, tb = s.trans_b == Transpose::yes;
+      const int64_t a_n = span(ta ? s.K : s.M, ta ? s.M : s.K, s.lda), b_n = span(tb ? s.N : s.K, tb ? s.K : s.N, s.ldb);
+      if (a16_.size() < static_cast<size_t>(a_n)) a16_.resize(static_cast<size_t>(a_n));
+      if (b16_.size() < static_cast<size_t>(b_n)) b16_.resize(static_cast<size_t>(b_n));
+      convert_operands(A, a16_.data(), a_n, B, b16_.data(), b_n);
       e.a16.set_data_handle(a16_.data());
       e.b16.set_data_handle(b16_.data());
-      e.to_bf16_a.execute(stream_, e.a, e.a16);
-      e.to_bf16_b.execute(stream_, e.b, e.b16);
     } else {
       e.a.set_data_handle(const_cast<float*>(A));
       e.b.set_data_handle(const_cast<float*>(B));
@@ -95,8 +131,7 @@ class OnednnGemm final : public GemmBackend {
     memory a, b, c;
     memory::desc scratch_desc;
     size_t scratch_bytes = 0;
-    memory a16, b16;                 // bf16 only: the converted operands (data: a16_, b16_)
-    dnnl::reorder to_bf16_a, to_bf16_b;
+    memory a16, b16;  // bf16 only: the converted operands (data: a16_, b16_)
   };
 
   Entry& entry(const GemmShape& s) {
@@ -127,8 +162,6 @@ class OnednnGemm final : public GemmBackend {
     if (bf16_) {
       e.a16 = memory(a_in, engine_, nullptr);
       e.b16 = memory(b_in, engine_, nullptr);
-      e.to_bf16_a = dnnl::reorder(dnnl::reorder::primitive_desc(engine_, a, engine_, a_in));
-      e.to_bf16_b = dnnl::reorder(dnnl::reorder::primitive_desc(engine_, b, engine_, b_in));
     }
     cache_.push_back(std::move(e));
     return cache_.back();
@@ -139,7 +172,7 @@ class OnednnGemm final : public GemmBackend {
   dnnl::stream stream_;
   std::vector<Entry> cache_;  // a model has a handful of shapes: a linear search is the cheapest map
   std::vector<uint8_t> scratch_;
-  std::vector<uint8_t> a16_, b16_;  // bf16 operands, grown to the largest shape (one call at a time)
+  std::vector<uint16_t> a16_, b16_;  // bf16 operands, grown to the largest shape (one call at a time)
   std::string main_impl_;  // implementation of the largest GEMM so far ("brg:avx512_core")
   double main_flops_ = 0;
 };

@@ -3,10 +3,16 @@
 // where one large product per pass feeds oneDNN's bf16 matmul; the f32 path keeps its per-sample
 // small_gemm kernels (conv2d.cpp), so switching back to f32 gives f32's results exactly.
 //
-// Lowering: rows t = (n*P + p)*Q + q (one per output pixel of the batch), columns d = (c*R + r)*S + s:
-//   colsT[N*P*Q, D] (im2col, transposed), yT[N*P*Q, K] = colsT · weightᵀ       → y (NCHW) + bias
-//   dyT[N*P*Q, K] (dy transposed), dweight[K, D] (+)= dyTᵀ · colsT, dcolsT = dyT · weight → dx (col2im)
+// Lowering with the batch folded into the columns, so that no copy transposes anything (im2col and
+// col2im move rows of Q floats, the layout changes runs of P*Q): L = N*P*Q columns, column
+// n*P*Q + p*Q + q; rows d = (c*R + r)*S + s:
+//   cols[D, L] (im2col of every sample), y'[K, L] = weight[K, D] · cols        → y (NCHW) + bias
+//   dy'[K, L] (dy regrouped), dweight[K, D] (+)= dy' · colsᵀ, dbias = row sums of dy'
+//   dcols[D, L] = weightᵀ · dy'                                                → dx (col2im)
 // All pointers are contiguous f32 arrays of the shapes conv2d.h states; buffers are per call.
+// Shallow convolutions (C*R*S < bf16_min_depth, like a first layer on grey images: 1*3*3 = 9) stay on
+// the f32 path at bf16 too: AMX multiplies bf16 in blocks 32 deep, so a 9-deep product pays for 32
+// and measured slower than the f32 kernel.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +20,8 @@
 #include "core/context.h"
 
 namespace joule::detail {
+
+constexpr int64_t bf16_min_depth = 32;
 
 struct ConvGeometry {
   int64_t N, C, H, W, K, R, S, P, Q, stride, pad;

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <vector>
 
 #include "core/build_info.h"
@@ -111,7 +112,9 @@ TEST(Bf16, AvailabilityAndRequestResolution) {
     EXPECT_NE(warning.find(why), std::string::npos) << warning;
     EXPECT_NE(warning.find("f32"), std::string::npos) << warning;
   }
-  if (!JOULE_HAVE_ONEDNN) EXPECT_NE(why.find("without oneDNN"), std::string::npos) << why;
+  if (!JOULE_HAVE_ONEDNN) {
+    EXPECT_NE(why.find("without oneDNN"), std::string::npos) << why;
+  }
   Precision p = Precision::f32;
   EXPECT_TRUE(parse_precision("bf16", &p));
   EXPECT_EQ(p, Precision::bf16);
@@ -138,6 +141,40 @@ TEST(Bf16, GemmMatchesF32EigenOnEveryTranspose) {
       check_gemm(ta, tb, 130, 70, 65, -1.0f, 0.25f);
       check_gemm(ta, tb, 64, 300, 784, 1.0f, 1.0f);  // Linear-like: K = 784 features
     }
+}
+
+// With K = 1 and B = 1 the GEMM returns A's bf16 rounding exactly (an 8-bit by 8-bit product is exact
+// in f32): ties go to even, NaN stays NaN, overflow rounds to inf. 37 rows: AVX-512 lanes and a tail.
+// (No denormals: AMX reads bf16 denormals as zero.)
+TEST(Bf16, GemmRoundsOperandsToNearestEven) {
+  SKIP_WITHOUT_BF16();
+  std::vector<float> a;
+  for (int i = 0; i < 37; ++i) a.push_back(1.0f + static_cast<float>(i) * std::ldexp(1.0f, -10));  // between bf16 steps
+  a[3] = 1.0f + std::ldexp(1.0f, -8);                          // tie below an even bf16: stays at 1
+  a[4] = 1.0f + 3 * std::ldexp(1.0f, -8);                      // tie above an odd one: up to 1 + 2^-6
+  a[5] = -(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20));  // just past a tie: away from 1
+  a[6] = std::numeric_limits<float>::infinity();
+  a[7] = std::numeric_limits<float>::quiet_NaN();
+  a[8] = std::numeric_limits<float>::max();                    // rounds up to inf
+  a[36] = 3.14159265f;                                         // in the scalar tail
+  const float one = 1.0f;
+  std::vector<float> c(a.size(), -7.0f);
+  Context ctx = make_cpu_context(2, 0);
+  ctx.precision = Precision::bf16;
+  gemm_f32(ctx, Transpose::no, Transpose::no, static_cast<int64_t>(a.size()), 1, 1, 1.0f, a.data(), 1, &one, 1, 0.0f,
+           c.data(), 1);
+  for (size_t i = 0; i < a.size(); ++i) {
+    const float expected = bf16_to_f32(f32_to_bf16(a[i]));
+    if (std::isnan(expected)) {
+      EXPECT_TRUE(std::isnan(c[i])) << i;
+    } else {
+      EXPECT_EQ(c[i], expected) << "row " << i << ": " << a[i];
+    }
+  }
+  EXPECT_EQ(c[3], 1.0f);
+  EXPECT_EQ(c[4], 1.0f + std::ldexp(1.0f, -6));
+  EXPECT_EQ(c[5], -(1.0f + std::ldexp(1.0f, -7)));
+  EXPECT_EQ(c[8], std::numeric_limits<float>::infinity());
 }
 
 struct LinearOut {
@@ -205,10 +242,11 @@ ConvOut run_conv(Context& ctx, const ConvCase& c, const Tensor& x, const Tensor&
 
 TEST(Bf16, Conv2dForwardBackwardMatchF32) {
   SKIP_WITHOUT_BF16();
-  // the CNN's second layer in small (3x3, pad 1), the C = 1 first layer, stride 2, a 1x1 and a 3x2 kernel
-  const std::vector<ConvCase> cases = {{4, 8, 10, 10, 16, 3, 3, {1, 1}}, {3, 1, 9, 8, 6, 3, 3, {1, 1}},
-                                       {2, 3, 7, 6, 4, 3, 3, {2, 1}},    {2, 5, 4, 3, 6, 1, 1, {1, 0}},
-                                       {3, 2, 6, 9, 5, 3, 2, {1, 0}}};
+  // the CNN's second layer in small (3x3, pad 1), stride 2, a 1x1, a 3x2 kernel; all at least
+  // bf16_min_depth (32) deep; then a shallow C = 1 layer (depth 9), which stays f32 (conv2d_gemm.h)
+  const std::vector<ConvCase> cases = {{4, 8, 10, 10, 16, 3, 3, {1, 1}}, {2, 4, 7, 6, 5, 3, 3, {2, 1}},
+                                       {2, 40, 4, 3, 6, 1, 1, {1, 0}},   {3, 6, 6, 9, 5, 3, 2, {1, 0}},
+                                       {3, 1, 9, 8, 6, 3, 3, {1, 1}}};
   for (const ConvCase& c : cases) {
     const std::string name = "conv N" + std::to_string(c.N) + " C" + std::to_string(c.C) + " K" +
                              std::to_string(c.K) + " " + std::to_string(c.R) + "x" + std::to_string(c.S) + " stride " +
@@ -220,21 +258,25 @@ TEST(Bf16, Conv2dForwardBackwardMatchF32) {
     const Tensor dw0 = random_tensor({c.K, c.C, c.R, c.S}, 25);
     Context ctx = make_cpu_context(2, 0);
     const ConvOut f32 = run_conv(ctx, c, x, w, b, dy, dw0);
-    ConvOut bound;
+    ctx.precision = Precision::bf16;
+    const ConvOut bf16 = run_conv(ctx, c, x, w, b, dy, dw0);
+    ctx.precision = Precision::f32;
+    if (c.C * c.R * c.S < 32) {  // shallow: the f32 path, exactly
+      EXPECT_TRUE(bit_equal(bf16.y, f32.y) && bit_equal(bf16.dx, f32.dx) && bit_equal(bf16.dw, f32.dw)) << name;
+      continue;
+    }
+    ConvOut bound;  // Σ|a||b| per output: the same convolution in f32 on absolute values
     conv2d_forward(ctx, bound.y, abs_of(x), abs_of(w), Tensor(), c.params);
     bound.dw = Tensor::zeros(w.shape());
     conv2d_backward(ctx, &bound.dx, bound.dw, nullptr, abs_of(dy), abs_of(x), abs_of(w), c.params, GradMode::overwrite);
     // dweight accumulates onto dw0 in f32: its rounding is in the 1e-6·|ref| term
-    ctx.precision = Precision::bf16;
-    const ConvOut bf16 = run_conv(ctx, c, x, w, b, dy, dw0);
     expect_bf16_close(bf16.y, f32.y, bound.y, c.C * c.R * c.S, name + " y");
     expect_bf16_close(bf16.dx, f32.dx, bound.dx, c.K * c.R * c.S, name + " dx");
     expect_bf16_close(bf16.dw, f32.dw, bound.dw, c.N * P * Q, name + " dweight");
     // the bias gradient is f32 at either precision, summed in another order (f32 rounding only)
     EXPECT_LE(testing::max_relative_difference(bf16.db, f32.db), 1e-5) << name << " dbias";
 
-    ctx.precision = Precision::f32;
-    const ConvOut again = run_conv(ctx, c, x, w, b, dy, dw0);
+    const ConvOut again = run_conv(ctx, c, x, w, b, dy, dw0);  // back at f32: f32's results exactly
     EXPECT_TRUE(bit_equal(again.y, f32.y)) << name;
     EXPECT_TRUE(bit_equal(again.dx, f32.dx)) << name;
     EXPECT_TRUE(bit_equal(again.dw, f32.dw)) << name;
