@@ -1,8 +1,9 @@
 // Compute precision bf16 (core/gemm.h, ctx.precision): the availability rule and the request
 // resolution; the bf16 GEMM against f32 Eigen on the transposes Linear's backward uses, with alpha,
 // beta and padded leading dimensions; Linear and Conv2d forward and backward in bf16 against f32;
-// switching the precision back and forth (f32 results bit-identical again); the config field; and
-// the MLP of examples/configs/fashion_mlp.pbtxt trained on Fashion-MNIST in bf16 and in f32.
+// switching the precision back and forth (f32 results bit-identical again); the config field; a
+// bf16 request where oneDNN is told the CPU has no bf16 (one warning, the run stays f32); and the MLP
+// of examples/configs/fashion_mlp.pbtxt trained on Fashion-MNIST in bf16 and in f32.
 //
 // Tolerances: bf16 keeps 8 significant bits, so each operand carries a relative rounding error of at
 // most u = 2^-8 and each product a_k·b_k of at most 2u + u² (products and sums are then f32). Every
@@ -30,6 +31,7 @@
 #include "distributed/trainer.h"
 #include "ops/conv2d.h"
 #include "ops/linear.h"
+#include "tests/support/command.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/synthetic_data.h"
@@ -296,6 +298,32 @@ std::vector<std::string> train_precisions(const std::string& run_dir) {
     out.push_back(record.precision());
   }
   return out;
+}
+
+// ONEDNN_MAX_CPU_ISA=AVX512_CORE hides AVX512-BF16 and AMX from oneDNN: joule-train asked for bf16
+// warns once with the reason, completes, and its train lines say f32.
+TEST(Bf16, UnavailableBf16WarnsOnceAndTrainsInF32) {
+  if (!JOULE_HAVE_ONEDNN) GTEST_SKIP() << "built without oneDNN: nothing to hide";
+  const std::string dir = testing::make_temp_dir("joule-bf16-cli");
+  const testing::SyntheticFiles f = testing::write_synthetic_dataset(dir + "/data", 600, 200, 5);
+  std::ofstream(dir + "/cfg.pbtxt") << "run { name: \"r\" seed: 3 threads: 2 }\n"
+                                    << "data { train_images: \"" << f.train_images << "\" train_labels: \""
+                                    << f.train_labels << "\" test_images: \"" << f.test_images
+                                    << "\" test_labels: \"" << f.test_labels << "\" }\n"
+                                    << "model { mlp { hidden: 32 } }\n"
+                                    << "train { batch_size: 60 epochs: 1 log_every_steps: 1 precision: \"bf16\" }\n";
+  const testing::CommandResult r = testing::run_command(
+      "ONEDNN_MAX_CPU_ISA=AVX512_CORE " + testing::binary_path("joule-train") + " --config " +
+      testing::shell_quote(dir + "/cfg.pbtxt") + " --output " + testing::shell_quote(dir + "/out"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string warning = "precision bf16 is not available, computing in f32: this CPU has no AVX512-BF16/AMX";
+  const size_t at = r.output.find(warning);
+  EXPECT_NE(at, std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find(warning, at + 1), std::string::npos) << "warned more than once:\n" << r.output;
+  const std::vector<std::string> precisions = train_precisions(dir + "/out/r");
+  EXPECT_EQ(precisions.size(), 10u);
+  for (const std::string& p : precisions) EXPECT_EQ(p, "f32");
+  fs::remove_all(dir);
 }
 
 // The fashion_mlp.pbtxt model and optimizer (784-1024-1024-10, SGD momentum, warm-up + cosine) on

@@ -54,7 +54,7 @@ mlp_flops_per_sample=$((3 * 2 * (784 * 1024 + 1024 * 1024 + 1024 * 10)))
 # joule_rate MODEL BATCH STEPS REPEAT [PRECISION] -> samples/s (training loop only; verified, also
 # that every train line of metrics.jsonl ran at PRECISION, default f32)
 joule_rate() {
-  local model=$1 batch=$2 steps=$3 precision=${5:-f32} name="bench-$1-$2-$4-${5:-f32}"
+  local model=$1 batch=$2 steps=$3 precision=${5:-f32} name="bench-$1-$2-$4-${5:-plain}"
   build/bin/joule-train --config "examples/configs/fashion_$model.pbtxt" --output "$out" \
     --set run.name="$name" --set run.threads="$threads" --set train.batch_size="$batch" \
     --set train.max_steps="$steps" --set train.epochs=100 --set train.eval_every_steps=0 \
