@@ -266,6 +266,9 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
   c.in_range("train.schedule.min_lr_ratio", train.schedule().min_lr_ratio(), 0.0f, 1.0f);
 
   c.in_range("train.micro_batches", train.micro_batches(), 1, 256);
+  Precision precision = Precision::f32;
+  JOULE_CHECK(parse_precision(train.precision(), &precision), origin, ": train.precision = \"", train.precision(),
+              "\": expected f32 or bf16");
   // the reducer's own limit (distributed/gradient_reducer.cpp), checked here so --check agrees with the run
   c.in_range<double>("distributed.bucket_mb", config.distributed().bucket_mb(), 1e-6, 1e9);
   c.in_range<double>("distributed.first_bucket_mb", config.distributed().first_bucket_mb(), 1e-6, 1e9);

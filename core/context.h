@@ -24,6 +24,11 @@ struct Context {
   // The CPU math backend of the f32 GEMMs (core/gemm.h); none = Eigen, the reference. Shared by
   // copies of this context, which must not run GEMMs at the same time (the backend caches state).
   std::shared_ptr<GemmBackend> gemm;
+  // The compute precision of GEMMs (core/gemm.h); may change at any step boundary. At bf16 the GEMMs
+  // run through gemm_bf16 (oneDNN's bf16 matmul, created on first use, shared like gemm); only
+  // resolve_precision's results belong here (bf16 where it is unavailable fails the first GEMM).
+  Precision precision = Precision::f32;
+  std::shared_ptr<GemmBackend> gemm_bf16;
 
   CounterRng rng(RngStream stream) const { return CounterRng(seed, rank, step, stream); }
 };

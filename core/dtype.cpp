@@ -18,6 +18,16 @@ size_t dtype_size(DType dtype) {
   JOULE_FAIL("unknown dtype ", static_cast<int>(dtype));
 }
 
+const char* precision_name(Precision precision) { return precision == Precision::bf16 ? "bf16" : "f32"; }
+
+bool parse_precision(const std::string& text, Precision* precision) {
+  if (text != "f32" && text != "bf16") return false;
+  *precision = text == "bf16" ? Precision::bf16 : Precision::f32;
+  return true;
+}
+
+int precision_bits(Precision precision) { return precision == Precision::bf16 ? 16 : 32; }
+
 const char* dtype_name(DType dtype) {
   switch (dtype) {
     case DType::f32: return "f32";

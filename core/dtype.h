@@ -36,6 +36,15 @@ template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::i32;
 template <> struct DTypeOf<int64_t> { static constexpr DType value = DType::i64; };
 template <> struct DTypeOf<uint8_t> { static constexpr DType value = DType::u8; };
 
+// Compute precision of the GEMMs (core/gemm.h): f32, or bf16 operands with f32 accumulation and
+// output. Tensors, master weights, gradients and optimizer state stay f32 either way.
+enum class Precision { f32, bf16 };
+
+const char* precision_name(Precision precision);  // "f32" | "bf16"
+// "f32" | "bf16" → precision; false for any other text.
+bool parse_precision(const std::string& text, Precision* precision);
+int precision_bits(Precision precision);  // 32 | 16
+
 enum class DeviceType { cpu, cuda };
 
 struct Device {

@@ -63,6 +63,14 @@ void gemm_f32_eigen(Transpose trans_a, Transpose trans_b, int64_t M, int64_t N, 
 void gemm_f32(Context& ctx, Transpose trans_a, Transpose trans_b, int64_t M, int64_t N, int64_t K, float alpha,
               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  if (ctx.precision == Precision::bf16 && K > 0) {
+    if (ctx.gemm_bf16 == nullptr) {
+      const std::string why = bf16_unavailable_reason();
+      JOULE_CHECK(why.empty(), "bf16 compute is not available: ", why);
+      ctx.gemm_bf16 = detail::make_onednn_bf16_gemm();
+    }
+    return ctx.gemm_bf16->gemm({trans_a, trans_b, M, N, K, alpha, beta, lda, ldb, ldc}, A, B, C);
+  }
   // K = 0 only scales C; every backend would special-case it, so the reference does it once
   if (ctx.gemm == nullptr || K == 0)
     return gemm_f32_eigen(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -76,6 +84,20 @@ std::string cpu_math_unavailable(CpuMath kind) {
     case CpuMath::onednn: return detail::onednn_unavailable();
   }
   return "unknown backend";
+}
+
+std::string bf16_unavailable_reason() {
+  const std::string why = detail::onednn_unavailable();
+  return why.empty() ? detail::onednn_bf16_unavailable() : why;
+}
+
+Precision resolve_precision(Precision requested, std::string* warning) {
+  warning->clear();
+  if (requested == Precision::f32) return Precision::f32;
+  const std::string why = bf16_unavailable_reason();
+  if (why.empty()) return requested;
+  *warning = std::string("precision ") + precision_name(requested) + " is not available, computing in f32: " + why;
+  return Precision::f32;
 }
 
 std::unique_ptr<GemmBackend> make_gemm_backend(CpuMath kind) {

@@ -7,12 +7,17 @@
 // All use the calling thread's OpenMP thread count (make_cpu_context sets it). A backend object
 // caches per-shape state (oneDNN primitives, scratch memory) and is used by one thread at a time.
 // The Context names the backend ops use (ctx.gemm; none = Eigen); core/cpu_math_select.h picks one.
+// Compute precision (ctx.precision, core/dtype.h): at bf16 every gemm_f32 call instead runs oneDNN's
+// bf16 matmul on bf16 roundings of A and B, accumulating in f32 into f32 C (ctx.gemm_bf16, made on
+// first use); the caller's tensors stay f32. It can change between any two calls.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "core/dtype.h"
 
 namespace joule {
 
@@ -53,7 +58,15 @@ std::string cpu_math_unavailable(CpuMath kind);
 // A backend of `kind`; JOULE_CHECK fails (invalid input) with the reason when it is unavailable.
 std::unique_ptr<GemmBackend> make_gemm_backend(CpuMath kind);
 
-// Through ctx.gemm (Eigen when the context names none).
+// Why bf16 compute cannot run here ("built without oneDNN (libdnnl-dev)", "this CPU has no
+// AVX512-BF16/AMX (...)"); "" when it can (oneDNN built in, the CPU has AVX512-BF16 or AMX-BF16).
+std::string bf16_unavailable_reason();
+// The precision a request for `requested` gets here: bf16 where available, else f32 with `*warning`
+// set to one sentence naming the reason; `*warning` is "" when the request is granted.
+Precision resolve_precision(Precision requested, std::string* warning);
+
+// At ctx.precision f32: through ctx.gemm (Eigen when the context names none). At bf16: through
+// ctx.gemm_bf16 (created here when null; JOULE_CHECK fails with the reason where bf16 is unavailable).
 void gemm_f32(Context& ctx, Transpose trans_a, Transpose trans_b, int64_t M, int64_t N, int64_t K, float alpha,
               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
@@ -63,10 +76,5 @@ void gemm_f32_eigen(Transpose trans_a, Transpose trans_b, int64_t M, int64_t N, 
 inline void gemm_f32_eigen(const GemmShape& s, const float* A, const float* B, float* C) {
   gemm_f32_eigen(s.trans_a, s.trans_b, s.M, s.N, s.K, s.alpha, A, s.lda, B, s.ldb, s.beta, C, s.ldc);
 }
-
-// bf16 × bf16 → f32 matmul through oneDNN (inputs converted from f32 once, outside the timing), for the
-// GEMM benchmark: C[size, size] = A·B. Returns the best seconds of `repeats` and writes C; fails
-// clearly in a build without oneDNN. `kernel` receives oneDNN's implementation name.
-double bench_onednn_bf16_gemm(int64_t size, const float* A, const float* B, float* C, int repeats, std::string* kernel);
 
 }  // namespace joule

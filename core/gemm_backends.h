@@ -16,6 +16,9 @@ std::unique_ptr<GemmBackend> make_openblas_gemm();
 
 std::string onednn_unavailable();
 std::unique_ptr<GemmBackend> make_onednn_gemm();
+// oneDNN's bf16 matmul (f32 operands converted per call, f32 accumulation and C).
+std::string onednn_bf16_unavailable();
+std::unique_ptr<GemmBackend> make_onednn_bf16_gemm();
 
 // The widest vector ISA of this CPU and of a named OpenBLAS core, ranked: 0 SSE, 1 AVX, 2 AVX2,
 // 3 AVX-512 (-1: a core name we do not know).

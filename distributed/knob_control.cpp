@@ -20,7 +20,7 @@ pb::Knobs initial_knobs(const pb::Config& config, int world) {
   pb::Knobs k;
   k.set_global_batch(static_cast<uint32_t>(config.train().batch_size()));
   k.set_micro_batches(static_cast<uint32_t>(config.train().micro_batches()));
-  k.set_precision("f32");
+  k.set_precision(config.train().precision());
   for (int r = 0; r < world; ++r) k.add_sm_clock_mhz(0);
   return k;
 }

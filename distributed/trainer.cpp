@@ -5,6 +5,7 @@
 #include <functional>
 #include <thread>
 
+#include "core/gemm.h"
 #include "distributed/trainer_run.h"
 #include "distributed/trainer_state.h"
 
@@ -103,6 +104,14 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
                          initial_knobs(config, comm.size()), pb::TrainState{}});
   state_->train.set_last_accuracy(-1);
   state_->train.set_last_eval_step(-1);
+  // the starting compute precision (after the cpu math search, which times f32); bf16 where this
+  // CPU cannot: f32 with one warning
+  state_->bf16_unavailable = bf16_unavailable_reason();
+  if (state_->knobs.precision() == "bf16" && !state_->bf16_unavailable.empty()) {
+    state_->knobs.set_precision("f32");
+    state_->warnings.push_back("precision bf16 is not available, computing in f32: " + state_->bf16_unavailable);
+  }
+  parse_precision(state_->knobs.precision(), &state_->ctx.precision);
 }
 
 Trainer::~Trainer() = default;

@@ -70,6 +70,7 @@ Trainer::Run::Run(State& state, const TrainerIo& io)
   for (const std::string& warning : warnings_)
     outputs_.message("warning (rank " + std::to_string(comm.rank()) + "): " + warning);
   for (const std::string& note : io.meter_notes) outputs_.message("energy: " + note);
+  for (const std::string& warning : s_.warnings) outputs_.message("warning: " + warning);
   if (s_.lr_scaling == LrScaling::adascale && comm.size() == 1)
     outputs_.message("note: train.lr_scaling = adascale on one rank: no gradient variance to measure, its gain stays 1");
   char name[32];
@@ -95,11 +96,18 @@ void Trainer::Run::apply_scheduled_knobs() {
   apply_knobs(next, "energy.schedule[" + std::to_string(next_scheduled_ - 1) + "] at step " + std::to_string(at));
 }
 
-void Trainer::Run::apply_knobs(const pb::Knobs& next, const std::string& reason) {
+void Trainer::Run::apply_knobs(const pb::Knobs& requested, const std::string& reason) {
+  pb::Knobs next = requested;
+  std::string why = reason;
+  if (next.precision() == "bf16" && !s_.bf16_unavailable.empty()) {  // the knob stays at f32 here
+    next.set_precision("f32");
+    if (s_.knobs.precision() == "f32") outputs_.message("step " + std::to_string(s_.train.step()) + ": " + reason +
+                                                        ": bf16 is not available (" + s_.bf16_unavailable + "), staying at f32");
+  }
   const std::string change = describe_change(s_.knobs, next);
   if (change.empty()) return;
   // the window that ends here ran with the old knobs; its record carries the decision
-  pending_decision_ += (pending_decision_.empty() ? "" : "; ") + reason + ": " + change;
+  pending_decision_ += (pending_decision_.empty() ? "" : "; ") + why + ": " + change;
   close_window("");
   if (next.global_batch() != s_.knobs.global_batch()) feed_.set_global_batch(next.global_batch());
   const int rank = s_.comm.rank();
@@ -109,8 +117,9 @@ void Trainer::Run::apply_knobs(const pb::Knobs& next, const std::string& reason)
     pending_decision_ = clock_note_;  // the next window's record says what the card did
   }
   s_.knobs = next;
+  parse_precision(s_.knobs.precision(), &s_.ctx.precision);
   outputs_.knobs(static_cast<int64_t>(s_.train.step()), s_.knobs, unix_seconds());
-  outputs_.message("step " + std::to_string(s_.train.step()) + ": " + reason + ": " + change);
+  outputs_.message("step " + std::to_string(s_.train.step()) + ": " + why + ": " + change);
 }
 
 // This rank's clock; the knob keeps the requested value, the log says what the card did.

@@ -37,6 +37,8 @@ struct Trainer::State {
   std::vector<pb::Knobs> scheduled;  // energy.schedule resolved, entry by entry
   pb::Knobs knobs;
   pb::TrainState train;
+  std::string bf16_unavailable;       // why this CPU or build cannot compute in bf16; "" = it can
+  std::vector<std::string> warnings;  // found while constructing, printed when the run starts
 };
 
 }  // namespace joule

@@ -11,6 +11,10 @@
 # Each joule run is verified (steps done, accuracy above chance); each torch run checks its loss fell.
 # Shared machines are noisy: every cell is the best of --repeats runs (default 3), joule and torch
 # interleaved so both see the same conditions.
+# A second table puts bf16 compute beside f32 for MLP batch 1024 and CNN batch 128: joule with
+# train.precision "bf16" (oneDNN bf16 matmuls, f32 master weights) against PyTorch under
+# torch.autocast("cpu", dtype=torch.bfloat16) (torch_cpu_throughput.py --bf16); vs_torch is
+# joule bf16 / torch bf16. Where bf16 is unavailable here (joule-bench gemm says why) the table is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -47,26 +51,31 @@ backend=$(awk '$1 == "gemm_f32" && $6 != "-" && $6 > best {best = $6; name = $2}
 eigen_gflops=$(awk '$1 == "gemm_f32" && $2 == "eigen" {print $6}' <<<"$gemm_table")
 mlp_flops_per_sample=$((3 * 2 * (784 * 1024 + 1024 * 1024 + 1024 * 10)))
 
-# joule_rate MODEL BATCH STEPS -> samples/s (training loop only; verified)
+# joule_rate MODEL BATCH STEPS REPEAT [PRECISION] -> samples/s (training loop only; verified, also
+# that every train line of metrics.jsonl ran at PRECISION, default f32)
 joule_rate() {
-  local model=$1 batch=$2 steps=$3 name="bench-$1-$2-$4"
+  local model=$1 batch=$2 steps=$3 precision=${5:-f32} name="bench-$1-$2-$4-${5:-plain}"
   build/bin/joule-train --config "examples/configs/fashion_$model.pbtxt" --output "$out" \
     --set run.name="$name" --set run.threads="$threads" --set train.batch_size="$batch" \
     --set train.max_steps="$steps" --set train.epochs=100 --set train.eval_every_steps=0 \
-    --set train.schedule.kind=constant --set train.optimizer.sgd.lr=0.05 >/dev/null 2>&1 || {
-    echo "bench: joule-train failed for $model batch $batch" >&2; return 1; }
-  python3 - "$out/$name/summary.json" "$steps" <<'PY'
+    --set train.schedule.kind=constant --set train.optimizer.sgd.lr=0.05 \
+    --set train.precision="$precision" >/dev/null 2>&1 || {
+    echo "bench: joule-train failed for $model batch $batch ($precision)" >&2; return 1; }
+  python3 - "$out/$name" "$steps" "$precision" <<'PY'
 import json, sys
-s = json.load(open(sys.argv[1]))
+s = json.load(open(sys.argv[1] + "/summary.json"))
 assert s["steps"] == int(sys.argv[2]), f"expected {sys.argv[2]} steps, got {s['steps']}"
 assert s["final_accuracy"] > 0.5, f"accuracy {s['final_accuracy']} after training: results are wrong"
+lines = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl") if '"kind":"train"' in l]
+assert lines and all(l["precision"] == sys.argv[3] for l in lines), f"train lines not at {sys.argv[3]}"
 print(round(s["samples_per_s"], 1), s["cpu_math"])
 PY
 }
 
+# torch_rate MODEL BATCH STEPS [--bf16] -> samples/s (verified: its loss fell)
 torch_rate() {
   [ -n "$python" ] || { echo "-"; return; }
-  "$python" scripts/bench/torch_cpu_throughput.py --model "$1" --batch "$2" --steps "$3" --threads "$threads" |
+  "$python" scripts/bench/torch_cpu_throughput.py --model "$1" --batch "$2" --steps "$3" --threads "$threads" ${4:-} |
     python3 -c "import json,sys; d=json.loads(sys.stdin.read()); assert d['verified'], d; print(d['samples_per_s'])"
 }
 
@@ -104,3 +113,29 @@ for spec in "mlp 128 300" "mlp 1024 40" "cnn 128 80"; do
   fi
   printf "%-5s %6s %14s %14s %10s %12s %14s %9s\n" "$model" "$batch" "$j" "$t" "$ratio" "$share" "$eshare" "$picked"
 done
+
+# bf16 beside f32, one row per model: joule f32, joule bf16, torch f32, torch bf16 (autocast), interleaved
+if awk '$1 == "gemm_bf16" && $6 != "-" {found = 1} END {exit !found}' <<<"$gemm_table"; then
+  printf "%-5s %6s %11s %11s %11s %11s %12s %10s\n" model batch joule_f32 joule_bf16 torch_f32 torch_bf16 \
+    bf16_vs_f32 vs_torch
+  for spec in "mlp 1024 40" "cnn 128 80"; do
+    read -r model batch steps <<<"$spec"
+    jf=() jb=() tf=() tb=()
+    for ((r = 0; r < repeats; r++)); do
+      read -r rate _ < <(joule_rate "$model" "$batch" "$steps" "$r" f32)
+      [ -n "$rate" ] || exit 1
+      jf+=("$rate")
+      read -r rate _ < <(joule_rate "$model" "$batch" "$steps" "$r" bf16)
+      [ -n "$rate" ] || exit 1
+      jb+=("$rate")
+      tf+=("$(torch_rate "$model" "$batch" "$steps")")
+      tb+=("$(torch_rate "$model" "$batch" "$steps" --bf16)")
+    done
+    j32=$(best "${jf[@]}") j16=$(best "${jb[@]}") t32=$(best "${tf[@]}") t16=$(best "${tb[@]}")
+    gain=$(python3 -c "print(f'{$j16 / $j32:.2f}x')")
+    ratio=$(python3 -c "print('-' if '$t16' == '-' else f'{$j16 / $t16:.2f}x')")
+    printf "%-5s %6s %11s %11s %11s %11s %12s %10s\n" "$model" "$batch" "$j32" "$j16" "$t32" "$t16" "$gain" "$ratio"
+  done
+else
+  echo "# bf16: unavailable here (see the gemm_bf16 row above); no bf16 rows"
+fi

@@ -1,7 +1,10 @@
 """PyTorch CPU peer for scripts/bench/cpu_throughput.sh: the same models, optimizer and batches as
 joule's example configs, trained for a fixed number of steps on Fashion-MNIST; prints one JSON line.
 
-  python3 torch_cpu_throughput.py --model mlp|cnn --batch N --steps S [--threads 2] [--data DIR]
+  python3 torch_cpu_throughput.py --model mlp|cnn --batch N --steps S [--threads 2] [--data DIR] [--bf16]
+
+--bf16 runs forward and loss under torch.autocast("cpu", dtype=torch.bfloat16) (oneDNN's bf16 kernels
+for Linear and Conv2d; f32 weights, gradients and optimizer), the peer of joule's train.precision "bf16".
 
 Verifies its own result: the mean loss of the last 10% of steps must be below that of the first 10%.
 """
@@ -38,6 +41,7 @@ def main():
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--bf16", action="store_true", help="torch.autocast('cpu', dtype=torch.bfloat16)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -51,7 +55,8 @@ def main():
 
     def step(i):
         j = perm[(i % per_epoch) * a.batch:(i % per_epoch + 1) * a.batch]
-        loss = F.cross_entropy(model(x[j]), y[j])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            loss = F.cross_entropy(model(x[j]), y[j])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -67,6 +72,7 @@ def main():
     k = max(1, a.steps // 10)
     ok = sum(losses[-k:]) / k < sum(losses[:k]) / k
     print(json.dumps(dict(peer="pytorch", torch=torch.__version__, model=a.model, batch=a.batch, threads=a.threads,
+                          precision="bf16" if a.bf16 else "f32",
                           steps=a.steps, seconds=round(seconds, 3), samples_per_s=round(a.steps * a.batch / seconds, 1),
                           first_loss=round(losses[0], 4), last_loss=round(losses[-1], 4), verified=ok)))
     return 0 if ok else 1
