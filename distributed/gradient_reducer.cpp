@@ -151,7 +151,7 @@ void GradientReducer::finish(float scale) {
     for (int64_t i = 0; i < total; ++i) grads[i] *= scale;
   }
   last_local_sq_norm_ = local_sq_norm_ * static_cast<double>(scale) * scale;
-  last_global_sq_norm_ = measure_norms_ ? squared_norm(grads, arena_.total_elements()) : 0;
+  last_global_sq_norm_ = measure_global_ ? squared_norm(grads, arena_.total_elements()) : 0;
   reset_step();
 }
 

@@ -85,9 +85,12 @@ class GradientReducer {
   double progress_seconds() const { return progress_seconds_; }
   const ReducerOptions& options() const { return options_; }
   // Squared L2 norms of the last finished step's gradients (after finish()'s scale): this rank's
-  // contribution before the reduction, and the reduced sum. Measured only while enabled (one extra
-  // pass over the gradients each); 0 otherwise.
-  void set_measure_norms(bool on) { measure_norms_ = on; }
+  // contribution before the reduction (when `local`), and the reduced sum (when `global`; also a
+  // finiteness check). Each costs one extra pass over the gradients; 0 when not measured.
+  void set_measure_norms(bool local, bool global) {
+    measure_norms_ = local;
+    measure_global_ = global || local;
+  }
   double local_sq_norm() const { return last_local_sq_norm_; }
   double global_sq_norm() const { return last_global_sq_norm_; }
 
@@ -111,7 +114,8 @@ class GradientReducer {
   double step_progress_seconds_ = 0;  // accumulates during the step
   double comm_wait_seconds_ = 0;
   double progress_seconds_ = 0;
-  bool measure_norms_ = false;
+  bool measure_norms_ = false;   // local (before the reduction)
+  bool measure_global_ = false;  // after the reduction
   double local_sq_norm_ = 0;  // this step so far, over launched buckets
   double last_local_sq_norm_ = 0, last_global_sq_norm_ = 0;
   static double squared_norm(const float* data, int64_t count);

@@ -165,8 +165,9 @@ StepStats Trainer::Run::compute_step(const Batch& batch) {
   const int64_t step = static_cast<int64_t>(s_.train.step());
   s_.ctx.step = static_cast<uint64_t>(step);
   inject_fault(s_.fault_plan, s_.comm.rank(), step);
-  // gradient norms: the noise estimate (adascale) and the non-finite check in bf16
-  s_.reducer->set_measure_norms(s_.lr_scaling == LrScaling::adascale || s_.knobs.precision() != "f32");
+  // gradient norms: local and global for the noise estimate (adascale); the global one alone is the
+  // non-finite check in bf16 (a finite loss with a non-finite gradient)
+  s_.reducer->set_measure_norms(s_.lr_scaling == LrScaling::adascale, s_.knobs.precision() != "f32");
   StepStats stats = runner_->run(batch, static_cast<int>(s_.knobs.micro_batches()), s_.knobs.global_batch(),
                                  s_.comm.size(), static_cast<uint64_t>(step));
   if (fault_nonfinite(s_.fault_plan, s_.comm.rank(), step)) stats.finite = false;

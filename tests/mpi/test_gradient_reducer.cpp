@@ -179,6 +179,33 @@ TEST(GradientReducer, OverlapOnOffAndUnreportedGiveTheSameResult) {
   }
 }
 
+// The gradient norms the noise estimate needs: this rank's squared norm before the reduction and
+// the reduced one after, in every mode (overlapped buckets, blocking, unreported), after the scale.
+TEST(GradientReducer, MeasuresLocalAndReducedSquaredNorms) {
+  Communicator& comm = test_communicator();
+  ParameterArena arena = make_arena(mixed_sizes(40));
+  const float scale = 0.5f;
+  fill_exact(arena, comm.rank());
+  double local = 0, global = 0;
+  for (float g : grads_of(arena)) local += static_cast<double>(g) * g * scale * scale;
+  for (float g : blocking_reference(comm, arena, scale)) global += static_cast<double>(g) * g;
+  for (const bool overlap : {true, false}) {
+    for (const bool report : {true, false}) {
+      fill_exact(arena, comm.rank());
+      GradientReducer reducer(arena, comm, {mb_of_floats(5000), mb_of_floats(1000), overlap});
+      reducer.set_measure_norms(true, true);
+      run_step(reducer, report ? reverse_ids(arena.count()) : std::vector<int>{}, scale);
+      EXPECT_NEAR(reducer.local_sq_norm(), local, 1e-5 * local) << "overlap " << overlap << " report " << report;
+      EXPECT_NEAR(reducer.global_sq_norm(), global, 1e-5 * global) << "overlap " << overlap << " report " << report;
+      fill_exact(arena, comm.rank());
+      reducer.set_measure_norms(false, false);
+      run_step(reducer, report ? reverse_ids(arena.count()) : std::vector<int>{}, scale);
+      EXPECT_EQ(reducer.local_sq_norm(), 0.0) << "not measured";
+      EXPECT_EQ(reducer.global_sq_norm(), 0.0);
+    }
+  }
+}
+
 TEST(GradientReducer, TinyCapsMakeManyBuckets) {
   Communicator& comm = test_communicator();
   ParameterArena arena = make_arena(mixed_sizes(300));
