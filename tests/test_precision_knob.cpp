@@ -23,7 +23,7 @@ class PrecisionKnob : public ::testing::Test {
   void SetUp() override {
     dir_ = testing::make_temp_dir("joule-precision");
     const testing::SyntheticFiles f = testing::write_synthetic_dataset(dir_ + "/data", 640, 100, 6);
-    std::ofstream(dir_ + "/cfg.pbtxt") << "run { threads: 1 cpu_math: 'onednn' }\n"
+    std::ofstream(dir_ + "/cfg.pbtxt") << "run { threads: 1 cpu_math: 'eigen' }\n"
                                        << "data { train_images: '" << f.train_images << "' train_labels: '"
                                        << f.train_labels << "' test_images: '" << f.test_images << "' test_labels: '"
                                        << f.test_labels << "' }\n"
