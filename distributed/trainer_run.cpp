@@ -108,6 +108,7 @@ void Trainer::Run::apply_knobs(const pb::Knobs& requested, const std::string& re
   if (change.empty()) return;
   // the window that ends here ran with the old knobs; its record carries the decision
   pending_decision_ += (pending_decision_.empty() ? "" : "; ") + why + ": " + change;
+  ++knob_changes_;
   close_window("");
   if (next.global_batch() != s_.knobs.global_batch()) feed_.set_global_batch(next.global_batch());
   const int rank = s_.comm.rank();
@@ -368,6 +369,9 @@ pb::Summary Trainer::Run::finish() {
   summary.set_cpu_math(s_.cpu_math.name);
   summary.set_cpu_math_kernel(s_.cpu_math.kernel);
   summary.set_cpu_math_reason(s_.cpu_math.reason);
+  summary.set_batch_size(s_.knobs.global_batch());
+  summary.set_precision(s_.knobs.precision());
+  summary.set_knob_changes(knob_changes_);
   outputs_.summary(summary);
   return summary;
 }

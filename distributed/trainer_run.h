@@ -59,6 +59,7 @@ class Trainer::Run {
   double epoch_loss_ = 0;
   int64_t epoch_steps_ = 0;
   size_t next_scheduled_ = 0;  // energy.schedule entries applied so far
+  uint32_t knob_changes_ = 0;  // applied changes, for the summary
   std::string pending_decision_;  // decisions since the window opened, for its record
   std::string clock_note_;        // what the clock actuator did last
 };

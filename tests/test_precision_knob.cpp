@@ -66,6 +66,9 @@ TEST_F(PrecisionKnob, NonFiniteStepInBf16FallsBackToF32AndTheRunCompletes) {
   const std::string log = testing::read_file(dir_ + "/out/r/rank-00000.jsonl");
   EXPECT_NE(log.find("update skipped"), std::string::npos) << "the decision is in the rank log";
   EXPECT_NE(r.output.find("epochs: 20 steps"), std::string::npos) << r.output;
+  const std::string summary = testing::read_file(dir_ + "/out/r/summary.json");
+  EXPECT_NE(summary.find("\"precision\": \"f32\""), std::string::npos) << summary;
+  EXPECT_NE(summary.find("\"knob_changes\": 1"), std::string::npos) << summary;
 }
 
 TEST_F(PrecisionKnob, NonFiniteStepInF32EndsTheRunAsDiverged) {

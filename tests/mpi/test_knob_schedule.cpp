@@ -84,6 +84,9 @@ TEST(KnobSchedule, BatchChangesMidEpochSeeEverySampleOnceAndMatchOneProcess) {
   EXPECT_EQ(summary.steps(), 20u) << "epoch 0: 4 + 2 + 4 steps; epoch 1: 10 steps at 256";
   EXPECT_EQ(summary.samples(), 2.0 * kTrain);
   EXPECT_EQ(trainer.knobs().global_batch(), 256u);
+  EXPECT_EQ(summary.batch_size(), 256u);
+  EXPECT_EQ(summary.knob_changes(), 2u);
+  EXPECT_EQ(summary.precision(), "f32");
 
   // every sample exactly once per epoch, over all ranks (epoch 0 = steps 1..10)
   const std::string mine(reinterpret_cast<const char*>(seen.data()), seen.size() * sizeof(int64_t));
