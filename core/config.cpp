@@ -296,8 +296,8 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
     previous_step = change.at_step();
     if (change.has_batch_size()) c.at_least(field + ".batch_size", change.batch_size(), 1);
     if (change.has_micro_batches()) c.in_range(field + ".micro_batches", change.micro_batches(), 1, 256);
-    JOULE_CHECK(!change.has_precision() || change.precision() == "f32" || change.precision() == "bf16", origin, ": ",
-                field, ".precision = \"", change.precision(), "\": expected f32 or bf16");
+    JOULE_CHECK(!change.has_precision() || parse_precision(change.precision(), &precision), origin, ": ", field,
+                ".precision = \"", change.precision(), "\": expected f32 or bf16");
     if (change.has_sm_clock_mhz()) c.in_range(field + ".sm_clock_mhz", change.sm_clock_mhz(), 0, 100000);
   }
 }

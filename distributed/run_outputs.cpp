@@ -3,11 +3,20 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/dtype.h"
 #include "core/json_record.h"
 
 namespace joule {
 
-int precision_bits(const std::string& precision) { return precision == "bf16" || precision == "f16" ? 16 : 32; }
+namespace {
+
+int bits_of(const std::string& name) {  // the knob's name as TensorBoard's precision_bits
+  Precision precision = Precision::f32;
+  parse_precision(name, &precision);
+  return precision_bits(precision);
+}
+
+}  // namespace
 
 RunOutputs::RunOutputs(const RunOutputsOptions& options)
     : options_(options),
@@ -27,7 +36,7 @@ void RunOutputs::train_line(const pb::TrainRecord& record, double wall_s) {
   board_->scalar("loss", record.loss(), step, wall_s);
   board_->scalar("lr", record.lr(), step, wall_s);
   board_->scalar("batch_size", record.batch_size(), step, wall_s);
-  board_->scalar("precision_bits", precision_bits(record.precision()), step, wall_s);
+  board_->scalar("precision_bits", bits_of(record.precision()), step, wall_s);
 }
 
 void RunOutputs::eval_line(const pb::EvalRecord& record, const std::vector<double>& rank_energy_j,
@@ -50,7 +59,7 @@ void RunOutputs::eval_line(const pb::EvalRecord& record, const std::vector<doubl
 void RunOutputs::knobs(int64_t step, const pb::Knobs& knobs, double wall_s) {
   if (!options_.lead) return;
   board_->scalar("batch_size", knobs.global_batch(), step, wall_s);
-  board_->scalar("precision_bits", precision_bits(knobs.precision()), step, wall_s);
+  board_->scalar("precision_bits", bits_of(knobs.precision()), step, wall_s);
   for (int rank = 0; rank < knobs.sm_clock_mhz_size(); ++rank)
     board_->scalar("sm_clock_mhz/rank_" + std::to_string(rank), knobs.sm_clock_mhz(rank), step, wall_s);
   board_->flush();

@@ -49,6 +49,4 @@ class RunOutputs {
   ProgressPrinter printer_;
 };
 
-int precision_bits(const std::string& precision);  // "f32" 32, "bf16" 16
-
 }  // namespace joule

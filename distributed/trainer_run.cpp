@@ -27,16 +27,6 @@ std::vector<double> gather_doubles(Communicator& comm, double value) {
   return values;
 }
 
-const char* stop_reason_name(pb::StopReason reason) {
-  switch (reason) {
-    case pb::epochs: return "epochs";
-    case pb::max_steps: return "max_steps";
-    case pb::interrupted: return "interrupted";
-    case pb::diverged: return "diverged";
-    default: return "running";
-  }
-}
-
 std::unique_ptr<energy::Meter> config_meter(const pb::Config& config, const TrainerIo& io,
                                             std::vector<std::string>& warnings) {
   if (io.meter != nullptr) return nullptr;
@@ -360,7 +350,7 @@ pb::Summary Trainer::Run::finish() {
   summary.set_accuracy_per_kj(total > 0 ? last_accuracy / (total / 1000) : 0);
   summary.set_final_accuracy(last_accuracy);
   summary.set_best_accuracy(s_.train.best_accuracy());
-  summary.set_stop_reason(stop_reason_name(s_.train.stop_reason()));
+  summary.set_stop_reason(pb::StopReason_Name(s_.train.stop_reason()));  // "epochs", "max_steps", ...
   for (const std::string& source : meter_->sources()) summary.add_sources(source);
   summary.set_measured(meter_->measured());
   summary.set_samples_per_s(summary.samples() / std::max(1e-9, seconds - s_.train.eval_seconds()));

@@ -81,46 +81,44 @@ int bench_gemm(int size, int threads, int repeats, const std::string& which) {
                 flops / seconds / 1e9, wrong, kernel.c_str());
     failures += wrong > 0;
   };
-  for (joule::CpuMath kind : joule::all_cpu_math()) {
-    if (which != "all" && which != joule::cpu_math_name(kind)) continue;
-    const std::string why = joule::cpu_math_unavailable(kind);
-    if (!why.empty()) {
-      std::printf("%-9s %-9s %6d %8d %10s %10s %7s  unavailable: %s\n", "gemm_f32", joule::cpu_math_name(kind), size,
-                  ctx.num_threads, "-", "-", "-", why.c_str());
-      continue;
-    }
-    ctx.gemm = joule::make_gemm_backend(kind);
+  auto unavailable = [&](const char* op, const char* backend, const std::string& why) {
+    std::printf("%-9s %-9s %6d %8d %10s %10s %7s  unavailable: %s\n", op, backend, size, ctx.num_threads, "-", "-", "-",
+                why.c_str());
+  };
+  // one product through ctx (its backend and precision): the best of `repeats` after a warm-up
+  // (oneDNN creates its primitives there)
+  auto best_seconds = [&] {
     auto multiply = [&] {
       joule::gemm_f32(ctx, joule::Transpose::no, joule::Transpose::no, size, size, size, 1.0f, a.data(), size,
                       b.data(), size, 0.0f, c.data(), size);
     };
-    multiply();  // warm-up (oneDNN creates its primitive here)
+    multiply();
     double best = 1e30;
     for (int r = 0; r < repeats; ++r) {
       const auto start = std::chrono::steady_clock::now();
       multiply();
       best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
+    return best;
+  };
+  for (joule::CpuMath kind : joule::all_cpu_math()) {
+    if (which != "all" && which != joule::cpu_math_name(kind)) continue;
+    const std::string why = joule::cpu_math_unavailable(kind);
+    if (!why.empty()) {
+      unavailable("gemm_f32", joule::cpu_math_name(kind), why);
+      continue;
+    }
+    ctx.gemm = joule::make_gemm_backend(kind);
+    const double best = best_seconds();
     row("gemm_f32", joule::cpu_math_name(kind), best, count_wrong(a, b, c, size, false), ctx.gemm->kernel());
   }
   if (which == "all" || which == "bf16") {  // the path training takes at train.precision "bf16"
     const std::string why = joule::bf16_unavailable_reason();
     if (!why.empty()) {
-      std::printf("%-9s %-9s %6d %8d %10s %10s %7s  unavailable: %s\n", "gemm_bf16", "onednn", size, ctx.num_threads,
-                  "-", "-", "-", why.c_str());
+      unavailable("gemm_bf16", "onednn", why);
     } else {
       ctx.precision = joule::Precision::bf16;
-      auto multiply = [&] {
-        joule::gemm_f32(ctx, joule::Transpose::no, joule::Transpose::no, size, size, size, 1.0f, a.data(), size,
-                        b.data(), size, 0.0f, c.data(), size);
-      };
-      multiply();  // warm-up (oneDNN creates its primitives here)
-      double best = 1e30;
-      for (int r = 0; r < repeats; ++r) {
-        const auto start = std::chrono::steady_clock::now();
-        multiply();
-        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      }
+      const double best = best_seconds();
       row("gemm_bf16", "onednn", best, count_wrong(a, b, c, size, true),
           ctx.gemm_bf16->kernel() + "; f32→bf16 conversion timed");
       ctx.precision = joule::Precision::f32;
