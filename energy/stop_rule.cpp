@@ -106,7 +106,8 @@ std::string describe_curve(const AccuracyFit& fit) {
 
 double student_t_quantile(double z, double dof) {
   JOULE_ASSERT(z >= 0 && dof >= 1, "student_t_quantile: z ", z, " dof ", dof);
-  // Abramowitz & Stegun 26.7.5 (Cornish–Fisher): within 2% of the exact quantile at dof = 1, z ≤ 2.
+  // Abramowitz & Stegun 26.7.5 (Cornish–Fisher), slightly low: at dof = 1 by 1.7% (z = 1) and 12%
+  // (z = 2), at dof = 2 by ≤ 0.9%, at dof ≥ 3 by ≤ 0.15% (z ≤ 2; checked against numerical quadrature).
   const double z2 = z * z, z3 = z2 * z, z5 = z3 * z2, z7 = z5 * z2, z9 = z7 * z2;
   const double g1 = (z3 + z) / 4;
   const double g2 = (5 * z5 + 16 * z3 + 3 * z) / 96;

@@ -126,6 +126,19 @@ TEST(StopRule, NeverStopsOnAPlateauThatIsStillRisingAfterASteepStart) {
   EXPECT_GT(stops_fitting_all_points, 0) << "the steep start is too mild to test the fit window";
 }
 
+// The one-sided Student-t quantile against closed forms: dof 1 (Cauchy) and dof 2, and z for many.
+TEST(StopRule, StudentTQuantileMatchesClosedForms) {
+  for (double z : {0.5, 1.0, 1.5}) {
+    const double p = 0.5 * std::erfc(-z / std::sqrt(2.0));
+    const double cauchy = std::tan(M_PI * (p - 0.5));
+    const double dof2 = (2 * p - 1) / std::sqrt(2 * p * (1 - p));
+    EXPECT_NEAR(student_t_quantile(z, 1), cauchy, 0.04 * cauchy) << z;
+    EXPECT_NEAR(student_t_quantile(z, 2), dof2, 0.01 * dof2) << z;
+    EXPECT_GT(student_t_quantile(z, 2), student_t_quantile(z, 10));
+    EXPECT_NEAR(student_t_quantile(z, 1e6), z, 1e-5);  // the normal quantile for many points
+  }
+}
+
 TEST(StopRule, NeverStopsWhenTheRuleIsOff) {
   const PowerLaw curve{90, 12, 0.6};
   StopRule rule(options(0, 1));
