@@ -1,0 +1,319 @@
+// ClockPolicy and ClockTimeModel: see clock_policy.h for the math and the rules.
+#include "energy/clock_policy.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <utility>
+
+#include "core/error.h"
+
+namespace joule::energy {
+
+// ---- ClockTimeModel ------------------------------------------------------------------------------
+
+// The free fit needs clocks at least this far apart (highest / lowest seen): with per-window noise
+// of about 1%, two clocks 15 MHz apart could fit almost any slope, and a flat one sends a rank to
+// the bottom clock.
+constexpr double kMinFitSpread = 1.10;
+
+void ClockTimeModel::observe(uint32_t clock_mhz, double compute_s_per_step) {
+  JOULE_CHECK(clock_mhz > 0, "ClockTimeModel: clock_mhz must be > 0");
+  JOULE_CHECK(std::isfinite(compute_s_per_step) && compute_s_per_step > 0,
+              "ClockTimeModel: compute seconds per step must be finite and > 0, got ", compute_s_per_step);
+  PerClock& at = by_clock_[clock_mhz];
+  at.n += 1;
+  at.sum_t += compute_s_per_step;
+  ++observations_;
+  fit();
+}
+
+void ClockTimeModel::reset() {
+  by_clock_.clear();
+  observations_ = 0;
+  c0_ = c1_ = 0;
+}
+
+// Least squares over every observation, summed per clock: with x = 1/f, the within-clock
+// deviations of x vanish, so the centred sums need only each clock's count and mean time.
+void ClockTimeModel::fit() {
+  double n = 0, sum_x = 0, sum_t = 0;
+  for (const auto& [f, at] : by_clock_) {
+    n += at.n;
+    sum_x += at.n / static_cast<double>(f);
+    sum_t += at.sum_t;
+  }
+  const double mean_x = sum_x / n, mean_t = sum_t / n;
+  double sxx = 0, sxt = 0, sx2 = 0, sxt0 = 0;  // centred, and through the origin
+  for (const auto& [f, at] : by_clock_) {
+    const double x = 1.0 / f, t = at.sum_t / at.n;
+    sxx += at.n * (x - mean_x) * (x - mean_x);
+    sxt += at.n * (x - mean_x) * (t - mean_t);
+    sx2 += at.n * x * x;
+    sxt0 += at.n * x * t;
+  }
+  const double spread = static_cast<double>(by_clock_.rbegin()->first) / by_clock_.begin()->first;
+  if (by_clock_.size() >= 2 && spread >= kMinFitSpread && sxx > 0) {
+    const double c1 = sxt / sxx, c0 = mean_t - c1 * mean_x;
+    if (c1 >= 0 && c0 >= 0) {
+      c0_ = c0;
+      c1_ = c1;
+      return;
+    }
+  }
+  c0_ = 0;  // the prior: fully clock-bound
+  c1_ = sxt0 / sx2;
+}
+
+double ClockTimeModel::predict(uint32_t clock_mhz) const {
+  JOULE_CHECK(clock_mhz > 0, "ClockTimeModel: clock_mhz must be > 0");
+  return c0_ + c1_ / clock_mhz;
+}
+
+// ---- ClockPolicy: options, candidates ----------------------------------------------------------
+
+ClockPolicy::ClockPolicy(ClockPolicyOptions options, int ranks)
+    : options_(std::move(options)), ranks_(ranks), last_now_s_(-std::numeric_limits<double>::infinity()) {
+  const ClockPolicyOptions& o = options_;
+  JOULE_CHECK(ranks >= 1, "clock policy: ranks must be >= 1, got ", ranks);
+  JOULE_CHECK(o.min_mhz > 0 && o.max_mhz > 0, "clocks.min_mhz and clocks.max_mhz must be > 0 (got ", o.min_mhz, ", ",
+              o.max_mhz, ")");
+  JOULE_CHECK(o.min_mhz <= o.max_mhz, "clocks.min_mhz (", o.min_mhz, ") > clocks.max_mhz (", o.max_mhz, ")");
+  JOULE_CHECK(std::isfinite(o.margin) && o.margin >= 0 && o.margin < 1, "clocks.margin must be in [0, 1), got ",
+              o.margin);
+  JOULE_CHECK(std::isfinite(o.min_interval_s) && o.min_interval_s >= 0, "clocks.min_interval_s must be >= 0, got ",
+              o.min_interval_s);
+  JOULE_CHECK(std::isfinite(o.max_slowdown) && o.max_slowdown >= 1, "max_slowdown must be >= 1, got ", o.max_slowdown);
+  JOULE_CHECK(std::isfinite(o.min_wait_fraction) && o.min_wait_fraction >= 0 && o.min_wait_fraction < 1,
+              "clocks.min_wait_fraction must be in [0, 1), got ", o.min_wait_fraction);
+  for (size_t k = 0; k < o.supported_mhz.size(); ++k) {
+    JOULE_CHECK(k == 0 || o.supported_mhz[k - 1] < o.supported_mhz[k],
+                "clock policy: supported clocks must be strictly ascending");
+    if (o.supported_mhz[k] >= o.min_mhz && o.supported_mhz[k] <= o.max_mhz) candidates_.push_back(o.supported_mhz[k]);
+  }
+  JOULE_CHECK(o.supported_mhz.empty() || !candidates_.empty(), "clocks.min_mhz..max_mhz (", o.min_mhz, "..", o.max_mhz,
+              " MHz) contains none of the card's supported clocks");
+  models_.resize(static_cast<size_t>(ranks));
+  clock_.assign(static_cast<size_t>(ranks), highest_mhz());
+  last_change_s_.assign(static_cast<size_t>(ranks), -std::numeric_limits<double>::infinity());
+}
+
+uint32_t ClockPolicy::lowest_mhz() const { return candidates_.empty() ? options_.min_mhz : candidates_.front(); }
+uint32_t ClockPolicy::highest_mhz() const { return candidates_.empty() ? options_.max_mhz : candidates_.back(); }
+
+uint32_t ClockPolicy::snap(uint32_t mhz) const {
+  if (candidates_.empty()) return std::clamp(mhz, options_.min_mhz, options_.max_mhz);
+  auto above = std::lower_bound(candidates_.begin(), candidates_.end(), mhz);
+  if (above == candidates_.end()) return candidates_.back();
+  if (above == candidates_.begin() || *above == mhz) return *above;
+  const uint32_t hi = *above, lo = *(above - 1);
+  return (hi - mhz < mhz - lo) ? hi : lo;  // ties: the lower one
+}
+
+// Binary search: with c1 ≥ 0 the prediction never increases with the clock, so "fits" is monotone.
+uint32_t ClockPolicy::lowest_fitting(int rank, double bound_s) const {
+  const ClockTimeModel& m = model(rank);
+  const size_t count = candidates_.empty() ? size_t{options_.max_mhz - options_.min_mhz} + 1 : candidates_.size();
+  auto clock_at = [&](size_t k) {
+    return candidates_.empty() ? options_.min_mhz + static_cast<uint32_t>(k) : candidates_[k];
+  };
+  if (m.predict(clock_at(count - 1)) > bound_s) return 0;
+  size_t lo = 0, hi = count - 1;  // hi fits
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (m.predict(clock_at(mid)) <= bound_s)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return clock_at(lo);
+}
+
+void ClockPolicy::reset_models() {
+  for (ClockTimeModel& m : models_) m.reset();
+}
+
+// ---- ClockPolicy: decisions --------------------------------------------------------------------
+
+namespace {
+
+std::string format(const char* fmt, double a = 0, double b = 0, double c = 0, double d = 0, double e = 0) {
+  char buffer[256];
+  std::snprintf(buffer, sizeof buffer, fmt, a, b, c, d, e);
+  return buffer;
+}
+
+std::string ms(double seconds) { return format("%.1f ms", seconds * 1e3); }
+std::string num(double v) { return format("%.9g", v); }
+std::string mhz_change(uint32_t from, uint32_t to) {
+  return std::to_string(from) + " \u2192 " + std::to_string(to) + " MHz";
+}
+
+enum class Held { none, interval, no_slack, no_data };
+
+const char* held_name(Held h) {
+  switch (h) {
+    case Held::none: return "";
+    case Held::interval: return "interval";
+    case Held::no_slack: return "no_slack";
+    case Held::no_data: return "no_data";
+  }
+  return "";
+}
+
+}  // namespace
+
+ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& ranks) {
+  JOULE_CHECK(static_cast<int>(ranks.size()) == ranks_, "clock policy: ", ranks.size(), " rank timings for ", ranks_,
+              " ranks");
+  JOULE_CHECK(std::isfinite(now_s) && now_s >= last_now_s_, "clock policy: now_s must not decrease (", now_s, " after ",
+              last_now_s_, ")");
+  last_now_s_ = now_s;
+  const uint32_t top = highest_mhz();
+  const auto n = static_cast<size_t>(ranks_);
+  for (size_t i = 0; i < n; ++i) {
+    const RankTiming& r = ranks[i];
+    JOULE_CHECK(std::isfinite(r.compute_s) && r.compute_s >= 0 && std::isfinite(r.wait_s) && r.wait_s >= 0,
+                "clock policy: rank ", i, " timing must be finite and >= 0 (compute ", r.compute_s, " s, wait ",
+                r.wait_s, " s)");
+    if (r.compute_s > 0) models_[i].observe(r.clock_mhz == 0 ? top : r.clock_mhz, r.compute_s);
+  }
+
+  // The plan: the pace rank, its clock under max_slowdown, every other rank just in time.
+  int pace = -1;
+  double t_top = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (models_[i].observations() == 0) continue;
+    const double p = models_[i].predict(top);
+    if (pace < 0 || p > t_top) pace = static_cast<int>(i), t_top = p;
+  }
+  ClockDecision d;
+  d.clock_mhz = clock_;
+  d.rank_changed.assign(n, false);
+  if (pace < 0) {
+    d.reason = "no change: no rank has measured compute yet";
+    d.detail_json = "{\"pace_rank\":-1,\"ranks\":[]}";
+    return d;
+  }
+  const auto s = static_cast<size_t>(pace);
+  const double pace_bound = options_.max_slowdown * t_top;
+  uint32_t pace_target = lowest_fitting(pace, pace_bound);
+  if (pace_target == 0) pace_target = top;  // unreachable: p_s(top) = t_top ≤ pace_bound
+  const double t_pace = models_[s].predict(pace_target);
+  const double follow_bound = (1 - options_.margin) * t_pace;
+
+  std::vector<uint32_t> target(n, 0);
+  std::vector<Held> held(n, Held::none);
+  std::vector<std::string> sentences;
+  auto lowering_allowed = [&](size_t i) { return now_s - last_change_s_[i] >= options_.min_interval_s; };
+  auto apply = [&](size_t i, uint32_t to, std::string sentence) {
+    sentences.push_back(std::move(sentence));
+    d.clock_mhz[i] = to;
+    d.rank_changed[i] = true;
+    d.changed = true;
+  };
+
+  // The pace rank first: whether it goes lower decides whether the others may follow it down.
+  target[s] = pace_target;
+  bool pace_lowered = false;
+  if (pace_target > clock_[s]) {
+    apply(s, pace_target,
+          "rank " + std::to_string(s) + " sets the pace: " + mhz_change(clock_[s], pace_target) + ", predicted " +
+              ms(t_pace) + " \u2264 " + ms(t_top) + " at max clocks \u00d7 " + format("%.2f", options_.max_slowdown));
+  } else if (pace_target < clock_[s]) {
+    if (lowering_allowed(s)) {
+      pace_lowered = true;
+      apply(s, pace_target,
+            "rank " + std::to_string(s) + " sets the pace, max_slowdown " + format("%.2f", options_.max_slowdown) +
+                ": " + mhz_change(clock_[s], pace_target) + ", predicted " + ms(t_pace) + " \u2264 " + ms(t_top) +
+                " at max clocks \u00d7 " + format("%.2f", options_.max_slowdown));
+    } else {
+      held[s] = Held::interval;
+    }
+  }
+
+  const std::string slowest = "slowest " + ms(t_pace) + " \u00d7 " + format("%.2f", 1 - options_.margin);
+  for (size_t i = 0; i < n; ++i) {
+    if (i == s) continue;
+    if (models_[i].observations() == 0) {
+      held[i] = Held::no_data;
+      continue;
+    }
+    const uint32_t fit = lowest_fitting(static_cast<int>(i), follow_bound);
+    target[i] = fit == 0 ? top : fit;
+    const RankTiming& r = ranks[i];
+    const double step = r.compute_s + r.wait_s;
+    const double wait_fraction = step > 0 ? r.wait_s / step : 0;
+    const std::string who = "rank " + std::to_string(i);
+    const bool late = clock_[i] < top && r.compute_s > 0 && ranks[s].compute_s > 0 && r.compute_s > ranks[s].compute_s;
+    if (late) {
+      apply(i, top,
+            who + " computed " + ms(r.compute_s) + " > pace rank " + std::to_string(s) + "'s " +
+                ms(ranks[s].compute_s) + ": " + mhz_change(clock_[i], top) + " at once");
+    } else if (target[i] > clock_[i]) {
+      apply(i, target[i],
+            who + " no longer fits: " + mhz_change(clock_[i], target[i]) + ", predicted " +
+                ms(models_[i].predict(target[i])) + " \u2264 " + slowest + " (" + ms(models_[i].predict(clock_[i])) +
+                " at " + std::to_string(clock_[i]) + " MHz)");
+    } else if (target[i] < clock_[i]) {
+      const bool slack = r.compute_s > 0 && wait_fraction >= options_.min_wait_fraction;
+      if (!lowering_allowed(i)) {
+        held[i] = Held::interval;
+      } else if (!slack && !pace_lowered) {
+        held[i] = Held::no_slack;
+      } else {
+        const std::string why = slack ? who + " waits " + format("%.0f%%", 100 * wait_fraction) + " of the step: "
+                                      : who + " follows the pace down: ";
+        apply(i, target[i],
+              why + mhz_change(clock_[i], target[i]) + ", predicted " + ms(models_[i].predict(target[i])) + " \u2264 " +
+                  slowest);
+      }
+    }
+  }
+
+  if (d.changed) {
+    for (size_t k = 0; k < sentences.size(); ++k) d.reason += (k ? "; " : "") + sentences[k];
+  } else {
+    d.reason = "no change: rank " + std::to_string(s) + " sets the pace at " + ms(models_[s].predict(clock_[s])) +
+               " (" + std::to_string(clock_[s]) + " MHz)";
+    std::string holds;
+    for (size_t i = 0; i < n; ++i) {
+      if (held[i] == Held::interval)
+        holds +=
+            ", rank " + std::to_string(i) + " held for the " + format("%g", options_.min_interval_s) + " s interval";
+      else if (held[i] == Held::no_slack)
+        holds +=
+            ", rank " + std::to_string(i) + " waits " +
+            format("%.0f%% < %.0f%%", 100 * ranks[i].wait_s / std::max(ranks[i].compute_s + ranks[i].wait_s, 1e-300),
+                   100 * options_.min_wait_fraction);
+    }
+    d.reason += holds.empty() ? ", every rank at its target" : holds;
+  }
+
+  std::string json = "{\"pace_rank\":" + std::to_string(s) + ",\"step_at_max_s\":" + num(t_top) +
+                     ",\"pace_s\":" + num(t_pace) + ",\"follow_bound_s\":" + num(follow_bound) +
+                     ",\"margin\":" + num(options_.margin) + ",\"max_slowdown\":" + num(options_.max_slowdown) +
+                     ",\"ranks\":[";
+  for (size_t i = 0; i < n; ++i) {
+    const ClockTimeModel& m = models_[i];
+    json += std::string(i ? "," : "") + "{\"rank\":" + std::to_string(i) + ",\"clock\":" + std::to_string(clock_[i]) +
+            ",\"compute_s\":" + num(ranks[i].compute_s) + ",\"wait_s\":" + num(ranks[i].wait_s) +
+            ",\"c0\":" + num(m.c0()) + ",\"c1\":" + num(m.c1()) +
+            ",\"distinct_clocks\":" + std::to_string(m.distinct_clocks()) +
+            ",\"predicted_s\":" + num(m.observations() ? m.predict(clock_[i]) : 0) +
+            ",\"target\":" + std::to_string(target[i]) + ",\"next\":" + std::to_string(d.clock_mhz[i]) +
+            ",\"held\":\"" + held_name(held[i]) + "\"}";
+  }
+  d.detail_json = json + "]}";
+
+  for (size_t i = 0; i < n; ++i) {
+    if (!d.rank_changed[i]) continue;
+    JOULE_ASSERT(d.clock_mhz[i] >= lowest_mhz() && d.clock_mhz[i] <= top && snap(d.clock_mhz[i]) == d.clock_mhz[i]);
+    clock_[i] = d.clock_mhz[i];
+    last_change_s_[i] = now_s;
+  }
+  return d;
+}
+
+}  // namespace joule::energy
