@@ -25,23 +25,25 @@
 // 1 − cost(best)/cost(incumbent) ≥ `hysteresis` (or the incumbent became ineligible/infeasible);
 // (ii) profiles the next candidate: a stale setting predicted better by ≥ hysteresis (refreshed
 // before it may be chosen), else the incumbent's neighbours — the other precisions at its batch,
-// then the adjacent batches of `batches` (larger first when B_noise ≥ B or unknown, else smaller) —
-// that are unmeasured, or stale and predicted within `refresh_margin` of the incumbent. A profile
-// runs transient_s + measure_s (whole windows), then the policy evaluates again; it starts only if
-// the exploration energy plus the incumbent's power × (transient_s + measure_s) stays within
-// max_explore_fraction × the job energy so far (else it waits, re-checking every window), and is
-// abandoned when a window takes the exploration energy past that bound (so it exceeds it by at
-// most one window). Exploration energy = energy of windows run on a setting other than the
-// incumbent (with `refund_adopted`, the part spent on a setting that is later adopted is refunded).
+// then the adjacent entries of `batches` (larger first when B_noise ≥ B or unknown) — that are
+// unmeasured, or stale and predicted within `refresh_margin` of the incumbent. A profile runs whole
+// windows until transient_s + measure_s are covered, then the policy evaluates again. Exploration
+// energy = energy of windows run on a setting other than the incumbent (with `refund_adopted`, what
+// was spent on a setting later adopted is refunded). A profile starts only if exploration energy +
+// estimate ≤ max_explore_fraction × job energy so far (estimate: the incumbent's power over the
+// windows a profile needs + what the last profile took beyond that), else it waits; it is abandoned
+// when a window takes exploration past the bound (so the bound is exceeded by ≤ one window).
 // Evaluations run when a profile ends and at least every `reevaluate_s`: B_noise grows during
-// training, so larger batches become efficient and the climb moves upward again.
+// training, so larger batches become efficient and the climb moves upward again. Every evaluation
+// sets `reason` (log it when `change`, or when it differs from the previous one).
 //
-// Precision. f32 is the reference. A lower precision p is eligible only after a comparison: when a
-// profile changes only the precision (same batch), the profile's mean loss is compared with the
-// loss of the window just before it; p passes if L(p) ≤ L(f32) + loss_tolerance·|L(f32)| (a NaN
-// loss fails). The later window is favoured by the loss decrease over a few seconds, small after
-// the warm-up. A failed verdict keeps p from being profiled again until it is stale_s old. Without
-// f32 among the candidates every precision is eligible. precision_failed(p) excludes p for good.
+// Precision. f32 is the reference. A lower precision p is eligible only after a loss comparison,
+// made when a profile changes only the precision (same batch): the profile's clean windows' mean
+// loss against the preceding setting's loss trend (least-squares line through its last ≤ 5 window
+// losses, slope clamped ≤ 0) extrapolated to the same times; p passes if
+// L(p) ≤ L(f32) + loss_tolerance·|L(f32)| (no loss on either side fails). A failed p is not profiled
+// again until the verdict is stale_s old. Without f32 among the candidates every precision is
+// eligible. precision_failed(p) excludes p for good.
 #pragma once
 
 #include <cstdint>
@@ -99,16 +101,17 @@ struct KnobDecision {
   std::string detail_json;   // JSON object (candidates, B_noise, gain, phase, exploration); with reason
 };
 
-struct SettingEstimate {     // what the policy measured for one setting
+struct SettingEstimate {  // what the policy measured for one setting (clean windows only)
   Setting setting;
-  double j_per_sample = 0;   // J per sample
-  double s_per_sample = 0;   // s per sample
-  double measured_s = 0;     // clean seconds measured in all (undecayed)
-  double updated_s = 0;      // training seconds at its last clean window
-  double mean_loss = 0;      // weighted mean training loss of its clean windows (NaN if none)
+  double j_per_sample = 0, s_per_sample = 0;  // J and s per sample (decayed sums)
+  double measured_s = 0, updated_s = 0;       // clean seconds in all; training seconds at its last window
+  double mean_loss = 0;                       // weighted mean training loss (NaN if none)
 };
 
 double batch_efficiency(int64_t batch, int64_t reference_batch, double noise_scale);  // Pollux
+// Throws invalid input (exit 2) naming the option: empty or unordered candidates, an unknown
+// precision, a start outside the candidates, eta outside [0, 1], max_slowdown in (0, 1), ...
+void validate_knob_policy(const KnobPolicyOptions& options, const Setting& start);
 
 class KnobPolicy {
  public:
@@ -122,17 +125,16 @@ class KnobPolicy {
   double explore_energy_j() const { return explore_energy_j_; }
 
  private:
-  struct Sums {
-    double energy_j = 0, seconds = 0, samples = 0, loss_sum = 0, loss_samples = 0;
-    double measured_s = 0, updated_s = 0, explore_j = 0;
-  };
+  struct Sums { double energy_j = 0, seconds = 0, samples = 0, loss_sum = 0, loss_samples = 0, measured_s = 0,
+                       updated_s = 0, explore_j = 0; };
   struct Row;  // one measured setting in an evaluation (knob_policy.cpp)
   struct Verdict { bool ok = false; double at_s = 0, loss = 0, reference_loss = 0; };
   struct LossPoint { Setting setting; double mid_s = 0, loss = 0; };
   struct Probe {  // the candidate being profiled
     Setting setting;
     double measured_s = 0, energy_j = 0, seconds = 0, incumbent_power_w = 0;
-    std::vector<LossPoint> reference, losses;  // the windows just before it (one setting), its clean windows
+    std::optional<Setting> reference_setting;  // the setting of the window just before it
+    std::vector<LossPoint> reference, losses;  // that setting's last windows (finite losses), its clean windows
   };
 
   KnobDecision evaluate(double now_s, const std::string& trigger);
@@ -150,9 +152,8 @@ class KnobPolicy {
   std::optional<Probe> probe_;
   std::optional<Setting> just_profiled_;  // the probe that ended at this window, for the reason
   std::vector<LossPoint> recent_;         // the last windows' losses, newest last
-  double noise_scale_ = 0, max_power_w_ = 0, job_energy_j_ = 0, explore_energy_j_ = 0;
+  double noise_scale_ = 0, max_power_w_ = 0, job_energy_j_ = 0, explore_energy_j_ = 0, last_eval_s_ = 0;
   double window_s_ = 0, probe_excess_j_ = 0;  // last window length; last probe's energy above incumbent power
-  double last_eval_s_ = 0;
   bool evaluated_ = false, pending_ = false;
 };
 

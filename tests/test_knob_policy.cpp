@@ -272,13 +272,16 @@ TEST(KnobPolicy, MaxSlowdownExcludesCheapButSlowSetting) {
   EXPECT_EQ(run(0), (Setting{256, "f32"}));
 }
 
-Setting precision_run(double bf16_loss_factor, Trace* out = nullptr) {
+Setting precision_run(double bf16_loss_factor, Trace* out = nullptr, bool losses = true, std::string start = "f32") {
   KnobPolicyOptions o = options_for({128}, {"f32", "bf16"});
   o.max_explore_fraction = 0.5;
   System sys = convex_system(0.7);
-  sys.loss = [=](const Setting& s, double t) { return (2.0 / (1 + t / 100)) * (s.precision == "bf16" ? bf16_loss_factor : 1.0); };
-  KnobPolicy policy(o, {128, "f32"});
-  Trace trace = simulate(policy, sys, o, {128, "f32"}, 1000);
+  sys.loss = [=](const Setting& s, double t) {
+    if (!losses) return std::numeric_limits<double>::quiet_NaN();
+    return (2.0 / (1 + t / 100)) * (s.precision == "bf16" ? bf16_loss_factor : 1.0);
+  };
+  KnobPolicy policy(o, {128, start});
+  Trace trace = simulate(policy, sys, o, {128, start}, 1000);
   if (out) *out = trace;
   return policy.incumbent();
 }
@@ -292,8 +295,39 @@ TEST(KnobPolicy, Bf16WithWorseLossRejected) {
     profiled = profiled || trace.windows[i].setting.precision == "bf16";
   }
   EXPECT_TRUE(profiled);
+  // No loss to compare: bf16 is not chosen, and re-profiled only once its failed verdict is stale.
+  EXPECT_EQ(precision_run(1.0, &trace, false), (Setting{128, "f32"}));
+  size_t profiles = 0;
+  for (const KnobDecision& d : trace.decisions) profiles += d.change && d.next.precision == "bf16";
+  EXPECT_GE(profiles, 1u);
+  EXPECT_LE(profiles, 1 + size_t(trace.windows.back().train_seconds / KnobPolicyOptions{}.stale_s));
   EXPECT_EQ(precision_run(1.0), (Setting{128, "bf16"}));  // same loss: the cheaper bf16 is chosen
   EXPECT_EQ(precision_run(1.01), (Setting{128, "bf16"}));  // within loss_tolerance
+}
+
+TEST(KnobPolicy, StartInBf16ComparesWithF32) {
+  Trace trace;
+  EXPECT_EQ(precision_run(1.0, &trace, true, "bf16"), (Setting{128, "bf16"}));
+  bool profiled = false;
+  for (const WindowObservation& w : trace.windows) profiled = profiled || w.setting.precision == "f32";
+  EXPECT_TRUE(profiled);  // kept bf16 after comparing with f32
+  EXPECT_EQ(precision_run(1.05, nullptr, true, "bf16"), (Setting{128, "f32"}));
+}
+
+TEST(KnobPolicy, RefundingAdoptedProfilesClimbsFaster) {
+  auto reached = [](bool refund) {
+    KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
+    o.refund_adopted = refund;
+    System sys = convex_system();
+    sys.noise_scale = [](double) { return 400.0; };
+    KnobPolicy policy(o, {128, "f32"});
+    Trace trace = simulate(policy, sys, o, {128, "f32"}, 1500);
+    EXPECT_EQ(policy.incumbent(), cheapest(sys, o, 400));
+    size_t at = trace.windows.size();
+    for (size_t i = trace.windows.size(); i-- > 0 && trace.incumbent_after[i] == policy.incumbent();) at = i;
+    return at;
+  };
+  EXPECT_LT(reached(true), reached(false));
 }
 
 TEST(KnobPolicy, PrecisionFailedExcludesBf16Forever) {
