@@ -71,6 +71,9 @@ std::vector<KnobPolicy::Row> KnobPolicy::rows(double now_s) const {
   std::vector<Row> rows;
   for (const auto& [setting, sums] : sums_) {
     if (sums.measured_s < options_.measure_s || !(sums.samples > 0)) continue;
+    if (std::count(options_.batches.begin(), options_.batches.end(), setting.batch) == 0 ||
+        std::count(options_.precisions.begin(), options_.precisions.end(), setting.precision) == 0)
+      continue;  // something the lead ran that is not a candidate (a fallback to f32): never chosen
     Row row;
     row.setting = setting;
     row.j_per_sample = sums.energy_j / sums.samples;
@@ -98,6 +101,8 @@ std::vector<KnobPolicy::Row> KnobPolicy::rows(double now_s) const {
 void KnobPolicy::precision_failed(const std::string& precision) {
   if (precision == kReference) return;  // nothing to fall back to
   if (std::count(excluded_.begin(), excluded_.end(), precision) == 0) excluded_.push_back(precision);
+  if (std::count(options_.precisions.begin(), options_.precisions.end(), kReference) == 0)
+    options_.precisions.insert(options_.precisions.begin(), kReference);  // the fallback becomes a candidate
   auto fall_back = [&](Setting& setting) {
     if (setting.precision == precision) setting.precision = kReference;
   };

@@ -118,7 +118,7 @@ class KnobPolicy {
   explicit KnobPolicy(KnobPolicyOptions options, Setting start);  // invalid options: exit-2 error
   KnobDecision observe(const WindowObservation& window);
   // Non-finite step in a low precision: the lead already fell back to f32 (same batch); the policy
-  // excludes that precision from now on.
+  // excludes that precision from now on (f32 becomes a candidate if it was not).
   void precision_failed(const std::string& precision);
   const Setting& incumbent() const { return incumbent_; }
   std::vector<SettingEstimate> measurements() const;  // ordered by (batch, precision)

@@ -357,6 +357,23 @@ TEST(KnobPolicy, PrecisionFailedExcludesBf16Forever) {
   }
 }
 
+TEST(KnobPolicy, FixedBf16FallsBackToF32AndStillAdaptsTheBatch) {
+  KnobPolicyOptions o = options_for(kBatches, {"bf16"});
+  System sys = convex_system();
+  sys.noise_scale = [](double) { return 400.0; };
+  KnobPolicy policy(o, {128, "bf16"});
+  Hook hook = [&](size_t i, KnobPolicy& p, Setting& setting, double& since_change) {
+    if (i == 20) {
+      setting.precision = "f32";
+      since_change = 0;
+      p.precision_failed("bf16");
+    }
+  };
+  Trace trace = simulate(policy, sys, o, {128, "bf16"}, 1500, 2, hook);
+  for (size_t i = 20; i < trace.windows.size(); ++i) EXPECT_EQ(trace.windows[i].setting.precision, "f32") << i;
+  EXPECT_EQ(policy.incumbent(), (Setting{cheapest(sys, options_for(kBatches, {"f32"}), 400).batch, "f32"}));
+}
+
 TEST(KnobPolicy, Deterministic) {
   KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
   System sys = convex_system();
