@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -372,6 +373,27 @@ TEST(KnobPolicy, FixedBf16FallsBackToF32AndStillAdaptsTheBatch) {
   Trace trace = simulate(policy, sys, o, {128, "bf16"}, 1500, 2, hook);
   for (size_t i = 20; i < trace.windows.size(); ++i) EXPECT_EQ(trace.windows[i].setting.precision, "f32") << i;
   EXPECT_EQ(policy.incumbent(), (Setting{cheapest(sys, options_for(kBatches, {"f32"}), 400).batch, "f32"}));
+}
+
+TEST(KnobPolicy, NoisyFlatLandscapeDoesNotFlap) {
+  KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
+  o.max_explore_fraction = 0.2;
+  o.stale_s = 60;  // many re-profiles: many chances to flap
+  System sys;
+  uint64_t state = 12345;  // deterministic ±1% noise per window (LCG)
+  sys.j_per_sample = [&](const Setting&) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return 1e-3 * (1 + 0.02 * (double(state >> 11) / double(1ull << 53) - 0.5));
+  };
+  sys.s_per_sample = [](const Setting&) { return 1e-4; };
+  KnobPolicy policy(o, {128, "f32"});
+  Trace trace = simulate(policy, sys, o, {128, "f32"}, 3000);
+  size_t probes = 0;
+  for (size_t i = 0; i < trace.windows.size(); ++i) {
+    EXPECT_EQ(trace.incumbent_after[i], (Setting{128, "f32"})) << trace.decisions[i].reason;
+    probes += trace.decisions[i].change && !(trace.decisions[i].next == Setting{128, "f32"});
+  }
+  EXPECT_GE(probes, 10u);
 }
 
 TEST(KnobPolicy, Deterministic) {
