@@ -1,0 +1,400 @@
+// KnobPolicy (knob_policy.h): measurement bookkeeping, evaluation (adopt / profile / return) and the
+// reasons with their numbers. Iteration is over ordered containers only (determinism across ranks).
+#include "energy/knob_policy.h"
+
+#include "core/error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+namespace joule::energy {
+
+namespace {
+
+constexpr const char* kReference = "f32";
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string num(double value, const char* format = "%.4g") {
+  if (!std::isfinite(value)) return "null";
+  char text[64];
+  std::snprintf(text, sizeof text, format, value);
+  return text;
+}
+
+std::string percent(double fraction) { return num(100 * fraction, "%.1f") + "%"; }
+
+std::string quoted(const std::string& text) { return "\"" + text + "\""; }  // names only: no escaping
+
+}  // namespace
+
+std::string setting_name(const Setting& setting) {
+  return std::to_string(setting.batch) + "/" + setting.precision;
+}
+
+double batch_efficiency(int64_t batch, int64_t reference_batch, double noise_scale) {
+  if (!(noise_scale > 0) || !std::isfinite(noise_scale)) return 1.0;
+  return (noise_scale + double(reference_batch)) / (noise_scale + double(batch));
+}
+
+struct KnobPolicy::Row {
+  Setting setting;
+  double j_per_sample = 0, s_per_sample = 0, efficiency = 1, cost = 0, s_per_effective = 0, age_s = 0;
+  bool fresh = false, eligible = false, feasible = true;
+};
+
+KnobPolicy::KnobPolicy(KnobPolicyOptions options, Setting start)
+    : options_(std::move(options)), incumbent_(start), running_(start), requested_(start) {
+  validate_knob_policy(options_, start);
+}
+
+bool KnobPolicy::eligible(const std::string& precision) const {
+  if (std::count(excluded_.begin(), excluded_.end(), precision) > 0) return false;
+  if (precision == kReference) return true;
+  if (std::count(options_.precisions.begin(), options_.precisions.end(), kReference) == 0) return true;
+  auto verdict = verdicts_.find(precision);
+  return verdict != verdicts_.end() && verdict->second.ok;
+}
+
+// Energy a profile will take: the incumbent's power over the whole windows it needs (transient,
+// then measurement), plus what the last profile took beyond that (transient cost, a hungrier setting).
+double KnobPolicy::probe_estimate_j(double power_w) const {
+  const double w = window_s_ > 0 ? window_s_ : 1.0;
+  const double windows = std::ceil(options_.transient_s / w - 1e-9) + std::ceil(options_.measure_s / w - 1e-9);
+  return power_w * std::max(1.0, windows) * w + probe_excess_j_;
+}
+
+std::vector<KnobPolicy::Row> KnobPolicy::rows(double now_s) const {
+  const double power_w = options_.p_max_w > 0 ? options_.p_max_w : max_power_w_;
+  std::vector<Row> rows;
+  for (const auto& [setting, sums] : sums_) {
+    if (sums.measured_s < options_.measure_s || !(sums.samples > 0)) continue;
+    if (std::count(options_.batches.begin(), options_.batches.end(), setting.batch) == 0 ||
+        std::count(options_.precisions.begin(), options_.precisions.end(), setting.precision) == 0)
+      continue;  // something the lead ran that is not a candidate (a fallback to f32): never chosen
+    Row row;
+    row.setting = setting;
+    row.j_per_sample = sums.energy_j / sums.samples;
+    row.s_per_sample = sums.seconds / sums.samples;
+    row.efficiency = batch_efficiency(setting.batch, options_.reference_batch, noise_scale_);
+    row.cost = (options_.eta * row.j_per_sample + (1 - options_.eta) * power_w * row.s_per_sample) / row.efficiency;
+    row.s_per_effective = row.s_per_sample / row.efficiency;
+    row.age_s = now_s - sums.updated_s;
+    row.fresh = row.age_s <= options_.stale_s;
+    row.eligible = eligible(setting.precision);
+    rows.push_back(row);
+  }
+  if (options_.max_slowdown > 0) {
+    double fastest = std::numeric_limits<double>::infinity();
+    for (const Row& row : rows)
+      if (row.fresh && row.eligible) fastest = std::min(fastest, row.s_per_effective);
+    for (Row& row : rows) {
+      const double slack = row.setting == incumbent_ ? 1 + options_.hysteresis : 1.0;
+      row.feasible = !(row.s_per_effective > options_.max_slowdown * fastest * slack);
+    }
+  }
+  return rows;
+}
+
+void KnobPolicy::precision_failed(const std::string& precision) {
+  if (precision == kReference) return;  // nothing to fall back to
+  if (std::count(excluded_.begin(), excluded_.end(), precision) == 0) excluded_.push_back(precision);
+  if (std::count(options_.precisions.begin(), options_.precisions.end(), kReference) == 0)
+    options_.precisions.insert(options_.precisions.begin(), kReference);  // the fallback becomes a candidate
+  auto fall_back = [&](Setting& setting) {
+    if (setting.precision == precision) setting.precision = kReference;
+  };
+  fall_back(incumbent_);
+  fall_back(running_);
+  fall_back(requested_);
+  if (probe_ && probe_->setting.precision == precision) probe_.reset();
+  pending_ = true;  // evaluate at the next window
+}
+
+std::vector<SettingEstimate> KnobPolicy::measurements() const {
+  std::vector<SettingEstimate> out;
+  for (const auto& [setting, sums] : sums_) {
+    if (!(sums.samples > 0)) continue;
+    out.push_back({setting, sums.energy_j / sums.samples, sums.seconds / sums.samples, sums.measured_s,
+                   sums.updated_s, sums.loss_samples > 0 ? sums.loss_sum / sums.loss_samples : kNaN});
+  }
+  return out;
+}
+
+KnobDecision KnobPolicy::to(const Setting& next, std::string reason, std::string json) {
+  KnobDecision decision;
+  decision.reason = std::move(reason);
+  decision.detail_json = std::move(json);
+  if (!(next == requested_) || !(next == running_)) {
+    decision.change = true;
+    decision.next = next;
+    requested_ = next;
+  }
+  return decision;
+}
+
+KnobDecision KnobPolicy::observe(const WindowObservation& w) {
+  JOULE_CHECK(std::isfinite(w.seconds) && w.seconds >= 0 && std::isfinite(w.energy_j) && w.energy_j >= 0 &&
+                  std::isfinite(w.samples) && w.samples >= 0 && std::isfinite(w.train_seconds) &&
+                  std::isfinite(w.job_energy_j) && std::isfinite(w.since_change_s),
+              "knob policy: window with negative or non-finite seconds, energy or samples");
+  const Setting& ran = w.setting;
+  const double now_s = w.train_seconds;
+  running_ = ran;
+  job_energy_j_ = w.job_energy_j;
+  if (std::isfinite(w.noise_scale) && w.noise_scale > 0) noise_scale_ = w.noise_scale;
+  if (w.seconds > 0) max_power_w_ = std::max(max_power_w_, w.energy_j / w.seconds);
+
+  if (!(ran == incumbent_)) {  // exploration: energy on a setting other than the incumbent
+    explore_energy_j_ += w.energy_j;
+    sums_[ran].explore_j += w.energy_j;
+  }
+  const bool probing = probe_ && ran == probe_->setting;
+  if (probing) {
+    probe_->energy_j += w.energy_j;
+    probe_->seconds += w.seconds;
+  }
+  const double start_s = now_s - w.seconds;
+  const bool clean = w.since_change_s >= options_.transient_s && start_s >= options_.warmup_s && w.seconds > 0 &&
+                     w.samples > 0;
+  const double loss = std::isfinite(w.mean_loss) ? w.mean_loss : kNaN;
+  if (clean) {
+    Sums& s = sums_[ran];
+    const double decay = s.measured_s > 0 ? std::exp2(-(now_s - s.updated_s) / options_.measure_half_life_s) : 0;
+    s.energy_j = decay * s.energy_j + w.energy_j;
+    s.seconds = decay * s.seconds + w.seconds;
+    s.samples = decay * s.samples + w.samples;
+    s.loss_sum = decay * s.loss_sum + (std::isfinite(loss) ? loss * w.samples : 0);
+    s.loss_samples = decay * s.loss_samples + (std::isfinite(loss) ? w.samples : 0);
+    s.measured_s += w.seconds;
+    s.updated_s = now_s;
+    if (probing) {
+      probe_->measured_s += w.seconds;
+      probe_->losses.push_back({ran, now_s - w.seconds / 2, loss});  // a NaN loss fails the comparison
+    }
+  }
+  recent_.push_back({ran, now_s - w.seconds / 2, loss});
+  if (recent_.size() > 8) recent_.erase(recent_.begin());
+  if (w.seconds > 0) window_s_ = w.seconds;
+
+  if (now_s < options_.warmup_s) return {};
+  if (probe_) {
+    if (!probing) {
+      probe_.reset();  // the lead ran something else (a fallback): evaluate afresh
+    } else if (probe_->measured_s >= options_.measure_s) {
+      end_probe(now_s, true);
+      return evaluate(now_s, "profile done");
+    } else if (explore_energy_j_ > options_.max_explore_fraction * job_energy_j_) {
+      end_probe(now_s, false);
+      return evaluate(now_s, "exploration budget reached during the profile");
+    } else {
+      return {};
+    }
+  }
+  if (!evaluated_ || pending_ || now_s - last_eval_s_ >= options_.reevaluate_s || !(ran == requested_))
+    return evaluate(now_s, evaluated_ ? "re-evaluation" : "warm-up over");
+  return {};
+}
+
+namespace {
+// Least-squares line through the points, evaluated at t; the slope is clamped to ≤ 0 (the loss is
+// never predicted to rise) and is 0 with a single point.
+double loss_trend_at(const std::vector<std::pair<double, double>>& points, double t) {
+  double mean_t = 0, mean_l = 0;
+  for (const auto& [pt, pl] : points) mean_t += pt / points.size(), mean_l += pl / points.size();
+  double stt = 0, stl = 0;
+  for (const auto& [pt, pl] : points) stt += (pt - mean_t) * (pt - mean_t), stl += (pt - mean_t) * (pl - mean_l);
+  const double slope = stt > 0 ? std::min(0.0, stl / stt) : 0.0;
+  return mean_l + slope * (t - mean_t);
+}
+}  // namespace
+
+// Records what the profile cost beyond the incumbent's power and, where the profile changed only the
+// precision, the loss comparison: the profile's window losses against the reference setting's loss
+// trend (the windows just before it) extrapolated to the same times.
+void KnobPolicy::end_probe(double now_s, bool completed) {
+  Probe probe = std::move(*probe_);
+  probe_.reset();
+  probe_excess_j_ = std::max(0.0, probe.energy_j - probe.incumbent_power_w * probe.seconds);
+  if (!completed) return;
+  just_profiled_ = probe.setting;
+  if (!probe.reference_setting) return;
+  const Setting reference = *probe.reference_setting;
+  const bool probe_low = probe.setting.precision != kReference;
+  if (reference.batch != probe.setting.batch || probe_low == (reference.precision != kReference)) return;
+  std::vector<std::pair<double, double>> points;
+  for (const LossPoint& p : probe.reference) points.push_back({p.mid_s, p.loss});
+  double probe_loss = kNaN, reference_loss = kNaN;  // without losses on either side the comparison fails
+  if (!points.empty() && !probe.losses.empty()) {
+    probe_loss = reference_loss = 0;
+    for (const LossPoint& p : probe.losses) {
+      probe_loss += p.loss / probe.losses.size();
+      reference_loss += loss_trend_at(points, p.mid_s) / probe.losses.size();
+    }
+  }
+  Verdict verdict;
+  verdict.loss = probe_low ? probe_loss : reference_loss;
+  verdict.reference_loss = probe_low ? reference_loss : probe_loss;
+  verdict.ok = std::isfinite(verdict.loss) && std::isfinite(verdict.reference_loss) &&
+               verdict.loss <= verdict.reference_loss + options_.loss_tolerance * std::fabs(verdict.reference_loss);
+  verdict.at_s = now_s;
+  verdicts_[probe_low ? probe.setting.precision : reference.precision] = verdict;
+}
+
+KnobDecision KnobPolicy::evaluate(double now_s, const std::string& trigger) {
+  last_eval_s_ = now_s;
+  evaluated_ = true;
+  pending_ = false;
+  std::vector<Row> table = rows(now_s);
+  auto find = [&](const Setting& s) -> const Row* {
+    for (const Row& row : table)
+      if (row.setting == s) return &row;
+    return nullptr;
+  };
+  const Row* current = find(incumbent_);
+  const char* unit = options_.eta == 1 ? "mJ per effective sample" : "mJ-equivalent per effective sample";
+  const std::string bn = noise_scale_ > 0 ? num(noise_scale_, "%.0f") : std::string("unknown");
+
+  // Adopt the best fresh, eligible, feasible setting if it is worth the switch.
+  const Row* best = nullptr;
+  for (const Row& row : table)
+    if (row.fresh && row.eligible && row.feasible && (!best || row.cost < best->cost)) best = &row;
+  double gain = 0;
+  std::string phase = "keep", reason;
+  if (current && best && current->cost > 0) gain = 1 - best->cost / current->cost;
+  if (current && best && !(best->setting == incumbent_)) {
+    const bool forced = !current->eligible || !current->feasible;
+    if (forced || gain >= options_.hysteresis) {
+      phase = "switch";
+      reason = "switch to " + setting_name(best->setting) + ": " + num(1e3 * best->cost, "%.3g") + " vs " +
+               num(1e3 * current->cost, "%.3g") + " " + unit + " (" + num(-100 * gain, "%+.0f") + "%" +
+               (forced ? std::string(current->eligible ? ", incumbent too slow" : ", incumbent's precision not eligible")
+                       : "") +
+               "), B_noise " + bn;
+      if (options_.refund_adopted) {
+        explore_energy_j_ -= sums_[best->setting].explore_j;
+        sums_[best->setting].explore_j = 0;
+      }
+      incumbent_ = best->setting;
+      current = best;
+    } else {
+      reason = "keep " + setting_name(incumbent_) + ": best alternative " + setting_name(best->setting) + " " +
+               num(-100 * gain, "%+.1f") + "%, below the " + percent(options_.hysteresis) + " hysteresis, B_noise " + bn;
+    }
+  }
+
+  const Setting profiled = just_profiled_.value_or(incumbent_);
+  just_profiled_.reset();
+  const Row* p = find(profiled);
+  if (phase != "switch" && current && p && !(profiled == incumbent_)) {
+    auto verdict = verdicts_.find(profiled.precision);
+    const bool loss_failed = !p->eligible && verdict != verdicts_.end() && !verdict->second.ok;
+    reason = "keep " + setting_name(incumbent_) + " after profiling " + setting_name(profiled) + ": " +
+             num(1e3 * p->cost, "%.3g") + " vs " + num(1e3 * current->cost, "%.3g") + " " + unit + " (" +
+             num(current->cost > 0 ? 100 * (p->cost / current->cost - 1) : 0, "%+.0f") + "%" +
+             (loss_failed ? ", loss " + num(verdict->second.loss) + " vs f32 " + num(verdict->second.reference_loss)
+                          : std::string(p->eligible ? "" : ", precision not eligible")) +
+             (p->feasible ? "" : ", too slow") + "), B_noise " + bn;
+  }
+
+  // The next candidate to profile: stale settings predicted better, then unmeasured or stale neighbours.
+  std::vector<Setting> candidates;
+  const double inc_power_w = current && current->s_per_sample > 0 ? current->j_per_sample / current->s_per_sample : 0;
+  if (current) {
+    for (const Row& row : table)
+      if (!row.fresh && row.eligible && row.cost <= current->cost * (1 - options_.hysteresis))
+        candidates.push_back(row.setting);
+    std::sort(candidates.begin(), candidates.end(), [&](const Setting& a, const Setting& b) {
+      return find(a)->cost < find(b)->cost || (find(a)->cost == find(b)->cost && a < b);
+    });
+    std::vector<Setting> neighbours;
+    for (const std::string& p : options_.precisions)
+      if (p != incumbent_.precision) neighbours.push_back({incumbent_.batch, p});
+    const auto& batches = options_.batches;
+    const size_t at = std::find(batches.begin(), batches.end(), incumbent_.batch) - batches.begin();
+    const bool up_first = !(noise_scale_ > 0) || noise_scale_ >= double(incumbent_.batch);
+    std::vector<size_t> order;
+    if (up_first && at + 1 < batches.size()) order.push_back(at + 1);
+    if (at > 0) order.push_back(at - 1);
+    if (!up_first && at + 1 < batches.size()) order.push_back(at + 1);
+    for (size_t i : order) neighbours.push_back({batches[i], incumbent_.precision});
+    for (const Setting& n : neighbours) {
+      if (std::count(excluded_.begin(), excluded_.end(), n.precision) > 0) continue;
+      auto verdict = verdicts_.find(n.precision);
+      if (verdict != verdicts_.end() && !verdict->second.ok && now_s - verdict->second.at_s <= options_.stale_s)
+        continue;  // failed the loss comparison recently
+      const Row* row = find(n);
+      // A same-batch precision neighbour is profiled until the loss comparison has a verdict.
+      const bool low_pair = (n.precision == kReference) != (incumbent_.precision == kReference);
+      const std::string& low = n.precision == kReference ? incumbent_.precision : n.precision;
+      const bool needs_verdict = n.batch == incumbent_.batch && low_pair && verdicts_.count(low) == 0 &&
+                                 std::count(options_.precisions.begin(), options_.precisions.end(), kReference) > 0;
+      const bool wanted = !row || needs_verdict ||
+                          (!row->fresh && row->cost <= current->cost * (1 + options_.refresh_margin));
+      if (wanted && std::count(candidates.begin(), candidates.end(), n) == 0) candidates.push_back(n);
+    }
+  }
+
+  std::ostringstream json;
+  json << "{\"phase\":\"PHASE\",\"trigger\":" << quoted(trigger) << ",\"incumbent\":" << quoted(setting_name(incumbent_))
+       << ",\"b_noise\":" << num(noise_scale_) << ",\"predicted_gain\":" << num(gain)
+       << ",\"explore_energy_j\":" << num(explore_energy_j_)
+       << ",\"explore_budget_j\":" << num(options_.max_explore_fraction * job_energy_j_) << ",\"candidates\":[";
+  for (size_t i = 0; i < table.size(); ++i) {
+    const Row& r = table[i];
+    json << (i ? "," : "") << "{\"batch\":" << r.setting.batch << ",\"precision\":" << quoted(r.setting.precision)
+         << ",\"j_per_sample\":" << num(r.j_per_sample) << ",\"s_per_sample\":" << num(r.s_per_sample)
+         << ",\"efficiency\":" << num(r.efficiency) << ",\"cost\":" << num(r.cost) << ",\"age_s\":" << num(r.age_s)
+         << ",\"fresh\":" << (r.fresh ? "true" : "false") << ",\"eligible\":" << (r.eligible ? "true" : "false")
+         << ",\"feasible\":" << (r.feasible ? "true" : "false") << "}";
+  }
+  json << "],\"verdicts\":[";
+  bool first = true;
+  for (const auto& [precision, v] : verdicts_) {
+    json << (first ? "" : ",") << "{\"precision\":" << quoted(precision) << ",\"ok\":" << (v.ok ? "true" : "false")
+         << ",\"loss\":" << num(v.loss) << ",\"f32_loss\":" << num(v.reference_loss) << "}";
+    first = false;
+  }
+  json << "]}";
+  auto finish = [&](const std::string& final_phase) {
+    std::string text = json.str();
+    text.replace(text.find("PHASE"), 5, final_phase);
+    return text;
+  };
+
+  if (!current) {  // the incumbent is not measured yet (warm-up just ended, or a fallback)
+    pending_ = true;
+    return to(incumbent_, "measure " + setting_name(incumbent_) + " before comparing", finish("measure_incumbent"));
+  }
+  for (const Setting& candidate : candidates) {
+    const double estimate_j = probe_estimate_j(inc_power_w);
+    if (explore_energy_j_ + estimate_j > options_.max_explore_fraction * job_energy_j_) {
+      pending_ = true;
+      reason += std::string(reason.empty() ? "" : "; ") + "wait to profile " + setting_name(candidate) + ": explored " +
+                percent(job_energy_j_ > 0 ? explore_energy_j_ / job_energy_j_ : 0) + " of " +
+                num(job_energy_j_ / 1e3, "%.3g") + " kJ, a profile ≈ " + num(estimate_j, "%.3g") + " J, budget " +
+                percent(options_.max_explore_fraction);
+      return to(incumbent_, reason, finish(phase == "switch" ? "switch" : "wait_budget"));
+    }
+    Probe probe;
+    probe.setting = candidate;
+    probe.incumbent_power_w = inc_power_w;
+    if (!recent_.empty()) probe.reference_setting = recent_.back().setting;
+    for (size_t i = recent_.size(); i-- > 0 && recent_[i].setting == recent_.back().setting &&
+                                    probe.reference.size() < 5;)
+      if (std::isfinite(recent_[i].loss)) probe.reference.insert(probe.reference.begin(), recent_[i]);
+    probe_ = std::move(probe);
+    reason += std::string(reason.empty() ? "" : "; ") + "profile batch " + std::to_string(candidate.batch) + " " +
+              candidate.precision + " (explored " + percent(job_energy_j_ > 0 ? explore_energy_j_ / job_energy_j_ : 0) +
+              " of " + num(job_energy_j_ / 1e3, "%.3g") + " kJ)";
+    return to(candidate, reason, finish("profile"));
+  }
+  if (reason.empty())
+    reason = "keep " + setting_name(incumbent_) + ": " + num(1e3 * current->cost, "%.3g") + " " + unit +
+             ", no better measured setting, B_noise " + bn;
+  return to(incumbent_, reason, finish(phase == "switch" ? "switch" : (running_ == incumbent_ ? "keep" : "return")));
+}
+
+}  // namespace joule::energy

@@ -1,0 +1,160 @@
+// KnobPolicy: the online choice of the global batch size and the precision from measured joules
+// (issue 10, "Policy"). Pure policy: it sees closed windows (job-wide numbers, identical on every
+// rank) and answers with decisions; same inputs, same decisions (no clocks, no randomness, ordered
+// containers only), so every rank reaches the identical choice.
+//
+// Measurement. Per setting s = (batch B, precision p) the policy keeps exponentially weighted sums
+// of energy, time and samples over its windows (half-life `measure_half_life_s` of training time),
+// counting only windows that start after the warm-up and at least `transient_s` after the last
+// knob change (the whole window is discarded otherwise): e(s) = ΣE/Σn J per sample, t(s) = ΣT/Σn s
+// per sample. A setting is measured once it has ≥ `measure_s` such seconds, fresh while its last
+// window is at most `stale_s` old. Nothing is ever predicted for a setting that was not measured.
+//
+// Objective (per statistically effective sample). With B_noise = tr Σ/|G|² the simple gradient noise
+// scale (McCandlish et al., "An Empirical Model of Large-Batch Training", 2018; ops/lr_scaling.h),
+// a sample at batch B is worth efficiency(B) = (B_noise + B0)/(B_noise + B) samples at the
+// reference batch B0 (Pollux, Qiao et al., OSDI'21; 1 for every batch while B_noise is unknown).
+// Cost (Zeus, You et al., NSDI'23): cost(s) = (η·e(s) + (1 − η)·P_max·t(s)) / efficiency(B), in J
+// per effective sample (J-equivalent when η < 1; P_max = `p_max_w`, else the highest window power
+// seen). Time bound: with max_slowdown = k > 0, a setting is feasible only if
+// t(s)/efficiency(B) ≤ k × the smallest such time among fresh eligible settings (the incumbent
+// keeps feasibility up to k·(1 + hysteresis), so noise at the bound does not flap).
+//
+// Search (hill climbing, one candidate at a time). After warm-up and once the incumbent is measured,
+// an evaluation (i) adopts the fresh eligible feasible setting of least cost if its predicted gain
+// 1 − cost(best)/cost(incumbent) ≥ `hysteresis` (or the incumbent became ineligible/infeasible);
+// (ii) profiles the next candidate: a stale setting predicted better by ≥ hysteresis (refreshed
+// before it may be chosen), else the incumbent's neighbours — the other precisions at its batch,
+// then the adjacent entries of `batches` (larger first when B_noise ≥ B or unknown) — that are
+// unmeasured, or stale and predicted within `refresh_margin` of the incumbent. A profile runs whole
+// windows until transient_s + measure_s are covered, then the policy evaluates again. Exploration
+// energy = energy of windows run on a setting other than the incumbent (with `refund_adopted`, what
+// was spent on a setting later adopted is refunded). A profile starts only if exploration energy +
+// estimate ≤ max_explore_fraction × job energy so far (estimate: the incumbent's power over the
+// windows a profile needs + what the last profile took beyond that), else it waits; it is abandoned
+// when a window takes exploration past the bound (so the bound is exceeded by ≤ one window).
+// Evaluations run when a profile ends and at least every `reevaluate_s`: B_noise grows during
+// training, so larger batches become efficient and the climb moves upward again. Every evaluation
+// sets `reason` (log it when `change`, or when it differs from the previous one).
+//
+// Precision. f32 is the reference. A lower precision p is eligible only after a loss comparison,
+// made when a profile changes only the precision (same batch): the profile's clean windows' mean
+// loss against the preceding setting's loss trend (least-squares line through its last ≤ 5 window
+// losses, slope clamped ≤ 0) extrapolated to the same times; p passes if
+// L(p) ≤ L(f32) + loss_tolerance·|L(f32)| (no loss on either side fails). A failed p is not profiled
+// again until the verdict is stale_s old. Without f32 among the candidates every precision is
+// eligible. precision_failed(p) excludes p for good.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace joule::energy {
+
+struct Setting {
+  int64_t batch = 0;
+  std::string precision = "f32";
+  bool operator==(const Setting&) const = default;
+  auto operator<=>(const Setting&) const = default;
+};
+std::string setting_name(const Setting& setting);  // "512/bf16"
+
+struct KnobPolicyOptions {
+  std::vector<int64_t> batches;        // candidate global batches, ascending; one entry = batch FIXED
+  std::vector<std::string> precisions; // candidates among "f32", "bf16", "f16"; one entry = FIXED
+  int64_t reference_batch = 128;       // B0 of the efficiency (train.batch_size)
+  double eta = 1.0;                    // cost = η·E + (1 − η)·p_max_w·T per effective sample, η ∈ [0, 1]
+  double p_max_w = 0;                  // W; 0 = the highest window power observed
+  double max_slowdown = 0;             // 0 = off; else ≥ 1 (time per effective sample bound)
+  double max_explore_fraction = 0.05;  // of the job energy so far, on settings other than the incumbent
+  double warmup_s = 10;                // s of training before any decision or measurement
+  double transient_s = 1;              // s discarded after every change
+  double measure_s = 2;                // s measured per candidate (after the transient)
+  double hysteresis = 0.05;            // switch only for a predicted gain ≥ this
+  double reevaluate_s = 30;            // s between evaluations at most
+  double loss_tolerance = 0.02;        // relative loss excess allowed for a lower precision
+  double stale_s = 300;                // s after which a measurement is refreshed before it is relied on
+  double refresh_margin = 0.10;        // a stale neighbour predicted within this of the incumbent is refreshed
+  double measure_half_life_s = 30;     // s of training time halving the weight of older windows
+  bool refund_adopted = false;         // exploration spent on a setting refunded when it is adopted
+};
+
+struct WindowObservation {  // one closed window, job-wide (identical on every rank)
+  Setting setting;             // the knobs it ran with
+  double seconds = 0;          // wall seconds of training in the window (eval excluded)
+  double energy_j = 0;         // job energy of the window (all ranks), J
+  double samples = 0;          // global samples trained in the window
+  double since_change_s = 0;   // training seconds since the knobs last changed, at the window's start
+  double noise_scale = 0;      // B_noise (samples); 0 = unknown (efficiency 1 for every batch)
+  double mean_loss = 0;        // mean training loss of the window (NaN if none)
+  double job_energy_j = 0;     // cumulative job energy at the window's end, J
+  double train_seconds = 0;    // cumulative training seconds at the window's end
+};
+
+struct KnobDecision {
+  bool change = false;
+  Setting next;              // when change
+  std::string reason;        // one sentence with the numbers; set whenever an evaluation ran
+  std::string detail_json;   // JSON object (candidates, B_noise, gain, phase, exploration); with reason
+};
+
+struct SettingEstimate {  // what the policy measured for one setting (clean windows only)
+  Setting setting;
+  double j_per_sample = 0, s_per_sample = 0;  // J and s per sample (decayed sums)
+  double measured_s = 0, updated_s = 0;       // clean seconds in all; training seconds at its last window
+  double mean_loss = 0;                       // weighted mean training loss (NaN if none)
+};
+
+double batch_efficiency(int64_t batch, int64_t reference_batch, double noise_scale);  // Pollux
+// Throws invalid input (exit 2) naming the option: empty or unordered candidates, an unknown
+// precision, a start outside the candidates, eta outside [0, 1], max_slowdown in (0, 1), ...
+void validate_knob_policy(const KnobPolicyOptions& options, const Setting& start);
+
+class KnobPolicy {
+ public:
+  explicit KnobPolicy(KnobPolicyOptions options, Setting start);  // invalid options: exit-2 error
+  KnobDecision observe(const WindowObservation& window);
+  // Non-finite step in a low precision: the lead already fell back to f32 (same batch); the policy
+  // excludes that precision from now on (f32 becomes a candidate if it was not).
+  void precision_failed(const std::string& precision);
+  const Setting& incumbent() const { return incumbent_; }
+  std::vector<SettingEstimate> measurements() const;  // ordered by (batch, precision)
+  double explore_energy_j() const { return explore_energy_j_; }
+
+ private:
+  struct Sums { double energy_j = 0, seconds = 0, samples = 0, loss_sum = 0, loss_samples = 0, measured_s = 0,
+                       updated_s = 0, explore_j = 0; };
+  struct Row;  // one measured setting in an evaluation (knob_policy.cpp)
+  struct Verdict { bool ok = false; double at_s = 0, loss = 0, reference_loss = 0; };
+  struct LossPoint { Setting setting; double mid_s = 0, loss = 0; };
+  struct Probe {  // the candidate being profiled
+    Setting setting;
+    double measured_s = 0, energy_j = 0, seconds = 0, incumbent_power_w = 0;
+    std::optional<Setting> reference_setting;  // the setting of the window just before it
+    std::vector<LossPoint> reference, losses;  // that setting's last windows (finite losses), its clean windows
+  };
+
+  KnobDecision evaluate(double now_s, const std::string& trigger);
+  std::vector<Row> rows(double now_s) const;
+  bool eligible(const std::string& precision) const;
+  double probe_estimate_j(double power_w) const;
+  void end_probe(double now_s, bool completed);
+  KnobDecision to(const Setting& next, std::string reason, std::string json);
+
+  KnobPolicyOptions options_;
+  Setting incumbent_, running_, requested_;
+  std::map<Setting, Sums> sums_;
+  std::map<std::string, Verdict> verdicts_;  // low precision -> last loss comparison
+  std::vector<std::string> excluded_;
+  std::optional<Probe> probe_;
+  std::optional<Setting> just_profiled_;  // the probe that ended at this window, for the reason
+  std::vector<LossPoint> recent_;         // the last windows' losses, newest last
+  double noise_scale_ = 0, max_power_w_ = 0, job_energy_j_ = 0, explore_energy_j_ = 0, last_eval_s_ = 0;
+  double window_s_ = 0, probe_excess_j_ = 0;  // last window length; last probe's energy above incumbent power
+  bool evaluated_ = false, pending_ = false;
+};
+
+}  // namespace joule::energy

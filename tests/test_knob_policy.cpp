@@ -1,0 +1,453 @@
+// KnobPolicy on synthetic traces: a fake system gives energy and time per sample for every setting
+// (worse during the transient after a change), a noise-scale trajectory and a loss curve; the
+// harness closes fixed windows, applies the policy's changes and checks what it chose.
+#include "energy/knob_policy.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "support/expect_error.h"
+
+namespace joule::energy {
+
+void PrintTo(const Setting& setting, std::ostream* out) { *out << setting_name(setting); }
+
+namespace {
+
+struct System {
+  std::function<double(const Setting&)> j_per_sample;  // steady state, J
+  std::function<double(const Setting&)> s_per_sample;  // steady state, s
+  std::function<double(double)> noise_scale = [](double) { return 0.0; };
+  std::function<double(const Setting&, double)> loss = [](const Setting&, double t) { return 2.0 / (1 + t / 100); };
+  double transient_energy_factor = 3, transient_time_factor = 2;  // during the first transient_s after a change
+  double warmup_energy_factor = 1;                                // before warmup_s
+};
+
+struct Trace {
+  std::vector<WindowObservation> windows;
+  std::vector<KnobDecision> decisions;
+  std::vector<Setting> incumbent_before;  // the policy's incumbent when the window ran
+  std::vector<Setting> incumbent_after;
+};
+
+using Hook = std::function<void(size_t, KnobPolicy&, Setting&, double&)>;  // window index, policy, setting, since_change
+
+Trace simulate(KnobPolicy& policy, const System& sys, const KnobPolicyOptions& options, Setting setting,
+               size_t windows, double window_s = 2, const Hook& hook = {}) {
+  Trace trace;
+  double t = 0, job = 0, since_change = 0;
+  for (size_t i = 0; i < windows; ++i) {
+    if (hook) hook(i, policy, setting, since_change);
+    const double transient = std::clamp(options.transient_s - since_change, 0.0, window_s);
+    const double j = sys.j_per_sample(setting), s = sys.s_per_sample(setting);
+    const double n_transient = transient / (s * sys.transient_time_factor);
+    const double n_steady = (window_s - transient) / s;
+    WindowObservation w;
+    w.setting = setting;
+    w.seconds = window_s;
+    w.samples = n_transient + n_steady;
+    w.energy_j = (n_transient * j * sys.transient_energy_factor + n_steady * j) *
+                 (t < options.warmup_s ? sys.warmup_energy_factor : 1.0);
+    w.since_change_s = since_change;
+    w.noise_scale = sys.noise_scale(t);
+    w.mean_loss = sys.loss(setting, t + window_s / 2);
+    t += window_s;
+    job += w.energy_j;
+    w.job_energy_j = job;
+    w.train_seconds = t;
+    trace.incumbent_before.push_back(policy.incumbent());
+    KnobDecision d = policy.observe(w);
+    trace.windows.push_back(w);
+    trace.incumbent_after.push_back(policy.incumbent());
+    if (d.change) {
+      setting = d.next;
+      since_change = 0;
+    } else {
+      since_change += window_s;
+    }
+    trace.decisions.push_back(std::move(d));
+  }
+  return trace;
+}
+
+KnobPolicyOptions options_for(std::vector<int64_t> batches, std::vector<std::string> precisions) {
+  KnobPolicyOptions o;
+  o.batches = std::move(batches);
+  o.precisions = std::move(precisions);
+  return o;
+}
+
+const std::vector<int64_t> kBatches = {32, 64, 128, 256, 512, 1024, 2048, 4096};
+
+// Energy per sample e0 + e1/B (a per-step overhead amortised over the batch), bf16 at 0.7x.
+System convex_system(double bf16_energy = 0.7) {
+  System sys;
+  sys.j_per_sample = [=](const Setting& s) {
+    return (1e-3 + 0.2 / double(s.batch)) * (s.precision == "bf16" ? bf16_energy : 1.0);
+  };
+  sys.s_per_sample = [](const Setting& s) { return (2e-5 + 4e-3 / double(s.batch)) * (s.precision == "bf16" ? 0.8 : 1.0); };
+  return sys;
+}
+
+// The test's own cost per effective sample (efficiency (Bn + B0)/(Bn + B), Pollux) and argmin.
+double cost_of(const System& sys, const KnobPolicyOptions& o, double noise_scale, const Setting& s) {
+  const double efficiency = noise_scale > 0 ? (noise_scale + o.reference_batch) / (noise_scale + s.batch) : 1.0;
+  return sys.j_per_sample(s) / efficiency;
+}
+
+Setting cheapest(const System& sys, const KnobPolicyOptions& o, double noise_scale) {
+  Setting best;
+  double best_cost = std::numeric_limits<double>::infinity();
+  for (int64_t b : o.batches)
+    for (const std::string& p : o.precisions)
+      if (cost_of(sys, o, noise_scale, {b, p}) < best_cost) best_cost = cost_of(sys, o, noise_scale, {b, p}), best = {b, p};
+  return best;
+}
+
+TEST(KnobPolicy, FixedBatchAndPrecisionNeverChange) {
+  KnobPolicyOptions o = options_for({256}, {"f32"});
+  System sys = convex_system();
+  sys.noise_scale = [](double t) { return 10 + 50 * t; };
+  KnobPolicy policy(o, {256, "f32"});
+  Trace trace = simulate(policy, sys, o, {256, "f32"}, 1000);
+  for (const KnobDecision& d : trace.decisions) EXPECT_FALSE(d.change) << d.reason;
+  EXPECT_EQ(policy.incumbent(), (Setting{256, "f32"}));
+  EXPECT_EQ(policy.explore_energy_j(), 0);
+}
+
+TEST(KnobPolicy, NothingBeforeWarmupAndWarmupWindowsNotMeasured) {
+  KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
+  o.warmup_s = 40;
+  System sys = convex_system();
+  sys.warmup_energy_factor = 5;  // counted, it would show in the incumbent's energy per sample
+  KnobPolicy policy(o, {128, "f32"});
+  Trace trace = simulate(policy, sys, o, {128, "f32"}, 400);
+  size_t first_change = trace.windows.size();
+  for (size_t i = trace.windows.size(); i-- > 0;)
+    if (trace.decisions[i].change || !trace.decisions[i].reason.empty()) first_change = i;
+  ASSERT_LT(first_change, trace.windows.size());
+  EXPECT_GE(trace.windows[first_change].train_seconds, o.warmup_s);
+  bool found = false;
+  for (const SettingEstimate& m : policy.measurements()) {
+    if (!(m.setting == Setting{128, "f32"})) continue;
+    found = true;
+    EXPECT_NEAR(m.j_per_sample / sys.j_per_sample(m.setting), 1, 1e-9);  // the 5x warm-up windows left out
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(KnobPolicy, TransientWindowsNotCounted) {
+  KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
+  o.transient_s = 1.5;  // inside the first 2-s window after a change
+  System sys = convex_system();
+  sys.transient_energy_factor = 10;
+  sys.noise_scale = [](double) { return 400.0; };
+  KnobPolicy policy(o, {128, "f32"});
+  simulate(policy, sys, o, {128, "f32"}, 2000);
+  std::vector<SettingEstimate> measured = policy.measurements();
+  EXPECT_GE(measured.size(), 4u);
+  for (const SettingEstimate& m : measured) {
+    EXPECT_NEAR(m.j_per_sample / sys.j_per_sample(m.setting), 1, 1e-9) << setting_name(m.setting);
+    EXPECT_NEAR(m.s_per_sample / sys.s_per_sample(m.setting), 1, 1e-9) << setting_name(m.setting);
+  }
+}
+
+TEST(KnobPolicy, ExplorationEnergyWithinBudget) {
+  for (double fraction : {0.01, 0.05, 0.2}) {
+    KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
+    o.max_explore_fraction = fraction;
+    o.stale_s = 60;  // keeps re-profiling, so the budget binds all along
+    System sys = convex_system();
+    sys.noise_scale = [](double t) { return 100 + 2 * t; };
+    KnobPolicy policy(o, {128, "f32"});
+    Trace trace = simulate(policy, sys, o, {128, "f32"}, 3000);
+    double explored = 0, largest_window = 0;
+    size_t probes = 0;
+    for (size_t i = 0; i < trace.windows.size(); ++i) {
+      const WindowObservation& w = trace.windows[i];
+      largest_window = std::max(largest_window, w.energy_j);
+      if (!(w.setting == trace.incumbent_before[i])) explored += w.energy_j;
+      EXPECT_LE(explored, fraction * w.job_energy_j + largest_window) << "window " << i << ", fraction " << fraction;
+      if (trace.decisions[i].change && trace.decisions[i].reason.find("profile") != std::string::npos) ++probes;
+    }
+    EXPECT_GE(probes, 3u) << fraction;
+    EXPECT_NEAR(policy.explore_energy_j(), explored, 1e-9 * explored);
+  }
+}
+
+TEST(KnobPolicy, FindsCheapestSettingOfConvexLandscape) {
+  for (double noise : {60.0, 400.0, 1500.0}) {
+    KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
+    o.max_explore_fraction = 0.2;
+    System sys = convex_system();
+    sys.noise_scale = [=](double) { return noise; };
+    const Setting optimum = cheapest(sys, o, noise);
+    // The landscape is convex along the batch and its optimum stands out of the hysteresis band.
+    for (int64_t b : {optimum.batch / 2, optimum.batch * 2})
+      ASSERT_GT(cost_of(sys, o, noise, {b, optimum.precision}), 1.05 * cost_of(sys, o, noise, optimum)) << b;
+    KnobPolicy policy(o, {128, "f32"});
+    const size_t windows = 600;  // 20 minutes of 2-s windows
+    Trace trace = simulate(policy, sys, o, {128, "f32"}, windows);
+    EXPECT_EQ(policy.incumbent(), optimum) << "B_noise " << noise << ": " << trace.decisions.back().detail_json;
+    size_t found = windows;
+    for (size_t i = windows; i-- > 0 && trace.incumbent_after[i] == optimum;) found = i;
+    EXPECT_LT(found, 300u) << "B_noise " << noise;
+  }
+}
+
+// Two batches whose cost per sample differs by `gain` (no noise scale: efficiency 1).
+Trace two_batch_trace(double gain, KnobPolicy*& policy_out, std::unique_ptr<KnobPolicy>& holder) {
+  KnobPolicyOptions o = options_for({128, 256}, {"f32"});
+  o.max_explore_fraction = 0.5;
+  System sys;
+  sys.j_per_sample = [=](const Setting& s) { return s.batch == 256 ? 1e-3 * (1 - gain) : 1e-3; };
+  sys.s_per_sample = [](const Setting&) { return 1e-4; };
+  holder = std::make_unique<KnobPolicy>(o, Setting{128, "f32"});
+  policy_out = holder.get();
+  return simulate(*holder, sys, o, {128, "f32"}, 500);
+}
+
+TEST(KnobPolicy, HysteresisThreePercentNoSwitchEightPercentSwitches) {
+  std::unique_ptr<KnobPolicy> holder;
+  KnobPolicy* policy = nullptr;
+  Trace small = two_batch_trace(0.03, policy, holder);
+  bool profiled = false;
+  for (size_t i = 0; i < small.windows.size(); ++i) {
+    EXPECT_EQ(small.incumbent_after[i], (Setting{128, "f32"})) << small.decisions[i].reason;
+    profiled = profiled || small.windows[i].setting.batch == 256;
+  }
+  EXPECT_TRUE(profiled);  // it measured the 3% gain and kept the incumbent
+  EXPECT_EQ(small.windows.back().setting, (Setting{128, "f32"}));
+
+  Trace large = two_batch_trace(0.08, policy, holder);
+  EXPECT_EQ(policy->incumbent(), (Setting{256, "f32"}));
+  EXPECT_EQ(large.windows.back().setting, (Setting{256, "f32"}));
+}
+
+TEST(KnobPolicy, ChosenBatchGrowsWithNoiseScale) {
+  KnobPolicyOptions o = options_for(kBatches, {"f32"});
+  o.max_explore_fraction = 0.1;
+  System sys = convex_system();
+  const double ramp_s = 3000;  // B_noise 100 -> 5000 geometrically, then constant
+  sys.noise_scale = [=](double t) { return 100 * std::pow(50.0, std::min(t, ramp_s) / ramp_s); };
+  KnobPolicy policy(o, {128, "f32"});
+  Trace trace = simulate(policy, sys, o, {128, "f32"}, 2500);  // 5000 s
+  const Setting early = cheapest(sys, o, 100), late = cheapest(sys, o, 5000);
+  ASSERT_LT(early.batch, late.batch);  // the landscape itself moves
+  EXPECT_EQ(trace.incumbent_after[150].batch, early.batch);  // at 300 s, B_noise ≈ 150
+  EXPECT_EQ(policy.incumbent(), late);
+  int64_t largest_so_far = 0;
+  size_t grew = 0;
+  for (const Setting& s : trace.incumbent_after) {
+    if (s.batch > largest_so_far) ++grew;
+    largest_so_far = std::max(largest_so_far, s.batch);
+  }
+  EXPECT_GE(grew, 3u);
+}
+
+TEST(KnobPolicy, MaxSlowdownExcludesCheapButSlowSetting) {
+  auto run = [](double max_slowdown) {
+    KnobPolicyOptions o = options_for({128, 256}, {"f32"});
+    o.max_slowdown = max_slowdown;
+    o.max_explore_fraction = 0.5;
+    System sys;
+    sys.j_per_sample = [](const Setting& s) { return s.batch == 256 ? 0.7e-3 : 1e-3; };  // 30% cheaper
+    sys.s_per_sample = [](const Setting& s) { return s.batch == 256 ? 1.5e-4 : 1e-4; };  // 1.5x slower
+    KnobPolicy policy(o, {128, "f32"});
+    Trace trace = simulate(policy, sys, o, {128, "f32"}, 400);
+    bool profiled = false;
+    for (const WindowObservation& w : trace.windows) profiled = profiled || w.setting.batch == 256;
+    EXPECT_TRUE(profiled);
+    return policy.incumbent();
+  };
+  EXPECT_EQ(run(1.2), (Setting{128, "f32"}));
+  EXPECT_EQ(run(2.0), (Setting{256, "f32"}));
+  EXPECT_EQ(run(0), (Setting{256, "f32"}));
+}
+
+Setting precision_run(double bf16_loss_factor, Trace* out = nullptr, bool losses = true, std::string start = "f32") {
+  KnobPolicyOptions o = options_for({128}, {"f32", "bf16"});
+  o.max_explore_fraction = 0.5;
+  System sys = convex_system(0.7);
+  sys.loss = [=](const Setting& s, double t) {
+    if (!losses) return std::numeric_limits<double>::quiet_NaN();
+    return (2.0 / (1 + t / 100)) * (s.precision == "bf16" ? bf16_loss_factor : 1.0);
+  };
+  KnobPolicy policy(o, {128, start});
+  Trace trace = simulate(policy, sys, o, {128, start}, 1000);
+  if (out) *out = trace;
+  return policy.incumbent();
+}
+
+TEST(KnobPolicy, Bf16WithWorseLossRejected) {
+  Trace trace;
+  EXPECT_EQ(precision_run(1.05, &trace), (Setting{128, "f32"}));
+  bool profiled = false;
+  for (size_t i = 0; i < trace.windows.size(); ++i) {
+    EXPECT_EQ(trace.incumbent_after[i].precision, "f32");
+    profiled = profiled || trace.windows[i].setting.precision == "bf16";
+  }
+  EXPECT_TRUE(profiled);
+  // No loss to compare: bf16 is not chosen, and re-profiled only once its failed verdict is stale.
+  EXPECT_EQ(precision_run(1.0, &trace, false), (Setting{128, "f32"}));
+  size_t profiles = 0;
+  for (const KnobDecision& d : trace.decisions) profiles += d.change && d.next.precision == "bf16";
+  EXPECT_GE(profiles, 1u);
+  EXPECT_LE(profiles, 1 + size_t(trace.windows.back().train_seconds / KnobPolicyOptions{}.stale_s));
+  EXPECT_EQ(precision_run(1.0), (Setting{128, "bf16"}));  // same loss: the cheaper bf16 is chosen
+  EXPECT_EQ(precision_run(1.01), (Setting{128, "bf16"}));  // within loss_tolerance
+}
+
+TEST(KnobPolicy, StartInBf16ComparesWithF32) {
+  Trace trace;
+  EXPECT_EQ(precision_run(1.0, &trace, true, "bf16"), (Setting{128, "bf16"}));
+  bool profiled = false;
+  for (const WindowObservation& w : trace.windows) profiled = profiled || w.setting.precision == "f32";
+  EXPECT_TRUE(profiled);  // kept bf16 after comparing with f32
+  EXPECT_EQ(precision_run(1.05, nullptr, true, "bf16"), (Setting{128, "f32"}));
+}
+
+TEST(KnobPolicy, RefundingAdoptedProfilesClimbsFaster) {
+  auto reached = [](bool refund) {
+    KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
+    o.refund_adopted = refund;
+    System sys = convex_system();
+    sys.noise_scale = [](double) { return 400.0; };
+    KnobPolicy policy(o, {128, "f32"});
+    Trace trace = simulate(policy, sys, o, {128, "f32"}, 1500);
+    EXPECT_EQ(policy.incumbent(), cheapest(sys, o, 400));
+    size_t at = trace.windows.size();
+    for (size_t i = trace.windows.size(); i-- > 0 && trace.incumbent_after[i] == policy.incumbent();) at = i;
+    return at;
+  };
+  EXPECT_LT(reached(true), reached(false));
+}
+
+TEST(KnobPolicy, PrecisionFailedExcludesBf16Forever) {
+  KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
+  o.max_explore_fraction = 0.2;
+  o.stale_s = 60;
+  System sys = convex_system(0.5);
+  sys.noise_scale = [](double t) { return 200 + t; };
+  KnobPolicy policy(o, {128, "f32"});
+  size_t failed_at = 0;
+  Hook hook = [&](size_t i, KnobPolicy& p, Setting& setting, double& since_change) {
+    if (failed_at == 0 && p.incumbent().precision == "bf16" && setting.precision == "bf16") {
+      failed_at = i;
+      setting.precision = "f32";  // the lead's fallback
+      since_change = 0;
+      p.precision_failed("bf16");
+    }
+  };
+  Trace trace = simulate(policy, sys, o, {128, "f32"}, 2000, 2, hook);
+  ASSERT_GT(failed_at, 0u);  // bf16 (half the energy) had been chosen
+  for (size_t i = failed_at; i < trace.windows.size(); ++i) {
+    EXPECT_EQ(trace.windows[i].setting.precision, "f32") << "window " << i;
+    EXPECT_EQ(trace.incumbent_after[i].precision, "f32");
+    if (trace.decisions[i].change) {
+      EXPECT_EQ(trace.decisions[i].next.precision, "f32");
+    }
+  }
+}
+
+TEST(KnobPolicy, FixedBf16FallsBackToF32AndStillAdaptsTheBatch) {
+  KnobPolicyOptions o = options_for(kBatches, {"bf16"});
+  System sys = convex_system();
+  sys.noise_scale = [](double) { return 400.0; };
+  KnobPolicy policy(o, {128, "bf16"});
+  Hook hook = [&](size_t i, KnobPolicy& p, Setting& setting, double& since_change) {
+    if (i == 20) {
+      setting.precision = "f32";
+      since_change = 0;
+      p.precision_failed("bf16");
+    }
+  };
+  Trace trace = simulate(policy, sys, o, {128, "bf16"}, 1500, 2, hook);
+  for (size_t i = 20; i < trace.windows.size(); ++i) EXPECT_EQ(trace.windows[i].setting.precision, "f32") << i;
+  EXPECT_EQ(policy.incumbent(), (Setting{cheapest(sys, options_for(kBatches, {"f32"}), 400).batch, "f32"}));
+}
+
+TEST(KnobPolicy, NoisyFlatLandscapeDoesNotFlap) {
+  KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
+  o.max_explore_fraction = 0.2;
+  o.stale_s = 60;  // many re-profiles: many chances to flap
+  System sys;
+  uint64_t state = 12345;  // deterministic ±1% noise per window (LCG)
+  sys.j_per_sample = [&](const Setting&) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return 1e-3 * (1 + 0.02 * (double(state >> 11) / double(1ull << 53) - 0.5));
+  };
+  sys.s_per_sample = [](const Setting&) { return 1e-4; };
+  KnobPolicy policy(o, {128, "f32"});
+  Trace trace = simulate(policy, sys, o, {128, "f32"}, 3000);
+  size_t probes = 0;
+  for (size_t i = 0; i < trace.windows.size(); ++i) {
+    EXPECT_EQ(trace.incumbent_after[i], (Setting{128, "f32"})) << trace.decisions[i].reason;
+    probes += trace.decisions[i].change && !(trace.decisions[i].next == Setting{128, "f32"});
+  }
+  EXPECT_GE(probes, 10u);
+}
+
+TEST(KnobPolicy, Deterministic) {
+  KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
+  System sys = convex_system();
+  sys.noise_scale = [](double t) { return 100 + 3 * t; };
+  auto run = [&] {
+    KnobPolicy policy(o, {128, "f32"});
+    return simulate(policy, sys, o, {128, "f32"}, 1500);
+  };
+  Trace a = run(), b = run();
+  size_t changes = 0;
+  ASSERT_EQ(a.decisions.size(), b.decisions.size());
+  for (size_t i = 0; i < a.decisions.size(); ++i) {
+    EXPECT_EQ(a.decisions[i].change, b.decisions[i].change);
+    EXPECT_EQ(a.decisions[i].next, b.decisions[i].next);
+    EXPECT_EQ(a.decisions[i].reason, b.decisions[i].reason);
+    EXPECT_EQ(a.decisions[i].detail_json, b.decisions[i].detail_json);
+    changes += a.decisions[i].change;
+  }
+  EXPECT_GT(changes, 3u);
+}
+
+TEST(KnobPolicy, ReasonAndDetailCarryTheNumbers) {
+  std::unique_ptr<KnobPolicy> holder;
+  KnobPolicy* policy = nullptr;
+  Trace trace = two_batch_trace(0.2, policy, holder);
+  bool profile = false, adopt = false;
+  for (const KnobDecision& d : trace.decisions) {
+    if (d.reason.rfind("profile batch 256 f32 (explored ", 0) == 0) profile = true;
+    if (d.reason.find("switch to 256/f32: 0.8 vs 1 mJ per effective sample (-20%)") != std::string::npos) {
+      adopt = true;
+      EXPECT_NE(d.detail_json.find("\"phase\":\"switch\""), std::string::npos) << d.detail_json;
+      EXPECT_NE(d.detail_json.find("\"batch\":256,\"precision\":\"f32\",\"j_per_sample\":0.0008"), std::string::npos)
+          << d.detail_json;
+    }
+  }
+  EXPECT_TRUE(profile);
+  EXPECT_TRUE(adopt);
+}
+
+TEST(KnobPolicy, InvalidOptionsRejected) {
+  auto make = [](KnobPolicyOptions o, Setting start) { return [=] { KnobPolicy p(o, start); }; };
+  KnobPolicyOptions good = options_for({128, 256}, {"f32", "bf16"});
+  joule::testing::expect_invalid_input(make(good, {512, "f32"}), "start batch 512");
+  joule::testing::expect_invalid_input(make(options_for({256, 128}, {"f32"}), {128, "f32"}), "ascending");
+  joule::testing::expect_invalid_input(make(options_for({128}, {"f8"}), {128, "f8"}), "unknown precision 'f8'");
+  KnobPolicyOptions bad = good;
+  bad.eta = 1.5;
+  joule::testing::expect_invalid_input(make(bad, {128, "f32"}), "eta");
+  bad = good;
+  bad.max_slowdown = 0.9;
+  joule::testing::expect_invalid_input(make(bad, {128, "f32"}), "max_slowdown");
+}
+
+}  // namespace
+}  // namespace joule::energy
