@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/config_checker.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "core/gemm.h"
@@ -73,43 +74,6 @@ void fill_defaults(gp::Message& message) {
     }
   }
 }
-
-// Range checks: each names the field, the value and what is allowed.
-class Checker {
- public:
-  explicit Checker(std::string origin) : origin_(std::move(origin)) {}
-
-  template <class T>
-  void at_least(const std::string& field, T value, T low) {
-    JOULE_CHECK(value >= low, origin_, ": ", field, " = ", value, ": expected >= ", low);
-  }
-  template <class T>
-  void in_range(const std::string& field, T value, T low, T high) {
-    JOULE_CHECK(value >= low && value <= high, origin_, ": ", field, " = ", value, ": expected ", low, " .. ", high);
-  }
-  void positive(const std::string& field, double value) {
-    JOULE_CHECK(std::isfinite(value) && value > 0, origin_, ": ", field, " = ", value, ": expected > 0");
-  }
-  void non_negative(const std::string& field, double value) {
-    JOULE_CHECK(std::isfinite(value) && value >= 0, origin_, ": ", field, " = ", value, ": expected >= 0");
-  }
-  void probability(const std::string& field, double value) {  // [0, 1)
-    JOULE_CHECK(value >= 0 && value < 1, origin_, ": ", field, " = ", value, ": expected 0 <= value < 1");
-  }
-  void readable_file(const std::string& field, const std::string& path) {
-    JOULE_CHECK(!path.empty(), origin_, ": ", field, " is empty: expected the path of an IDX file");
-    try {
-      uint64_t size = 0;
-      ::close(open_regular_file(path, "file", &size));
-    } catch (const Error& e) {  // "file "/dev/zero": is a character device: ..." under the field's name
-      JOULE_FAIL_INPUT(origin_, ": ", field, " = \"", path, "\": ", e.message().substr(e.message().find("\": ") + 3));
-    }
-  }
-  const std::string& origin() const { return origin_; }
-
- private:
-  std::string origin_;
-};
 
 }  // namespace
 
@@ -264,6 +228,8 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
   }
   c.at_least<int64_t>("train.schedule.warmup_steps", train.schedule().warmup_steps(), 0);
   c.in_range("train.schedule.min_lr_ratio", train.schedule().min_lr_ratio(), 0.0f, 1.0f);
+  JOULE_CHECK(train.schedule().decay_fraction() > 0 && train.schedule().decay_fraction() <= 1, origin,
+              ": train.schedule.decay_fraction = ", train.schedule().decay_fraction(), ": expected 0 < value <= 1");
 
   c.in_range("train.micro_batches", train.micro_batches(), 1, 256);
   Precision precision = Precision::f32;
@@ -278,6 +244,7 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
   c.in_range<double>("energy.estimate_watts_per_core", config.energy().estimate_watts_per_core(), 0.0, 1e4);
   c.in_range<double>("energy.estimate_static_watts", config.energy().estimate_static_watts(), 0.0, 1e6);
   validate_clock_knob(c, config.energy().clock());
+  validate_controller(c, config);
   const std::string& scaling = train.lr_scaling();
   JOULE_CHECK(scaling == "none" || scaling == "sqrt" || scaling == "linear" || scaling == "adascale", origin,
               ": train.lr_scaling = \"", scaling, "\": expected none, sqrt, linear or adascale");

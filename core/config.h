@@ -34,4 +34,8 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
 
 std::string config_to_text(const pb::Config& config);
 
+// Whether energy.controller has anything to do: a knob on ADAPT or a stop rule set (every part is
+// off by default, and fill_config_defaults creates the section, so presence says nothing).
+bool controller_active(const pb::ControllerConfig& controller);
+
 }  // namespace joule

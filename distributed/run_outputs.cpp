@@ -39,6 +39,10 @@ void RunOutputs::train_line(const pb::TrainRecord& record, double wall_s) {
   board_->scalar("precision_bits", bits_of(record.precision()), step, wall_s);
 }
 
+void RunOutputs::decision_line(const pb::DecisionRecord& record) {
+  if (options_.lead) metrics_.write_line(to_json_line(record));
+}
+
 void RunOutputs::eval_line(const pb::EvalRecord& record, const std::vector<double>& rank_energy_j,
                            double since_start_s, double wall_s) {
   if (!options_.lead) return;

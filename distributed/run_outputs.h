@@ -35,6 +35,8 @@ class RunOutputs {
   // An eval line and its scalars; rank_energy_j: every rank's energy so far (sums to record.energy_j).
   void eval_line(const pb::EvalRecord& record, const std::vector<double>& rank_energy_j, double since_start_s,
                  double wall_s);
+  // A controller decision line of metrics.jsonl.
+  void decision_line(const pb::DecisionRecord& record);
   // The knob state after a change (batch_size, precision_bits, sm_clock_mhz/rank_R scalars).
   void knobs(int64_t step, const pb::Knobs& knobs, double wall_s);
   void progress(const ProgressState& state, double now_s);

@@ -90,11 +90,14 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
   total_steps_ = train_set.size() / tc.batch_size() * tc.epochs();
   if (tc.max_steps() > 0) total_steps_ = std::min<int64_t>(total_steps_, tc.max_steps());
   LrSchedule schedule;
-  schedule.kind = tc.schedule().kind() == pb::warmup_cosine ? ScheduleKind::warmup_cosine : ScheduleKind::constant;
+  schedule.kind = tc.schedule().kind() == pb::warmup_cosine         ? ScheduleKind::warmup_cosine
+                  : tc.schedule().kind() == pb::warmup_stable_decay ? ScheduleKind::warmup_stable_decay
+                                                                    : ScheduleKind::constant;
   schedule.base_lr = optimizer->base_lr();
   schedule.warmup_steps = std::min<int64_t>(tc.schedule().warmup_steps(), total_steps_);
   schedule.total_steps = total_steps_;
   schedule.min_lr_ratio = tc.schedule().min_lr_ratio();
+  schedule.decay_fraction = tc.schedule().decay_fraction();
   const pb::DistributedConfig& dc = config.distributed();
   auto reducer = std::make_unique<GradientReducer>(model->parameters(), comm,
                                                    ReducerOptions{dc.bucket_mb(), dc.first_bucket_mb(), dc.overlap()});
@@ -128,6 +131,7 @@ pb::Summary Trainer::run(const TrainerIo& io) {
   Batch batch;
   while (train.stop_reason() == pb::running) {
     run.apply_scheduled_knobs();          // a change due after this many steps (closes the window first)
+    run.apply_control();                   // the controller's change, decided at the last window close
     if (!run.next_batch(batch)) {          // the epoch is exhausted
       run.end_epoch();                     // evaluation, progress line, next epoch or stop
       continue;

@@ -50,7 +50,7 @@ struct TrainerIo {
 // Construction builds the model, optimizer and schedule, broadcasts rank 0's parameters and checks
 // everything that depends on the data or the ranks (so invalid input fails before a run directory
 // exists); run() trains and returns the summary rank 0 also writes to summary.json.
-// stop_reason: "epochs" | "max_steps" | "interrupted" | "diverged".
+// stop_reason: a pb::StopReason name ("max_epochs", "max_steps", "target_reached", ...).
 class Trainer {
  public:
   // Collective: every rank constructs its Trainer with the same config (checked by hash).

@@ -72,6 +72,7 @@ Trainer::Run::Run(State& state, const TrainerIo& io)
   runner_ = std::make_unique<StepRunner>(s_.ctx, *s_.model, *s_.reducer, window_log_->clock(),
                                          s_.config.distributed().overlap());
   feed_.seek(0, 0, s_.knobs.global_batch());
+  control_ = make_control();
   outputs_.knobs(0, s_.knobs, unix_seconds());
   progress_.epochs = tc.epochs();
   start_s_ = now_s();
@@ -88,7 +89,6 @@ void Trainer::Run::apply_scheduled_knobs() {
 
 void Trainer::Run::apply_knobs(const pb::Knobs& requested, const std::string& reason) {
   pb::Knobs next = requested;
-  std::string why = reason;
   if (next.precision() == "bf16" && !s_.bf16_unavailable.empty()) {  // the knob stays at f32 here
     next.set_precision("f32");
     if (s_.knobs.precision() == "f32") outputs_.message("step " + std::to_string(s_.train.step()) + ": " + reason +
@@ -97,9 +97,15 @@ void Trainer::Run::apply_knobs(const pb::Knobs& requested, const std::string& re
   const std::string change = describe_change(s_.knobs, next);
   if (change.empty()) return;
   // the window that ends here ran with the old knobs; its record carries the decision
-  pending_decision_ += (pending_decision_.empty() ? "" : "; ") + why + ": " + change;
-  ++knob_changes_;
+  pending_decision_ += (pending_decision_.empty() ? "" : "; ") + reason + ": " + change;
   close_window("");
+  switch_knobs(next, reason);
+}
+
+void Trainer::Run::switch_knobs(const pb::Knobs& next, const std::string& reason) {
+  const std::string change = describe_change(s_.knobs, next);
+  if (change.empty()) return;
+  ++knob_changes_;
   if (next.global_batch() != s_.knobs.global_batch()) feed_.set_global_batch(next.global_batch());
   const int rank = s_.comm.rank();
   const uint32_t clock_mhz = rank < next.sm_clock_mhz_size() ? next.sm_clock_mhz(rank) : 0;
@@ -110,7 +116,7 @@ void Trainer::Run::apply_knobs(const pb::Knobs& requested, const std::string& re
   s_.knobs = next;
   parse_precision(s_.knobs.precision(), &s_.ctx.precision);
   outputs_.knobs(static_cast<int64_t>(s_.train.step()), s_.knobs, unix_seconds());
-  outputs_.message("step " + std::to_string(s_.train.step()) + ": " + why + ": " + change);
+  outputs_.message("step " + std::to_string(s_.train.step()) + ": " + reason + ": " + change);
 }
 
 // This rank's clock; the knob keeps the requested value, the log says what the card did.
@@ -146,7 +152,7 @@ void Trainer::Run::end_epoch() {
   epoch_loss_ = 0;
   epoch_steps_ = 0;
   if (static_cast<int64_t>(s_.train.epoch()) >= s_.config.train().epochs()) {
-    s_.train.set_stop_reason(pb::epochs);
+    s_.train.set_stop_reason(pb::max_epochs);
     return;
   }
   feed_.seek(static_cast<int64_t>(s_.train.epoch()), 0, s_.knobs.global_batch());
@@ -158,7 +164,7 @@ StepStats Trainer::Run::compute_step(const Batch& batch) {
   inject_fault(s_.fault_plan, s_.comm.rank(), step);
   // gradient norms: local and global for the noise estimate (adascale); the global one alone is the
   // non-finite check in bf16 (a finite loss with a non-finite gradient)
-  s_.reducer->set_measure_norms(s_.lr_scaling == LrScaling::adascale, s_.knobs.precision() != "f32");
+  s_.reducer->set_measure_norms(measure_noise(), s_.knobs.precision() != "f32");
   StepStats stats = runner_->run(batch, static_cast<int>(s_.knobs.micro_batches()), s_.knobs.global_batch(),
                                  s_.comm.size(), static_cast<uint64_t>(step));
   if (fault_nonfinite(s_.fault_plan, s_.comm.rank(), step)) stats.finite = false;
@@ -194,15 +200,19 @@ bool Trainer::Run::update(const StepStats& stats, const StepAgreement& agreed) {
       return false;
     }
     s_.train.set_skipped_steps(s_.train.skipped_steps() + 1);
+    if (control_ != nullptr) control_->precision_failed(s_.knobs.precision());
     pb::Knobs fp32 = s_.knobs;
     fp32.set_precision("f32");
     apply_knobs(fp32, "non-finite loss or gradient in " + s_.knobs.precision() + " at step " +
                           std::to_string(step + 1) + ", update skipped");
   } else {
     window_log_->clock().enter(energy::Phase::optimizer, now_s());
-    if (s_.lr_scaling == LrScaling::adascale)
-      s_.noise.observe(agreed.mean_local_grad_sq, stats.global_grad_sq, s_.comm.size(), feed_.local_batch());
+    if (measure_noise()) s_.noise.observe(agreed.mean_local_grad_sq, stats.global_grad_sq, s_.comm.size(), feed_.local_batch());
     last_lr_ = current_lr();
+    if (control_ != nullptr && control_->cooling_down()) {  // linear decay to the schedule's floor
+      const float floor = s_.schedule.base_lr * s_.schedule.min_lr_ratio;
+      last_lr_ = cooldown_start_lr_ + (floor - cooldown_start_lr_) * static_cast<float>(control_->cooldown_step());
+    }
     s_.optimizer->step(s_.ctx, last_lr_, step + 1 - static_cast<int64_t>(s_.train.skipped_steps()));
     s_.train.set_progress(s_.train.progress() +
                           schedule_progress(s_.lr_scaling, batch, s_.config.train().batch_size(), s_.noise));
@@ -221,6 +231,8 @@ void Trainer::Run::log_step(const StepAgreement& agreed) {
   if (!agreed.non_finite) {
     epoch_loss_ += loss;
     ++epoch_steps_;
+    window_loss_sum_ += loss;
+    ++window_loss_steps_;
   }
   // the run's last step is logged too: max_steps, or the last full batch of the last epoch
   const int64_t max_steps = s_.config.train().max_steps();
@@ -272,6 +284,7 @@ void Trainer::Run::evaluate() {
   record.set_eval_loss(r.loss);
   record.set_seconds(now_s() - start_s_);
   outputs_.eval_line(record, rank_j, now_s() - start_s_, unix_seconds());
+  control_eval(r.accuracy, energy_j);
 }
 
 energy::WindowKnobs Trainer::Run::window_knobs() const {
@@ -284,8 +297,9 @@ energy::WindowKnobs Trainer::Run::window_knobs() const {
 
 void Trainer::Run::close_window(const std::string& decision) {
   std::string text = pending_decision_ + (pending_decision_.empty() || decision.empty() ? "" : "; ") + decision;
-  window_log_->close_window(static_cast<int64_t>(s_.train.step()), window_knobs(), text, now_s());
   pending_decision_.clear();
+  window_log_->close_window(static_cast<int64_t>(s_.train.step()), window_knobs(), text, now_s(),
+                            [this](const energy::WindowEnergy& energy) { return control_window(energy); });
 }
 
 void Trainer::Run::show_progress() {
@@ -310,6 +324,14 @@ void Trainer::Run::show_progress() {
 void Trainer::Run::check_stop(const StepAgreement& agreed) {
   if (agreed.stop || s_.train.stop_reason() == pb::interrupted) {  // the vote, or an evaluation cut short
     s_.train.set_stop_reason(pb::interrupted);
+    return;
+  }
+  if (control_ != nullptr && control_->cooldown_done() && s_.train.stop_reason() == pb::running)
+    s_.train.set_stop_reason(pb::marginal_gain);
+  if (s_.train.stop_reason() != pb::running) {  // a controller stop: the closing evaluation (not past a budget)
+    if (s_.train.stop_reason() != pb::budget && s_.train.last_eval_step() != static_cast<int64_t>(s_.train.step())) evaluate();
+    progress_.accuracy = s_.train.last_accuracy();
+    outputs_.progress_line(progress_);
     return;
   }
   const int64_t max_steps = s_.config.train().max_steps();
@@ -362,6 +384,11 @@ pb::Summary Trainer::Run::finish() {
   summary.set_batch_size(s_.knobs.global_batch());
   summary.set_precision(s_.knobs.precision());
   summary.set_knob_changes(knob_changes_);
+  if (control_ != nullptr) {
+    summary.set_full_budget_energy_j(control_->full_budget_energy_j());
+    summary.set_predicted_full_accuracy(control_->predicted_full_accuracy());
+  }
+  summary.set_controller_decisions(decisions_);
   outputs_.summary(summary);
   return summary;
 }

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "distributed/data_feed.h"
+#include "distributed/energy_control.h"
 #include "distributed/evaluator.h"
 #include "distributed/run_outputs.h"
 #include "distributed/step_agreement.h"
@@ -21,8 +23,9 @@ class Trainer::Run {
   Run(State& state, const TrainerIo& io);
 
   void apply_scheduled_knobs();  // energy.schedule's change due now, if any: closes the window, applies it
+  void apply_control();          // the energy controller's change decided at the last window close, if any
   bool next_batch(Batch& batch);  // false at the epoch's end
-  void end_epoch();               // closing evaluation, progress line; the next epoch or stop_reason epochs
+  void end_epoch();               // closing evaluation, progress line; the next epoch or stop_reason max_epochs
   StepStats compute_step(const Batch& batch);
   StepAgreement agree(const StepStats& stats);
   // Applies the agreed step: the optimizer update, or (non-finite) a skipped step and, in bf16, the
@@ -38,6 +41,13 @@ class Trainer::Run {
  private:
   void evaluate();
   void apply_knobs(const pb::Knobs& next, const std::string& reason);  // closes the window with the decision
+  void switch_knobs(const pb::Knobs& next, const std::string& reason);  // the change itself (window already closed)
+  // the energy controller (distributed/trainer_control.cpp)
+  std::unique_ptr<EnergyControl> make_control();
+  std::string control_window(const energy::WindowEnergy& energy);  // collective; the decision text for the log
+  void control_eval(double accuracy, double job_energy_j);          // collective
+  std::string take_decision(const ControlDecision& decision);
+  bool measure_noise() const;  // the gradient noise scale is needed (adascale, or the controller's batch knob)
   void apply_clock(uint32_t mhz);  // this rank's SM clock (0: reset) through io.clock
   float current_lr() const;
   energy::WindowKnobs window_knobs() const;
@@ -62,6 +72,13 @@ class Trainer::Run {
   uint32_t knob_changes_ = 0;  // applied changes, for the summary
   std::string pending_decision_;  // decisions since the window opened, for its record
   std::string clock_note_;        // what the clock actuator did last
+  std::unique_ptr<EnergyControl> control_;  // null: energy.controller off
+  std::optional<pb::Knobs> control_knobs_;  // decided, applied at the next step boundary
+  double window_samples_start_ = 0;         // global samples when the window opened
+  double window_loss_sum_ = 0;              // mean step losses of the window's finite steps
+  int64_t window_loss_steps_ = 0;
+  uint32_t decisions_ = 0;                  // controller decision lines
+  float cooldown_start_lr_ = 0;             // the lr when the cooldown began
 };
 
 }  // namespace joule

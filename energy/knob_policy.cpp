@@ -58,12 +58,13 @@ bool KnobPolicy::eligible(const std::string& precision) const {
   return verdict != verdicts_.end() && verdict->second.ok;
 }
 
-// Energy a profile will take: the incumbent's power over the whole windows it needs (transient,
-// then measurement), plus what the last profile took beyond that (transient cost, a hungrier setting).
+// Exploration energy a profile is expected to add: what the last profile cost beyond the
+// incumbent's power (its transient, a hungrier setting), at least one window of a candidate 1.5× as
+// costly as the incumbent. (A profile is abandoned at the first window that takes the exploration
+// energy past the budget, so the bound is exceeded by at most one window.)
 double KnobPolicy::probe_estimate_j(double power_w) const {
   const double w = window_s_ > 0 ? window_s_ : 1.0;
-  const double windows = std::ceil(options_.transient_s / w - 1e-9) + std::ceil(options_.measure_s / w - 1e-9);
-  return power_w * std::max(1.0, windows) * w + probe_excess_j_;
+  return std::max(0.5 * power_w * w, probe_excess_j_);
 }
 
 std::vector<KnobPolicy::Row> KnobPolicy::rows(double now_s) const {
@@ -147,9 +148,13 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
   if (std::isfinite(w.noise_scale) && w.noise_scale > 0) noise_scale_ = w.noise_scale;
   if (w.seconds > 0) max_power_w_ = std::max(max_power_w_, w.energy_j / w.seconds);
 
-  if (!(ran == incumbent_)) {  // exploration: energy on a setting other than the incumbent
-    explore_energy_j_ += w.energy_j;
-    sums_[ran].explore_j += w.energy_j;
+  if (!(ran == incumbent_)) {  // exploration: energy on another setting beyond the incumbent's for the same samples
+    const Sums& inc = sums_[incumbent_];
+    const double excess = inc.samples > 0 && inc.measured_s >= options_.measure_s
+                              ? std::max(0.0, w.energy_j - inc.energy_j / inc.samples * w.samples)
+                              : w.energy_j;  // the incumbent unmeasured: all of it counts
+    explore_energy_j_ += excess;
+    sums_[ran].explore_j += excess;
   }
   const bool probing = probe_ && ran == probe_->setting;
   if (probing) {
@@ -273,10 +278,6 @@ KnobDecision KnobPolicy::evaluate(double now_s, const std::string& trigger) {
                (forced ? std::string(current->eligible ? ", incumbent too slow" : ", incumbent's precision not eligible")
                        : "") +
                "), B_noise " + bn;
-      if (options_.refund_adopted) {
-        explore_energy_j_ -= sums_[best->setting].explore_j;
-        sums_[best->setting].explore_j = 0;
-      }
       incumbent_ = best->setting;
       current = best;
     } else {

@@ -28,11 +28,14 @@
 // then the adjacent entries of `batches` (larger first when B_noise ≥ B or unknown) — that are
 // unmeasured, or stale and predicted within `refresh_margin` of the incumbent. A profile runs whole
 // windows until transient_s + measure_s are covered, then the policy evaluates again. Exploration
-// energy = energy of windows run on a setting other than the incumbent (with `refund_adopted`, what
-// was spent on a setting later adopted is refunded). A profile starts only if exploration energy +
-// estimate ≤ max_explore_fraction × job energy so far (estimate: the incumbent's power over the
-// windows a profile needs + what the last profile took beyond that), else it waits; it is abandoned
-// when a window takes exploration past the bound (so the bound is exceeded by ≤ one window).
+// energy = what windows run on a setting other than the incumbent cost beyond what the incumbent
+// would have spent on the same samples, max(0, E_w − e(incumbent)·n_w) per window (all of E_w while
+// the incumbent is unmeasured): profiling a cheaper setting costs nothing, a costlier one its
+// excess. A
+// profile starts only if exploration energy + estimate ≤ max_explore_fraction × job energy so far
+// (estimate: what the last profile cost above the incumbent's power, at least one window of a
+// candidate 1.5× as costly as the incumbent), else it waits; it is
+// abandoned when a window takes exploration past the bound (so the bound is exceeded by ≤ one window).
 // Evaluations run when a profile ends and at least every `reevaluate_s`: B_noise grows during
 // training, so larger batches become efficient and the climb moves upward again. Every evaluation
 // sets `reason` (log it when `change`, or when it differs from the previous one).
@@ -79,7 +82,6 @@ struct KnobPolicyOptions {
   double stale_s = 300;                // s after which a measurement is refreshed before it is relied on
   double refresh_margin = 0.10;        // a stale neighbour predicted within this of the incumbent is refreshed
   double measure_half_life_s = 30;     // s of training time halving the weight of older windows
-  bool refund_adopted = false;         // exploration spent on a setting refunded when it is adopted
 };
 
 struct WindowObservation {  // one closed window, job-wide (identical on every rank)

@@ -33,10 +33,11 @@ void WindowLog::step_done(int64_t step, int64_t samples) {
 }
 
 WindowEnergy WindowLog::close_window(int64_t step, const WindowKnobs& knobs, const std::string& decision,
-                                     double now_s) {
+                                     double now_s, const std::function<std::string(const WindowEnergy&)>& decide) {
   const double length = now_s - clock_.window_start();
   const PhaseSeconds seconds = clock_.take_window(now_s);
   const WindowEnergy energy = accountant_.close_window(seconds);
+  const std::string decided = decide ? decide(energy) : std::string();
 
   pb::RankWindowRecord r;
   r.set_rank(rank_);
@@ -50,7 +51,7 @@ WindowEnergy WindowLog::close_window(int64_t step, const WindowKnobs& knobs, con
   r.set_batch_size(knobs.batch_size);
   r.set_precision(knobs.precision);
   r.set_sm_clock_mhz(knobs.sm_clock_mhz);
-  r.set_decision(decision);
+  r.set_decision(decision + (decision.empty() || decided.empty() ? "" : "; ") + decided);
   set_phases(r.mutable_seconds(), seconds);
   pb::DomainEnergy* domains = r.mutable_energy_j();
   domains->set_gpu(energy.gpu_j);

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/file_util.h"
@@ -40,8 +41,11 @@ class WindowLog {
   void step_done(int64_t step, int64_t samples);
   // This rank's vote: has window_s passed since the window opened?
   bool window_due(double now_s) const { return now_s - clock_.window_start() >= window_s_; }
-  // Closes the window at now_s (after step `step`) and writes its record.
-  WindowEnergy close_window(int64_t step, const WindowKnobs& knobs, const std::string& decision, double now_s);
+  // Closes the window at now_s (after step `step`) and writes its record. `decide`, when given, sees
+  // the window's energy before the record is written and returns a decision taken at its end
+  // (appended to `decision`; the energy controller, which may communicate inside it).
+  WindowEnergy close_window(int64_t step, const WindowKnobs& knobs, const std::string& decision, double now_s,
+                            const std::function<std::string(const WindowEnergy&)>& decide = {});
 
   double energy_j() { return accountant_.current_total_j(); }  // this rank since the start (reads the meter)
   double closed_energy_j() const { return accountant_.total_j(); }  // up to the last closed window

@@ -236,6 +236,15 @@ int run(int argc, char** argv, joule::Communicator& comm, const Environment& env
                  summary.stop_reason().c_str(), summary.steps(), summary.final_accuracy() * 100,
                  summary.best_accuracy() * 100, summary.seconds(), summary.energy_j(),
                  summary.measured() ? "measured" : "estimate", run_dir.c_str());
+  if (comm.rank() == 0 && summary.controller_decisions() > 0)
+    std::fprintf(stderr, "controller: %u decisions (metrics.jsonl \"decision\" lines), %u knob changes, ending at batch %u %s\n",
+                 summary.controller_decisions(), summary.knob_changes(), summary.batch_size(), summary.precision().c_str());
+  if (comm.rank() == 0 && summary.full_budget_energy_j() > summary.energy_j() && summary.energy_j() > 0)
+    std::fprintf(stderr,
+                 "controller: the full budget would have spent about %.0f J for a predicted %.2f%%: this run used "
+                 "%.0f%% less energy at %.2f%%\n",
+                 summary.full_budget_energy_j(), summary.predicted_full_accuracy() * 100,
+                 100 * (1 - summary.energy_j() / summary.full_budget_energy_j()), summary.final_accuracy() * 100);
   if (interrupted) return 3;
   if (summary.stop_reason() == "diverged") return 1;
   return 0;

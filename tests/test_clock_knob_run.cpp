@@ -132,5 +132,65 @@ TEST_F(ClockKnobRun, AnAbortCausedByAnotherRankResetsThisRanksClock) {
 }
 #endif
 
+
+// The controller's clock decisions (energy.controller.clocks ADAPT) through the same actuator:
+// with max_slowdown 1.2 a lone rank is the pace rank and may run up to 1.2x slower, so the policy
+// lowers its clock (to the lowest supported clock predicted within the bound, inside the
+// controller's [min_mhz, max_mhz]). APPLY locks it, reads it back and resets it at the end; DRY_RUN
+// logs the same decisions and calls no setter.
+class ControllerClocks : public ClockKnobRun {
+ protected:
+  void SetUp() override {
+    ClockKnobRun::SetUp();
+    const testing::SyntheticFiles f = testing::write_synthetic_dataset(dir_ + "/data", 512, 64, 8);
+    std::ofstream(config_) << "run { threads: 1 cpu_math: 'eigen' }\n"
+                           << "data { train_images: '" << f.train_images << "' train_labels: '" << f.train_labels
+                           << "' test_images: '" << f.test_images << "' test_labels: '" << f.test_labels << "' }\n"
+                           << "model { mlp { hidden: 16 } }\n"
+                           << "train { batch_size: 64 epochs: 100000 }\n"
+                           << "energy { window_s: 0.2 controller { max_seconds: 3 max_slowdown: 1.2\n"
+                           << "  clocks { mode: ADAPT min_mhz: 1200 max_mhz: 1980 min_interval_s: 1 } } }\n";
+  }
+  // The SM clocks of the rank log's windows, in order.
+  std::vector<unsigned> window_clocks() const {
+    std::vector<unsigned> clocks;
+    std::ifstream in(dir_ + "/runs/r/rank-00000.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      const size_t at = line.find("\"sm_clock_mhz\":");
+      clocks.push_back(at == std::string::npos ? 0u : static_cast<unsigned>(std::stoul(line.substr(at + 15))));
+    }
+    return clocks;
+  }
+};
+
+TEST_F(ControllerClocks, ApplyLocksWithinBoundsReadsBackAndResets) {
+  if (geteuid() != 0) GTEST_SKIP() << "NVML mode needs root";
+  const testing::CommandResult r = run_command(job("--set energy.clock.apply=APPLY") + " 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(read_file(dir_ + "/runs/r/summary.json").find("\"stop_reason\": \"max_seconds\""), std::string::npos);
+  const std::string s = state();
+  EXPECT_NE(s.find("reset 0"), std::string::npos) << "reset at the end: " << s;
+  const std::string metrics = read_file(dir_ + "/runs/r/metrics.jsonl");
+  EXPECT_NE(metrics.find("\"what\":\"clock\""), std::string::npos) << metrics.substr(0, 3000);
+  bool lowered = false;
+  for (unsigned mhz : window_clocks()) {
+    if (mhz == 0) continue;  // before the first lock
+    EXPECT_GE(mhz, 1200u);
+    EXPECT_LE(mhz, 1980u);
+    EXPECT_EQ((mhz - 345) % 15, 0u) << mhz << " is not a supported clock";
+    lowered = lowered || mhz < 1980;
+  }
+  EXPECT_TRUE(lowered) << "no window ran at a lowered clock: " << r.output;
+  EXPECT_NE(r.output.find("reads back"), std::string::npos) << "the read-back is printed: " << r.output;
+}
+
+TEST_F(ControllerClocks, DryRunDecidesButSetsNothing) {
+  const testing::CommandResult r = run_command(job("") + " 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(state(), "") << "no setter call, so the fake never wrote its state file";
+  const std::string metrics = read_file(dir_ + "/runs/r/metrics.jsonl");
+  EXPECT_NE(metrics.find("\"what\":\"clock\""), std::string::npos) << metrics.substr(0, 3000);
+}
+
 }  // namespace
 }  // namespace joule

@@ -120,5 +120,43 @@ TEST(Config, BadOverridesAreNamed) {
   expect_bad("train.schedule.kind=sideways", "ScheduleKind");
 }
 
+
+// energy.controller: every bad value named with what was expected; a schedule beside it is refused.
+TEST(Config, ControllerFieldsAreValidated) {
+  const std::string m = kMlp;
+  auto controller = [&](const std::string& body) { return m + "energy { controller { " + body + " } }"; };
+  expect_invalid(controller("batch_size { mode: ADAPT min: 512 max: 256 }"),
+                 {"energy.controller.batch_size.min = 512", "energy.controller.batch_size.max = 256"});
+  expect_invalid(controller("precision { mode: ADAPT allowed: \"fp8\" }"),
+                 {"energy.controller.precision.allowed[0]", "fp8", "f32, bf16 or f16"});
+  expect_invalid(controller("precision { allowed: \"f16\" }"), {"energy.controller.precision.allowed[0]", "GPU"});
+  expect_invalid(controller("min_gain_per_kj: -1"), {"energy.controller.min_gain_per_kj", ">= 0"});
+  expect_invalid(controller("budget_kj: -5"), {"energy.controller.budget_kj", ">= 0"});
+  expect_invalid(controller("max_seconds: -1"), {"energy.controller.max_seconds"});
+  expect_invalid(controller("eta: 1.5"), {"energy.controller.eta", "0 .. 1"});
+  expect_invalid(controller("eta: -0.1"), {"energy.controller.eta"});
+  expect_invalid(controller("max_slowdown: 0.9"), {"energy.controller.max_slowdown", ">= 1"});
+  expect_invalid(controller("target_accuracy: 88"), {"energy.controller.target_accuracy", "0.88"});
+  expect_invalid(controller("patience: 0"), {"energy.controller.patience"});
+  expect_invalid(controller("transient_s: 0.5"), {"energy.controller.transient_s", ">= 1"});
+  expect_invalid(controller("max_explore_fraction: 2"), {"energy.controller.max_explore_fraction"});
+  expect_invalid(controller("clocks { min_mhz: 1500 max_mhz: 900 }"), {"energy.controller.clocks.min_mhz = 1500"});
+  expect_invalid(controller("clocks { mode: ADAPT }"), {"energy.controller.clocks.mode = ADAPT", "energy.clock.gpu"});
+  expect_invalid(m + "energy { controller { target_accuracy: 0.8 } schedule { at_step: 5 batch_size: 64 } }",
+                 {"energy.controller and energy.schedule"});
+  expect_invalid(m + "train { schedule { kind: warmup_stable_decay decay_fraction: 0 } }",
+                 {"train.schedule.decay_fraction", "0 < value <= 1"});
+  // the defaults are valid and leave the controller off; any knob on ADAPT or stop rule turns it on
+  pb::Config c = parse(controller("eta: 0.5 max_slowdown: 1.05"));
+  fill_config_defaults(c);
+  validate_config(c, "test.pbtxt", {.check_files = false});
+  EXPECT_FALSE(controller_active(c.energy().controller()));
+  c.mutable_energy()->mutable_controller()->mutable_precision()->set_mode(pb::ADAPT);
+  EXPECT_TRUE(controller_active(c.energy().controller()));
+  pb::ControllerConfig stop;
+  stop.set_min_gain_per_kj(1);
+  EXPECT_TRUE(controller_active(stop));
+}
+
 }  // namespace
 }  // namespace joule

@@ -24,6 +24,7 @@ namespace fs = std::filesystem;
 struct Sections {
   std::string model = "mlp { hidden: 32 }";
   std::string train = "batch_size: 30 epochs: 3 log_every_steps: 1";
+  std::string energy;  // the energy section's body; "" = none
 };
 
 class JouleTrainCli : public ::testing::Test {
@@ -45,6 +46,7 @@ class JouleTrainCli : public ::testing::Test {
          << "\" test_images: \"" << files_.test_images << "\" test_labels: \"" << files_.test_labels << "\" }\n"
          << "model { " << s.model << " }\n"
          << "train { " << s.train << " }\n";
+    if (!s.energy.empty()) text << "energy { " << s.energy << " }\n";
     const std::string path = dir_ + "/cfg.pbtxt";
     std::ofstream(path) << text.str();
     return path;
@@ -126,6 +128,15 @@ TEST_F(JouleTrainCli, BadConfigValuesExit2) {
   expect_rejected(train(write_config(), "--set train.nope=1"), {"has no field 'nope'"});
   expect_rejected(train(write_config(), "--set train.batch_size=601"), {"train.batch_size", "600 training samples"});
   expect_rejected(train(write_config(), "--set run.cpu_math=mkl"), {"run.cpu_math", "auto, onednn, openblas or eigen"});
+  // energy.controller: named fields, nothing written
+  expect_rejected(train(write_config(), "--set energy.controller.eta=2"), {"energy.controller.eta", "0 .. 1"});
+  expect_rejected(train(write_config(), "--set energy.controller.max_slowdown=0.5"), {"energy.controller.max_slowdown"});
+  expect_rejected(train(write_config(), "--set energy.controller.min_gain_per_kj=-1"),
+                  {"energy.controller.min_gain_per_kj"});
+  expect_rejected(train(write_config(), "--set energy.controller.batch_size.min=64 --set energy.controller.batch_size.max=32"),
+                  {"energy.controller.batch_size.min = 64"});
+  expect_rejected(train(write_config({.energy = "controller { precision { mode: ADAPT allowed: \"fp4\" } }"})),
+                  {"energy.controller.precision.allowed[0]", "fp4"});
 }
 
 // A backend that cannot run here is refused by name, before anything is written; auto skips it and
@@ -265,7 +276,7 @@ TEST_F(JouleTrainCli, TrainingWritesRunDirectoryAndLearns) {
   EXPECT_EQ(summary.world_size(), 1u);
   EXPECT_EQ(summary.steps(), 60u);
   EXPECT_EQ(summary.samples(), 60.0 * 30);
-  EXPECT_EQ(summary.stop_reason(), "epochs");
+  EXPECT_EQ(summary.stop_reason(), "max_epochs");
   EXPECT_GT(summary.final_accuracy(), 0.9) << "the synthetic classes are separable";
   EXPECT_EQ(summary.energy_j_per_rank_size(), 1);
   EXPECT_DOUBLE_EQ(summary.energy_j(), summary.energy_j_per_rank(0));

@@ -73,7 +73,7 @@ TEST(JsonRecord, SummaryPrettyWithRepeatedFields) {
   summary.add_energy_j_per_rank(13.25);
   summary.add_sources("estimate");
   summary.add_sources("rapl");
-  summary.set_stop_reason("epochs");
+  summary.set_stop_reason("max_epochs");
   summary.set_measured(false);
   summary.set_model("mlp");
   const std::string pretty = to_json_pretty(summary);

@@ -51,5 +51,27 @@ TEST(LrSchedule, RejectsInvalidFields) {
   testing::expect_invalid_input([] { lr_at(LrSchedule{.base_lr = 0.1f}, -1); }, {"step"});
 }
 
+// warmup_stable_decay: the ramp, the full rate through the stable phase, then a straight line from
+// base to the floor over the last ⌈decay_fraction · (total − warmup)⌉ steps.
+TEST(LrSchedule, WarmupStableDecayHoldsThenDecaysLinearly) {
+  LrSchedule s;
+  s.kind = ScheduleKind::warmup_stable_decay;
+  s.base_lr = 1.0f;
+  s.warmup_steps = 10;
+  s.total_steps = 110;
+  s.min_lr_ratio = 0.1f;
+  s.decay_fraction = 0.2f;  // 20 decay steps: 90 .. 109
+  EXPECT_FLOAT_EQ(lr_at(s, 4), 0.5f);
+  EXPECT_FLOAT_EQ(lr_at(s, 10), 1.0f);
+  EXPECT_FLOAT_EQ(lr_at(s, 89), 1.0f);
+  EXPECT_FLOAT_EQ(lr_at(s, 90), 1.0f);  // the decay starts at base
+  EXPECT_NEAR(lr_at(s, 99), 0.1f + 0.9f * (1.0f - 9.0f / 19.0f), 1e-6);
+  EXPECT_FLOAT_EQ(lr_at(s, 109), 0.1f);
+  EXPECT_FLOAT_EQ(lr_at(s, 500), 0.1f);
+  for (int64_t step = 91; step < 110; ++step) EXPECT_LT(lr_at(s, step), lr_at(s, step - 1)) << step;
+  s.decay_fraction = 0.0f;
+  EXPECT_THROW(lr_at(s, 0), Error);
+}
+
 }  // namespace
 }  // namespace joule

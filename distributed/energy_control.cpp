@@ -1,0 +1,229 @@
+#include "distributed/energy_control.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "core/error.h"
+#include "energy/clock_policy.h"
+#include "energy/knob_policy.h"
+#include "energy/stop_rule.h"
+
+namespace joule {
+namespace {
+
+// Per rank, in this order, all-gathered at each window close.
+enum Field { energy_j, eval_j, seconds, eval_s, compute_s, wait_s, clock_mhz, steps, field_count };
+
+// Every rank's fields: each rank fills its slot of a zeroed table and one sum all-reduce fills the
+// rest (adding zeros is exact, so every rank holds bit-identical numbers).
+std::vector<double> gather_fields(Communicator& comm, const double (&mine)[field_count]) {
+  std::vector<double> table(static_cast<size_t>(comm.size()) * field_count, 0.0);
+  std::copy(mine, mine + field_count, table.begin() + static_cast<std::ptrdiff_t>(comm.rank()) * field_count);
+  comm.all_reduce_sum(table.data(), static_cast<int64_t>(table.size()));
+  return table;
+}
+
+double at(const energy::PhaseSeconds& values, energy::Phase phase) { return values[static_cast<size_t>(phase)]; }
+
+std::string number(double v) {
+  std::ostringstream out;
+  out.precision(6);
+  out << (std::isfinite(v) ? v : 0.0);
+  return out.str();
+}
+
+}  // namespace
+
+EnergyControl::EnergyControl(const pb::ControllerConfig& config, const ControlSetup& setup, const pb::Knobs& start,
+                             Communicator& comm)
+    : config_(config), setup_(setup), comm_(comm) {
+  energy::KnobPolicyOptions o;
+  o.batches = setup.batches.empty() ? std::vector<int64_t>{start.global_batch()} : setup.batches;
+  o.precisions = setup.precisions.size() < 2 ? std::vector<std::string>{start.precision()} : setup.precisions;
+  o.reference_batch = start.global_batch();
+  o.eta = config.eta();
+  o.max_slowdown = config.max_slowdown();
+  o.max_explore_fraction = config.max_explore_fraction();
+  o.warmup_s = config.warmup_s();
+  o.transient_s = config.transient_s();
+  o.measure_s = config.measure_s();
+  o.hysteresis = config.hysteresis();
+  o.loss_tolerance = 0.05;  // window losses move by a few percent on their own (measured: ±2% at 1-s windows)
+  if (o.batches.size() > 1 || o.precisions.size() > 1)
+    knobs_ = std::make_unique<energy::KnobPolicy>(o, energy::Setting{start.global_batch(), start.precision()});
+  if (!setup.supported_mhz.empty()) {
+    energy::ClockPolicyOptions c;
+    c.min_mhz = setup.clock_min_mhz;
+    c.max_mhz = setup.clock_max_mhz;
+    c.supported_mhz = setup.supported_mhz;
+    c.margin = config.clocks().margin();
+    c.min_interval_s = config.clocks().min_interval_s();
+    c.max_slowdown = std::max(1.0, config.max_slowdown());
+    clocks_ = std::make_unique<energy::ClockPolicy>(c, comm.size());
+  }
+  if (config.min_gain_per_kj() > 0) {
+    energy::StopRuleOptions s;
+    s.min_gain_per_kj = config.min_gain_per_kj();
+    s.patience = config.patience();
+    // the noise floor of a test accuracy near 90% on test_size samples: 100·√(0.9·0.1/n) points
+    if (setup.test_size > 0) s.min_residual_sd = 30.0 / std::sqrt(static_cast<double>(setup.test_size));
+    stop_rule_ = std::make_unique<energy::StopRule>(s);
+  }
+}
+
+EnergyControl::~EnergyControl() = default;
+
+ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::Knobs& knobs, int64_t step,
+                                             double samples, double mean_loss, double noise_scale) {
+  const energy::PhaseSeconds& s = mine.energy.phase_seconds;
+  const energy::PhaseSeconds& j = mine.energy.phase_j;
+  using energy::Phase;
+  const double mine_fields[field_count] = {mine.energy.total_j, at(j, Phase::eval), mine.energy.seconds, at(s, Phase::eval),
+                                           at(s, Phase::forward) + at(s, Phase::backward) + at(s, Phase::optimizer),
+                                           at(s, Phase::comm_wait), static_cast<double>(mine.clock_mhz),
+                                           static_cast<double>(step - last_step_)};
+  last_step_ = step;
+  const std::vector<double> table = gather_fields(comm_, mine_fields);
+  const int ranks = comm_.size();
+  double window_j = 0, train_j = 0, wall_s = 0, train_s = 0;
+  std::vector<energy::RankTiming> timing(static_cast<size_t>(ranks));
+  for (int r = 0; r < ranks; ++r) {
+    const double* f = &table[static_cast<size_t>(r) * field_count];
+    window_j += f[energy_j];
+    train_j += f[energy_j] - f[eval_j];
+    wall_s = std::max(wall_s, f[seconds]);
+    train_s = std::max(train_s, f[seconds] - f[eval_s]);
+    const double per_step = f[steps] > 0 ? 1.0 / f[steps] : 0.0;
+    timing[static_cast<size_t>(r)] = {static_cast<uint32_t>(f[clock_mhz]), f[compute_s] * per_step, f[wait_s] * per_step};
+  }
+  job_energy_j_ += window_j;
+  wall_seconds_ += wall_s;
+  train_seconds_ += train_s;
+  samples_ += samples;
+  if (wall_s > 0) peak_power_w_ = std::max(peak_power_w_, window_j / wall_s);
+  const bool changed = last_knobs_.global_batch() != 0 &&
+                       (last_knobs_.global_batch() != knobs.global_batch() || last_knobs_.precision() != knobs.precision());
+  if (changed) {
+    since_change_s_ = 0;
+    if (clocks_ != nullptr) clocks_->reset_models();  // the work per step changed: relearn every curve
+  }
+  const bool clock_transient = changed || clocks_changed_;  // this window began with a change: its timing is a transient
+  clocks_changed_ = false;
+  last_knobs_ = knobs;
+
+  ControlDecision d;
+  if (config_.budget_kj() > 0 && job_energy_j_ >= config_.budget_kj() * 1000) {
+    d.stop = pb::budget;
+    d.what = "stop";
+    d.reason = "energy budget spent: " + number(job_energy_j_ / 1000) + " kJ >= energy.controller.budget_kj " +
+               number(config_.budget_kj());
+    d.detail_json = "{\"job_energy_j\":" + number(job_energy_j_) + ",\"budget_kj\":" + number(config_.budget_kj()) + "}";
+    return d;
+  }
+  if (config_.max_seconds() > 0 && wall_seconds_ >= config_.max_seconds()) {
+    d.stop = pb::max_seconds;
+    d.what = "stop";
+    d.reason = "time limit: " + number(wall_seconds_) + " s >= energy.controller.max_seconds " + number(config_.max_seconds());
+    d.detail_json = "{\"seconds\":" + number(wall_seconds_) + "}";
+    return d;
+  }
+  if (cooling_down() || samples <= 0) {  // the knobs stay as they are until the run ends; an empty window says nothing
+    since_change_s_ += train_s;
+    return d;
+  }
+
+  pb::Knobs next = knobs;
+  if (knobs_ != nullptr) {
+    energy::WindowObservation w;
+    w.setting = {knobs.global_batch(), knobs.precision()};
+    w.seconds = train_s;
+    w.energy_j = train_j;
+    w.samples = samples;
+    w.since_change_s = since_change_s_;
+    w.noise_scale = noise_scale;
+    w.mean_loss = mean_loss;
+    w.job_energy_j = job_energy_j_;
+    w.train_seconds = train_seconds_;
+    const energy::KnobDecision k = knobs_->observe(w);
+    if (k.change) {
+      next.set_global_batch(static_cast<uint32_t>(k.next.batch));
+      next.set_precision(k.next.precision);
+      d.what = k.next.batch != static_cast<int64_t>(knobs.global_batch()) ? "batch_size" : "precision";
+      d.reason = k.reason;
+    }
+    d.detail_json = k.detail_json;
+  }
+  since_change_s_ += train_s;
+  if (clocks_ != nullptr && !clock_transient && d.what.empty()) {  // one change at a time
+    const energy::ClockDecision c = clocks_->observe(wall_seconds_, timing);
+    if (c.changed) {
+      clocks_changed_ = true;
+      next.clear_sm_clock_mhz();
+      for (uint32_t mhz : c.clock_mhz) next.add_sm_clock_mhz(mhz);
+      d.what = d.what.empty() ? "clock" : d.what + "+clock";
+      d.reason += (d.reason.empty() ? "" : "; ") + c.reason;
+      d.detail_json = "{\"knobs\":" + (d.detail_json.empty() ? "{}" : d.detail_json) + ",\"clocks\":" +
+                      (c.detail_json.empty() ? "{}" : c.detail_json) + "}";
+    }
+  }
+  if (!d.what.empty()) d.knobs = next;
+  return d;
+}
+
+ControlDecision EnergyControl::evaluated(double accuracy, double job_energy_j, int64_t step) {
+  ControlDecision d;
+  last_accuracy_ = accuracy;
+  eval_energy_j_ = job_energy_j;
+  if (config_.target_accuracy() > 0 && accuracy >= config_.target_accuracy()) {
+    d.stop = pb::target_reached;
+    d.what = "stop";
+    d.reason = "target accuracy reached: " + number(accuracy * 100) + "% >= energy.controller.target_accuracy " +
+               number(config_.target_accuracy() * 100) + "% at " + number(job_energy_j / 1000) + " kJ";
+    d.detail_json = "{\"accuracy\":" + number(accuracy) + ",\"job_energy_j\":" + number(job_energy_j) + "}";
+    return d;
+  }
+  if (stop_rule_ == nullptr || stop_fired_) return d;
+  const energy::StopCheck check = stop_rule_->observe(job_energy_j, accuracy);
+  d.detail_json = stop_rule_->describe_json();
+  if (!check.stop) return d;
+  stop_fired_ = true;
+  const auto cooldown = static_cast<int64_t>(std::ceil(config_.cooldown_fraction() * static_cast<double>(step)));
+  d.what = "stop";
+  d.reason = check.reason;
+  if (cooldown > 0) {
+    d.start_cooldown = true;
+    d.cooldown_steps = cooldown;
+    d.what = "cooldown";
+    d.reason += "; cooldown of " + std::to_string(cooldown) + " steps (energy.controller.cooldown_fraction " +
+                number(config_.cooldown_fraction()) + ")";
+    cooldown_total_ = cooldown;
+    cooldown_left_ = cooldown;
+  } else {
+    d.stop = pb::marginal_gain;
+  }
+  return d;
+}
+
+void EnergyControl::precision_failed(const std::string& precision) {
+  if (knobs_ != nullptr) knobs_->precision_failed(precision);
+}
+
+double EnergyControl::cooldown_step() {
+  JOULE_ASSERT(cooling_down(), "cooldown_step outside the cooldown");
+  if (cooldown_left_ > 0) --cooldown_left_;
+  return cooldown_total_ > 0 ? 1.0 - static_cast<double>(cooldown_left_) / static_cast<double>(cooldown_total_) : 1.0;
+}
+
+double EnergyControl::predicted_full_accuracy() const {
+  const double full = full_budget_energy_j();
+  if (stop_rule_ == nullptr || full <= 0 || !stop_rule_->fit().ok) return 0;
+  return stop_rule_->predict_accuracy(full);
+}
+
+double EnergyControl::full_budget_energy_j() const {
+  if (samples_ <= 0 || job_energy_j_ <= 0) return 0;
+  return job_energy_j_ / samples_ * static_cast<double>(setup_.train_size) * static_cast<double>(setup_.epochs);
+}
+
+}  // namespace joule

@@ -1,0 +1,107 @@
+// EnergyControl: the energy controller in a run (energy.controller; README "The energy
+// controller"). It turns the Trainer's measurements into the inputs of the policies in energy/
+// (KnobPolicy: batch and precision; ClockPolicy: per-rank SM clocks; StopRule: the marginal-gain
+// stop) and their outputs into knob changes and stop reasons.
+//
+// Agreement: every call below is collective, made by every rank at the same step. The inputs each
+// rank measured (window energy, seconds, compute and wait time, clock) are all-gathered as raw
+// doubles, so every rank feeds identical numbers to the same deterministic policies and reaches the
+// identical decision; no broadcast is needed and the decision records match on every rank.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/proto/config.pb.h"
+#include "core/proto/train_state.pb.h"
+#include "distributed/communicator.h"
+#include "energy/accountant.h"
+
+namespace joule {
+
+namespace energy {
+class KnobPolicy;
+class ClockPolicy;
+class StopRule;
+}  // namespace energy
+
+struct ControlSetup {
+  int64_t train_size = 0;          // training samples per epoch
+  int64_t test_size = 0;           // test samples per evaluation (the accuracy's sampling noise)
+  int64_t epochs = 0;              // train.epochs (the full budget, for what the stop saved)
+  std::vector<int64_t> batches;    // candidate global batches (ascending); empty: the batch knob is not adapted
+  std::vector<std::string> precisions;  // candidate precisions (available here); one or none: not adapted
+  std::vector<uint32_t> supported_mhz;  // the card's supported SM clocks (ascending); clocks adapted when non-empty
+  uint32_t clock_min_mhz = 0, clock_max_mhz = 0;
+};
+
+// What the trainer does next. Knob changes apply at the next step boundary.
+struct ControlDecision {
+  std::optional<pb::Knobs> knobs;  // a change
+  pb::StopReason stop = pb::running;  // a stop now (budget, max_seconds, target_reached, marginal_gain after the cooldown)
+  bool start_cooldown = false;     // the marginal-gain rule fired: decay the lr over cooldown_steps, then stop
+  int64_t cooldown_steps = 0;
+  std::string what;                // "batch_size", "precision", "clock", "explore", "stop", "cooldown"
+  std::string reason;              // one sentence with the numbers
+  std::string detail_json;         // the numbers behind it (candidates, gain, noise scale, fit), a JSON object
+};
+
+// One closed window as this rank measured it.
+struct RankWindow {
+  energy::WindowEnergy energy;     // the window's seconds and joules, by phase
+  uint32_t clock_mhz = 0;          // this rank's SM clock in the window (0 = none)
+};
+
+class EnergyControl {
+ public:
+  EnergyControl(const pb::ControllerConfig& config, const ControlSetup& setup, const pb::Knobs& start, Communicator& comm);
+  ~EnergyControl();
+
+  // Collective, at every window close: the window that ran with `knobs` from step `first_step`
+  // to `step`. `samples`: global samples trained in it; `mean_loss`: its mean training loss;
+  // `noise_scale`: the current B_noise (0 = unknown).
+  ControlDecision window_closed(const RankWindow& mine, const pb::Knobs& knobs, int64_t step, double samples,
+                                double mean_loss, double noise_scale);
+  // Collective, after every evaluation: `accuracy` in [0, 1], `job_energy_j` of all ranks so far.
+  ControlDecision evaluated(double accuracy, double job_energy_j, int64_t step);
+  // A non-finite step in `precision`: it is not chosen again.
+  void precision_failed(const std::string& precision);
+
+  bool adapts_batch() const { return setup_.batches.size() > 1; }
+  bool cooling_down() const { return cooldown_left_ >= 0; }
+  bool cooldown_done() const { return cooldown_left_ == 0; }
+  // One cooldown step: the fraction of the cooldown done after it, (0, 1] (the trainer decays the
+  // rate linearly by it, to the schedule's floor). Only while cooling_down().
+  double cooldown_step();
+
+  // For summary.json: the fitted accuracy a full-budget run would reach and the energy it would
+  // spend (train.epochs at the energy per sample so far); 0 when unknown.
+  double predicted_full_accuracy() const;
+  double full_budget_energy_j() const;
+
+ private:
+  pb::ControllerConfig config_;
+  ControlSetup setup_;
+  Communicator& comm_;
+  std::unique_ptr<energy::KnobPolicy> knobs_;
+  std::unique_ptr<energy::ClockPolicy> clocks_;
+  std::unique_ptr<energy::StopRule> stop_rule_;
+  double job_energy_j_ = 0;        // closed windows, all ranks
+  double eval_energy_j_ = 0;       // job energy at the last evaluation
+  double wall_seconds_ = 0;        // closed windows (the slowest rank's each)
+  double train_seconds_ = 0;       // closed windows, eval excluded (the slowest rank's)
+  int64_t last_step_ = 0;          // the step the previous window closed at
+  pb::Knobs last_knobs_;           // the previous window's
+  bool clocks_changed_ = false;    // the last decision changed clocks: the next window is a transient
+  double samples_ = 0;
+  double since_change_s_ = 0;
+  double peak_power_w_ = 0;
+  double last_accuracy_ = 0;
+  int64_t cooldown_total_ = 0, cooldown_left_ = -1;
+  bool stop_fired_ = false;
+};
+
+}  // namespace joule

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The energy controller against a sweep of fixed settings, every row from this one run of the script
+# on this machine (issue "The energy controller", acceptance).
+#
+# Table 1 (energy to a target accuracy): the Fashion-MNIST MLP on 2 ranks (mpirun, 1 thread each:
+# the gradient noise scale needs >= 2 ranks) trained until --target test accuracy
+# (energy.controller.target_accuracy), for every fixed global batch in {64 .. 2048} × precision
+# {f32, bf16}, beside the controller starting from batch 128 f32 with batch and precision on ADAPT.
+# Every run uses the same learning-rate rule: lr = 0.07·√(B/256) (the fixed runs set it; the
+# controller's runs follow it through train.lr_scaling "sqrt"), a 100-step warm-up, then constant.
+# Columns: energy to the target (kJ, all ranks), seconds, final accuracy, the knob trajectory.
+# Printed: the controller's energy / the best fixed setting's and / the median fixed setting's
+# (targets ≤ 1.0 and ≤ 0.7).
+#
+# Table 2 (early stop): fashion_mlp (warm-up + cosine over a 20-epoch budget) run to the end, beside
+# the same config with energy.controller.min_gain_per_kj = --gain: energy, final accuracy, the
+# saving (target ≥ 50% less energy, ≤ 0.5 points lower).
+#
+# Every run is verified (summary.json: stop_reason as expected, accuracy reached); a failed check
+# stops the script with status 1. Energy is what joule measures here: RAPL where readable, else the
+# labelled estimate (the table says which).
+# --gain takes a comma-separated list: one stopped run per value, each against the same full run.
+#   scripts/bench/controller.sh [--target 0.88] [--gain G[,G...]] [--max-epochs 15] [--skip-sweep] [--skip-stop]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+target=0.88
+gain=1.0
+max_epochs=15
+sweep=1
+stop=1
+while (($#)); do
+  case "$1" in
+    --target) target="$2"; shift 2 ;;
+    --gain) gain="$2"; shift 2 ;;
+    --max-epochs) max_epochs="$2"; shift 2 ;;
+    --skip-sweep) sweep=0; shift ;;
+    --skip-stop) stop=0; shift ;;
+    *) echo "usage: $0 [--target A] [--gain G] [--max-epochs E] [--skip-sweep] [--skip-stop]" >&2; exit 2 ;;
+  esac
+done
+
+bash scripts/setup.sh >/dev/null
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+flags=(--oversubscribe)
+if [ "$(id -u)" -eq 0 ]; then flags+=(--allow-run-as-root); fi
+
+# train NAME ARGS... : 2 ranks, 1 thread each; prints nothing, fails loudly
+train() {
+  local name=$1
+  shift
+  mpirun "${flags[@]}" -np 2 build/bin/joule-train --config examples/configs/fashion_mlp.pbtxt --output "$out" \
+    --set run.name="$name" --set run.threads=1 "$@" >"$out/$name.log" 2>&1 || {
+    echo "bench: run $name failed:" >&2; tail -20 "$out/$name.log" >&2; exit 1; }
+}
+
+# row NAME EXPECTED_STOP -> "kJ seconds accuracy trajectory source" (verified)
+row() {
+  python3 - "$out/$1" "$2" "$target" <<'PY'
+import json, sys
+run, expected, target = sys.argv[1], sys.argv[2], float(sys.argv[3])
+s = json.load(open(run + "/summary.json"))
+assert s["stop_reason"] == expected, f"{run}: stop_reason {s['stop_reason']}, expected {expected}"
+if expected == "target_reached":
+    assert s["final_accuracy"] >= target, f"{run}: accuracy {s['final_accuracy']} below the target"
+steps = []
+for line in open(run + "/metrics.jsonl"):
+    r = json.loads(line)
+    if r.get("kind") == "train" and (not steps or steps[-1][1:] != (r["batch_size"], r["precision"])):
+        steps.append((r["step"], r["batch_size"], r["precision"]))
+trajectory = " ".join(f"{b}/{p}@{st}" for st, b, p in steps) if len(steps) > 1 else f"{steps[0][1]}/{steps[0][2]}"
+source = "+".join(s["sources"]) + ("" if s["measured"] else " (estimate)")
+print(f"{s['energy_j'] / 1000:.3f} {s['seconds']:.1f} {100 * s['final_accuracy']:.2f} {trajectory.replace(' ', ',')} {source.replace(' ', '_')}")
+PY
+}
+
+common=(--set train.epochs="$max_epochs" --set train.schedule.kind=constant --set train.schedule.warmup_steps=100
+        --set energy.controller.target_accuracy="$target")
+printf "# %s, %s, 2 ranks x 1 thread, target %s test accuracy\n" "$(date -u +%Y-%m-%d)" \
+  "$(lscpu | sed -n 's/^Model name: *//p')" "$target"
+
+if ((sweep)); then
+  printf "%-10s %6s %6s %10s %9s %9s  %s\n" setting batch prec kJ_to_tgt seconds accuracy trajectory
+  fixed=()
+  for batch in 64 128 256 512 1024 2048; do
+    lr=$(python3 -c "print(round(0.07 * ($batch / 256) ** 0.5, 5))")
+    for precision in f32 bf16; do
+      name="fixed-$batch-$precision"
+      # an evaluation every ~15000 samples, so the target is seen soon after it is reached
+      every=$(( (15000 + batch - 1) / batch ))
+      train "$name" "${common[@]}" --set train.batch_size="$batch" --set train.precision="$precision" \
+        --set train.optimizer.sgd.lr="$lr" --set train.eval_every_steps="$every"
+      read -r kj secs acc traj source < <(row "$name" target_reached)
+      fixed+=("$kj")
+      printf "%-10s %6s %6s %10s %9s %9s  %s\n" fixed "$batch" "$precision" "$kj" "$secs" "$acc" "$traj"
+    done
+  done
+  name=controller
+  train "$name" "${common[@]}" --set train.batch_size=128 --set train.precision=f32 \
+    --set train.optimizer.sgd.lr="$(python3 -c "print(round(0.07 * (128 / 256) ** 0.5, 5))")" \
+    --set train.lr_scaling=sqrt --set train.eval_every_steps=118 \
+    --set energy.controller.batch_size.mode=ADAPT --set energy.controller.batch_size.min=64 \
+    --set energy.controller.batch_size.max=2048 --set energy.controller.precision.mode=ADAPT
+  read -r kj secs acc traj source < <(row "$name" target_reached)
+  printf "%-10s %6s %6s %10s %9s %9s  %s\n" controller 128 f32 "$kj" "$secs" "$acc" "$traj"
+  python3 - "$kj" "${fixed[@]}" <<'PY'
+import statistics, sys
+c, fixed = float(sys.argv[1]), [float(x) for x in sys.argv[2:]]
+best, median = min(fixed), statistics.median(fixed)
+print(f"# controller / best fixed = {c / best:.2f}x (target <= 1.0), controller / median fixed = {c / median:.2f}x (target <= 0.7)")
+PY
+  echo "# energy source: $source"
+fi
+
+if ((stop)); then
+  printf "%-22s %10s %9s %9s %12s\n" run kJ seconds accuracy stop_reason
+  train full20 --set train.epochs=20
+  for g in ${gain//,/ }; do
+    train "stop20-$g" --set train.epochs=20 --set energy.controller.min_gain_per_kj="$g"
+  done
+  python3 - "$out" "$gain" <<'PY'
+import json, sys
+out, gains = sys.argv[1], sys.argv[2].split(",")
+full = json.load(open(out + "/full20/summary.json"))
+assert full["stop_reason"] == "max_epochs", full["stop_reason"]
+row = lambda name, s: print(f"{name:<22} {s['energy_j'] / 1000:10.3f} {s['seconds']:9.1f} {100 * s['final_accuracy']:9.2f} {s['stop_reason']:>14}")
+row("full 20 epochs", full)
+notes = []
+for g in gains:
+    s = json.load(open(f"{out}/stop20-{g}/summary.json"))
+    assert s["stop_reason"] in ("marginal_gain", "max_epochs"), s["stop_reason"]
+    row(f"stop at {g} pts/kJ", s)
+    saved = 1 - s["energy_j"] / full["energy_j"]
+    loss = 100 * (full["final_accuracy"] - s["final_accuracy"])
+    notes.append(f"# {g} pts/kJ: saved {100 * saved:.1f}% of the energy (target >= 50%) at {loss:.2f} points below the full "
+                 f"run (target <= 0.5); the fit predicted {100 * s.get('predicted_full_accuracy', 0):.2f}% for the full budget")
+print("\n".join(notes))
+PY
+fi
