@@ -91,7 +91,8 @@ class StopRule {
   const AccuracyFit& fit() const { return last_.fit; }
   const StopCheck& last_check() const { return last_; }
   // JSON object text with the fit and the last check's numbers for decision records:
-  // {"a":..,"b":..,"c":..,"sd":..,"points":..,"gain_per_kj":..,"gain_upper_per_kj":..,"below":..}
+  // {"ok":..,"a":..,"b":..,"c":..,"alpha":..,"beta":..,"e_ref_kj":..,"sd":..,"points":..,"gain_per_kj":..,
+  //  "gain_upper_per_kj":..,"below":..}: the curve is y = alpha + beta·h(E/e_ref_kj; c) (percent, kJ)
   std::string describe_json() const;
 
  private:
