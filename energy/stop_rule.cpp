@@ -304,7 +304,7 @@ double StopRule::predict_accuracy(double energy_j) const {
 std::string StopRule::describe_json() const {
   const AccuracyFit& f = last_.fit;
   return "{\"ok\":" + std::string(f.ok ? "true" : "false") + ",\"a\":" + number(f.a) + ",\"b\":" + number(f.b) +
-         ,\"c\":" + number(f.c) + ",\"alpha\":" + number(f.alpha) + ",\"beta\":" + number(f.beta) +
+         ",\"c\":" + number(f.c) + ",\"alpha\":" + number(f.alpha) + ",\"beta\":" + number(f.beta) +
          ",\"e_ref_kj\":" + number(f.e_ref_kj) + ",\"sd\":" + number(f.residual_sd) + ",\"points\":" + std::to_string(f.points) +
          ",\"gain_per_kj\":" + number(last_.gain_per_kj) + ",\"gain_upper_per_kj\":" + number(last_.gain_upper_per_kj) +
          ",\"below\":" + std::to_string(last_.below) + "}";
