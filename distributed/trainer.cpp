@@ -68,6 +68,11 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
   int64_t largest_rows = tc.batch_size() / comm.size() / tc.micro_batches();
   for (const pb::Knobs& k : scheduled)
     largest_rows = std::max<int64_t>(largest_rows, k.global_batch() / comm.size() / k.micro_batches());
+  // the controller's largest batch where a bound names it (else it is the training set: not tried here)
+  const pb::ControllerConfig& controller = config.energy().controller();
+  const int64_t controller_max = controller.batch_size().max() > 0 ? controller.batch_size().max() : config.energy().batch().max();
+  if (controller.batch_size().mode() == pb::ADAPT && controller_max > 0)
+    largest_rows = std::max<int64_t>(largest_rows, controller_max / comm.size() / tc.micro_batches());
   std::unique_ptr<Model> model;
   CpuMathSelection cpu_math;
   try {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Training throughput on the CPU: joule vs PyTorch CPU (pip's torch) vs the GEMM-bound ceiling,
 # all measured in this run on this machine. Prints one table.
-#   scripts/bench/cpu_throughput.sh [--threads N] [--repeats R] [--no-torch]
+#   scripts/bench/cpu_throughput.sh [--threads N] [--repeats R] [--no-torch] [--bf16-only]
 # The ceiling: a measured f32 GEMM rate (joule-bench gemm 1024³) divided by the MLP's FLOPs per
 # training sample (3 × forward: 3·2·(784·1024 + 1024·1024 + 1024·10) = 11.17 MFLOP), for the GEMM
 # the fastest backend here (joule-bench gemm lists every backend with its kernel) and for Eigen's.
@@ -21,12 +21,14 @@ cd "$(dirname "$0")/../.."
 threads=2
 repeats=3
 use_torch=1
+f32_table=1
 while (($#)); do
   case "$1" in
+    --bf16-only) f32_table=0; shift ;;
     --threads) threads="$2"; shift 2 ;;
     --repeats) repeats="$2"; shift 2 ;;
     --no-torch) use_torch=0; shift ;;
-    *) echo "usage: $0 [--threads N] [--repeats R] [--no-torch]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--threads N] [--repeats R] [--no-torch] [--bf16-only]" >&2; exit 2 ;;
   esac
 done
 
@@ -89,8 +91,10 @@ printf "# %s, %s (family %s, model %s), %s threads, best of %s\n" "$(date -u +%Y
 sed 's/^/# /' <<<"$gemm_table"
 printf "# MLP GEMM-bound ceiling (11.17 MFLOP/sample): %s samples/s at the %s rate, %s at Eigen's\n" \
   "$ceiling" "$backend" "$eigen_ceiling"
-printf "%-5s %6s %14s %14s %10s %12s %14s %9s\n" model batch joule_samp/s torch_samp/s vs_torch of_ceiling of_eigen_ceil cpu_math
-for spec in "mlp 128 300" "mlp 1024 40" "cnn 128 80"; do
+((f32_table)) && printf "%-5s %6s %14s %14s %10s %12s %14s %9s\n" model batch joule_samp/s torch_samp/s vs_torch of_ceiling of_eigen_ceil cpu_math
+f32_specs=("mlp 128 300" "mlp 1024 40" "cnn 128 80")
+((f32_table)) || f32_specs=()  # --bf16-only: the second table alone
+for spec in "${f32_specs[@]}"; do
   read -r model batch steps <<<"$spec"
   js=() ts=() chosen=()
   for ((r = 0; r < repeats; r++)); do

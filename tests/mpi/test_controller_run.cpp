@@ -157,5 +157,37 @@ TEST_F(ControllerRun, BudgetEndsWithinOneWindowOfIt) {
   EXPECT_LE(summary.energy_j(), budget_kj * 1000 + largest);
 }
 
+
+// The marginal-gain stop (a threshold no run can meet: it fires as soon as the rule may) does not
+// end the run at once: a cooldown of cooldown_fraction × the steps so far decays the lr linearly
+// to the schedule's floor, then the run ends with marginal_gain, the decision and the fit recorded.
+TEST_F(ControllerRun, MarginalGainStopEndsWithACooldownToTheFloor) {
+  const pb::Config c = config("epochs: 1000 eval_every_steps: 2 schedule { min_lr_ratio: 0.1 }",
+                              "min_gain_per_kj: 1e9 patience: 2 cooldown_fraction: 0.5");
+  const pb::Summary summary = run(c, "gain");
+  EXPECT_EQ(summary.stop_reason(), "marginal_gain");
+  if (testing::test_communicator().rank() != 0) return;
+  const auto decisions = read_records<pb::DecisionRecord>(dir_ + "/gain/metrics.jsonl", "decision");
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].what(), "cooldown");
+  EXPECT_NE(decisions[0].detail().find("\"ok\":true"), std::string::npos) << decisions[0].detail();
+  const uint32_t fired = decisions[0].step();
+  const uint32_t cooldown = (fired + 1) / 2;  // ⌈0.5 · steps⌉
+  EXPECT_EQ(summary.steps(), fired + cooldown);
+  const auto train = read_records<pb::TrainRecord>(dir_ + "/gain/metrics.jsonl", "train");
+  ASSERT_EQ(train.size(), summary.steps());
+  const float base = 0.05f, floor = 0.1f * base;
+  for (const pb::TrainRecord& t : train) {
+    if (t.step() <= fired) {
+      EXPECT_FLOAT_EQ(t.lr(), base) << "step " << t.step();
+    } else {  // k-th cooldown step: base + (floor − base)·k/n
+      const float k = static_cast<float>(t.step() - fired);
+      EXPECT_NEAR(t.lr(), base + (floor - base) * k / static_cast<float>(cooldown), 1e-6) << "step " << t.step();
+    }
+  }
+  EXPECT_NEAR(train.back().lr(), floor, 1e-7);
+  EXPECT_GT(summary.full_budget_energy_j(), summary.energy_j());
+}
+
 }  // namespace
 }  // namespace joule
