@@ -170,14 +170,15 @@ void add_controller_overlay(const pb::RunReport& report, const std::vector<pb::E
     PlotMarker m;
     m.kind = PlotMarker::Kind::point;
     m.x = stop->energy_j() / 1000;
-    e_hi = std::max(e_hi, m.x);
     const pb::EvalRecord* at = nullptr;  // the evaluation that fired it
     for (const pb::EvalRecord& e : evals)
       if (e.step() <= stop->step()) at = &e;
     bool placed = at != nullptr;
     if (at != nullptr) m.y = 100 * at->accuracy();
+    if (at != nullptr && at->step() == stop->step() && at->energy_j() > 0) m.x = at->energy_j() / 1000;  // its eval's energy
     if (!placed && curve.ok) m.y = fitted_accuracy_pct(curve, m.x), placed = true;
     if (!placed) m.kind = PlotMarker::Kind::vertical;
+    e_hi = std::max(e_hi, m.x);
     m.label = stop->what() == "cooldown" ? "stop (then cooldown)" : "stop";
     m.color = "#d62728";
     m.css_class = "stop";

@@ -48,7 +48,8 @@ std::string knob_label(const pb::ControllerDecision& decision);
 // Adds to the accuracy panel (x in kJ, y in percent; its series are the eval points) the fitted
 // curve sampled at `samples` evenly spaced energies over the plotted range (from the lowest eval
 // energy to the largest of the last eval, the stop and the full-budget energy; class "fit", and
-// "fit-extrapolated" past the last eval), the stop point (class "stop"), the predicted full-budget
+// "fit-extrapolated" past the last eval), the stop point (class "stop": the accuracy and energy of
+// the evaluation that fired it; the decision's energy if none has its step), the predicted full-budget
 // point (class "full-budget") and a vertical line per knob change (class "knob-change").
 void add_controller_overlay(const pb::RunReport& report, const std::vector<pb::EvalRecord>& evals, PlotPanel& panel,
                             int samples = 120);

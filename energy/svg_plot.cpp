@@ -82,7 +82,8 @@ void render_marker(std::ostringstream& out, const PlotMarker& m, double x, doubl
         << num(y + 7) << " L" << num(x - 7) << "," << num(y) << " Z\" fill=\"" << color
         << "\" stroke=\"white\" stroke-width=\"1\"/>\n";
     const bool near_right = x > plot_right - 7.0 * static_cast<double>(m.label.size());  // ~7 px per character
-    text(out, near_right ? x - 10 : x + 10, y - 8, m.label, near_right ? "end" : "start", 12, " fill=\"" + color + "\"");
+    const double label_y = y - 8 < plot_top + 14 ? y + 20 : y - 8;  // below the diamond at the top edge
+    text(out, near_right ? x - 10 : x + 10, label_y, m.label, near_right ? "end" : "start", 12, " fill=\"" + color + "\"");
   }
   out << "</g>\n";
 }

@@ -431,7 +431,7 @@ class ReportController : public ReportRun {
       pb::EvalRecord eval;
       eval.set_kind("eval");
       eval.set_step(step);
-      eval.set_energy_j(100.0 * step + 50);  // 0.25 .. 1.25 kJ
+      eval.set_energy_j(100.0 * step + 50);  // 0.25 .. 1.25 kJ (the decisions' energy lags: closed windows only)
       eval.set_accuracy(0.70 + 0.015 * step);
       metrics += to_json_line(train) + "\n" + to_json_line(eval) + "\n";
       if (step == 2) metrics += to_json_line(decision(3, 300, "batch_size", "switch to 512/f32: 2.1 vs 2.6 mJ", "{}")) + "\n";
@@ -446,7 +446,7 @@ class ReportController : public ReportRun {
                       R"({"ok":true,"a":90,"b":4,"c":%g,"alpha":%g,"beta":%g,"e_ref_kj":%g,"sd":0.2,"points":4,)"
                       R"("gain_per_kj":0.5,"gain_upper_per_kj":0.8,"below":3})",
                       kC, kAlpha, kBeta, kRef);
-        metrics += to_json_line(decision(10, 1050, "cooldown", "marginal gain 0.8 points/kJ < 1; cooldown of 2 steps", fit)) +
+        metrics += to_json_line(decision(10, 1000, "cooldown", "marginal gain 0.8 points/kJ < 1; cooldown of 2 steps", fit)) +
                    "\n";
       }
     }
@@ -492,7 +492,7 @@ TEST_F(ReportController, TimelineListsTheDecisionsInStepOrderWithTheSettingAfter
                           "       3      0.300  batch_size        switch to 512/f32: 2.1 vs 2.6 mJ",
                           "       6      0.650  precision         switch to 512/bf16: xxx",
                           "       8      0.850  clock             rank 0 to 1410 MHz",
-                          "      10      1.050  cooldown          marginal gain 0.8 points/kJ < 1"}) {
+                          "      10      1.000  cooldown          marginal gain 0.8 points/kJ < 1"}) {
     const size_t next = table.find(row, at);
     EXPECT_NE(next, std::string::npos) << "missing or out of order: " << row << "\n" << table;
     if (next != std::string::npos) at = next;
@@ -564,8 +564,8 @@ TEST_F(ReportController, PlotDrawsTheFittedCurveTheStopAndTheKnobChanges) {
   EXPECT_EQ(knob_labels, (std::vector<std::string>{"256/f32", "512/f32", "512/bf16", "1410 MHz"}));
   ASSERT_NE(stop, nullptr);
   EXPECT_EQ(stop->kind, PlotMarker::Kind::point);
-  EXPECT_DOUBLE_EQ(stop->x, 1.05);
-  EXPECT_DOUBLE_EQ(stop->y, 100 * (0.70 + 0.015 * 10)) << "at the evaluation that fired it";
+  EXPECT_DOUBLE_EQ(stop->x, 1.05) << "at the evaluation that fired it (the decision says 1.0 kJ)";
+  EXPECT_DOUBLE_EQ(stop->y, 100 * (0.70 + 0.015 * 10));
   ASSERT_NE(full, nullptr);
   EXPECT_DOUBLE_EQ(full->x, 5.0);
   EXPECT_DOUBLE_EQ(full->y, 90.0);
