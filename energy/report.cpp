@@ -1,6 +1,7 @@
 #include "energy/report.h"
 
 #include "energy/report_knobs.h"
+#include "energy/report_timeline.h"
 
 #include <google/protobuf/util/json_util.h>
 
@@ -37,16 +38,13 @@ void add_doubles(gp::Message* to, const gp::Message& from) {
   }
 }
 
-// The complete lines of a JSON-lines log parsed as `Record`; `skipped` counts an unterminated last
-// line (a torn write of a killed process) and lines that do not parse, `corrupt` the latter alone.
+// Calls parse(line) on each complete line of a JSON-lines log; `skipped` counts an unterminated last
+// line (a torn write of a killed process) and lines parse rejects, `corrupt` the latter alone.
 // Blank lines are ignored.
-template <class Record>
-std::vector<Record> read_json_lines(const std::string& path, const std::string& what, uint32_t* skipped,
-                                    uint32_t* corrupt) {
+template <class Parse>
+void for_each_json_line(const std::string& path, const std::string& what, uint32_t* skipped, uint32_t* corrupt,
+                        Parse parse) {
   const std::string content = read_text_file(path, what);
-  gp::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;  // logs of newer or older versions still report
-  std::vector<Record> records;
   size_t begin = 0;
   while (begin < content.size()) {
     const size_t end = content.find('\n', begin);
@@ -57,15 +55,53 @@ std::vector<Record> read_json_lines(const std::string& path, const std::string& 
     const std::string line = content.substr(begin, end - begin);
     begin = end + 1;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    Record record;
-    if (gp::util::JsonStringToMessage(line, &record, options).ok()) {
-      records.push_back(std::move(record));
-    } else {
+    if (!parse(line)) {
       ++*skipped;
       ++*corrupt;
     }
   }
+}
+
+// `line` as `record`; unknown fields are ignored (logs of newer or older versions still report).
+bool parse_line(const std::string& line, gp::Message* record) {
+  gp::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  return gp::util::JsonStringToMessage(line, record, options).ok();
+}
+
+// The complete lines of a JSON-lines log parsed as `Record` (for_each_json_line).
+template <class Record>
+std::vector<Record> read_json_lines(const std::string& path, const std::string& what, uint32_t* skipped,
+                                    uint32_t* corrupt) {
+  std::vector<Record> records;
+  for_each_json_line(path, what, skipped, corrupt, [&](const std::string& line) {
+    Record record;
+    if (!parse_line(line, &record)) return false;
+    records.push_back(std::move(record));
+    return true;
+  });
   return records;
+}
+
+// metrics.jsonl: eval lines into report.evals, decision and train lines into the other two.
+void read_metrics(const std::string& path, RunReport& report, std::vector<pb::DecisionRecord>& decisions,
+                  std::vector<pb::TrainRecord>& train, uint32_t* skipped, uint32_t* corrupt) {
+  for_each_json_line(path, "metrics log", skipped, corrupt, [&](const std::string& line) {
+    pb::EvalRecord eval;  // every line has kind and step; the rest of a non-eval line is unknown here
+    if (!parse_line(line, &eval)) return false;
+    if (eval.kind() == "eval") {
+      report.evals.push_back(std::move(eval));
+    } else if (eval.kind() == "decision") {
+      pb::DecisionRecord d;
+      if (!parse_line(line, &d)) return false;
+      decisions.push_back(std::move(d));
+    } else if (eval.kind() == "train") {
+      pb::TrainRecord t;
+      if (!parse_line(line, &t)) return false;
+      train.push_back(std::move(t));
+    }
+    return true;
+  });
 }
 
 // rank-RRRRR.jsonl → R; -1 for any other name.
@@ -214,12 +250,12 @@ RunReport load_run_report(const std::string& run_dir) {
   *a.mutable_total() = total_of(a);
 
   const fs::path metrics_path = dir / "metrics.jsonl";
+  std::vector<pb::DecisionRecord> decisions;
+  std::vector<pb::TrainRecord> train;
   if (fs::is_regular_file(metrics_path, ec)) {
     uint32_t skipped = 0, corrupt = 0;
     try {
-      for (pb::EvalRecord& e :
-           read_json_lines<pb::EvalRecord>(metrics_path.string(), "metrics log", &skipped, &corrupt))
-        if (e.kind() == "eval") report.evals.push_back(std::move(e));
+      read_metrics(metrics_path.string(), report, decisions, train, &skipped, &corrupt);
     } catch (const Error& e) {
       unreadable.push_back(e.message());
     }
@@ -264,6 +300,8 @@ RunReport load_run_report(const std::string& run_dir) {
                 plural(a.ranks_size(), "rank log") + " found");
   if (!fs::is_regular_file(metrics_path, ec)) a.add_notes("no metrics.jsonl (no accuracy curve)");
   add_knob_view(report.windows, a);
+  add_timeline(decisions, report.windows.empty() ? std::vector<pb::RankWindowRecord>{} : report.windows.front(), train,
+               a);
   return report;
 }
 
@@ -309,6 +347,7 @@ std::string format_report_table(const RunReport& report) {
            (s.energy_j() > 0 ? format(", %.4g accuracy per kJ", a.accuracy_per_kj()) : std::string()) + "\n";
   }
   out += format_knob_view(a);
+  out += format_timeline(a);
   for (const std::string& note : a.notes()) out += "note: " + note + "\n";
   return out;
 }
@@ -353,7 +392,8 @@ PlotFigure report_figure(const RunReport& report) {
   accuracy.title = "Test accuracy against cumulative energy (all ranks)";
   double max_energy = 0;
   for (const pb::EvalRecord& e : report.evals) max_energy = std::max(max_energy, e.energy_j());
-  const bool kilo = max_energy >= 1e4;
+  const bool controlled = a.timeline_size() > 0;  // the stop rule's fit is in kJ
+  const bool kilo = max_energy >= 1e4 || controlled;
   accuracy.x_label = kilo ? "cumulative energy (kJ)" : "cumulative energy (J)";
   accuracy.y_label = "test accuracy (%)";
   accuracy.x_from_zero = true;
@@ -365,7 +405,12 @@ PlotFigure report_figure(const RunReport& report) {
       s.x.push_back(kilo ? e.energy_j() / 1000 : e.energy_j());
       s.y.push_back(100 * e.accuracy());
     }
+    s.line = !controlled;  // with the fitted curve drawn, the evaluations are points
     accuracy.series.push_back(std::move(s));
+    if (controlled) {
+      accuracy.title = "Test accuracy against cumulative energy: stop-rule fit, stop and knob changes";
+      add_controller_overlay(a, report.evals, accuracy);
+    }
   }
   figure.panels = {std::move(power), std::move(accuracy)};
   return figure;

@@ -50,8 +50,11 @@ std::string format_knob_view(const pb::RunReport& report) {
                   s.windows(), s.seconds(), s.energy_j(), s.samples_per_s(), s.j_per_sample());
     out += line;
   }
+  // the controller's own decisions are in the timeline (energy/report_timeline.h), with their numbers
+  const bool timeline = report.timeline_size() > 0;
   for (const pb::KnobDecision& d : report.decisions())
-    out += "decision after step " + std::to_string(d.step()) + ": " + d.decision() + "\n";
+    if (!timeline || d.decision().rfind("controller: ", 0) != 0)
+      out += "decision after step " + std::to_string(d.step()) + ": " + d.decision() + "\n";
   return out;
 }
 

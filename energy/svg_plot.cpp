@@ -65,6 +65,29 @@ void text(std::ostringstream& out, double x, double y, const std::string& conten
       << size << "\"" << extra << ">" << xml_escape(content) << "</text>\n";
 }
 
+// A marker at pixel (x, y): a dashed vertical line with its label written upward from the bottom
+// of the plot, or a diamond with its label to the right.
+void render_marker(std::ostringstream& out, const PlotMarker& m, double x, double y, double plot_top,
+                   double plot_bottom, double plot_right) {
+  const std::string color = xml_escape(m.color);
+  out << "<g" << (m.css_class.empty() ? "" : " class=\"" + xml_escape(m.css_class) + "\"") << ">\n";
+  if (m.kind == PlotMarker::Kind::vertical) {
+    out << "<line x1=\"" << num(x) << "\" y1=\"" << num(plot_top) << "\" x2=\"" << num(x) << "\" y2=\""
+        << num(plot_bottom) << "\" stroke=\"" << color << "\" stroke-width=\"1.2\" stroke-dasharray=\"4 3\"/>\n";
+    const double lx = x - 4, ly = plot_bottom - 6;
+    text(out, lx, ly, m.label, "start", 11,
+         " fill=\"" + color + "\" transform=\"rotate(-90 " + num(lx) + " " + num(ly) + ")\"");
+  } else {
+    out << "<path d=\"M" << num(x) << "," << num(y - 7) << " L" << num(x + 7) << "," << num(y) << " L" << num(x) << ","
+        << num(y + 7) << " L" << num(x - 7) << "," << num(y) << " Z\" fill=\"" << color
+        << "\" stroke=\"white\" stroke-width=\"1\"/>\n";
+    const bool near_right = x > plot_right - 7.0 * static_cast<double>(m.label.size());  // ~7 px per character
+    const double label_y = y - 8 < plot_top + 14 ? y + 20 : y - 8;  // below the diamond at the top edge
+    text(out, near_right ? x - 10 : x + 10, label_y, m.label, near_right ? "end" : "start", 12, " fill=\"" + color + "\"");
+  }
+  out << "</g>\n";
+}
+
 void render_panel(std::ostringstream& out, const PlotPanel& panel, double top, double width, double height) {
   const double left = kMarginLeft, right = width - kLegendWidth;
   const double plot_top = top + kPanelTop, plot_bottom = top + height - kPanelBottom;
@@ -75,6 +98,12 @@ void render_panel(std::ostringstream& out, const PlotPanel& panel, double top, d
     ys.push_back(&s.y);
     points += std::min(s.x.size(), s.y.size());
   }
+  std::vector<double> marker_x, marker_y;  // annotations stay in view
+  for (const PlotMarker& m : panel.markers) {
+    marker_x.push_back(m.x);
+    if (m.kind == PlotMarker::Kind::point) marker_y.push_back(m.y);
+  }
+  if (points > 0) xs.push_back(&marker_x), ys.push_back(&marker_y);
   const Range rx = axis_range(xs, panel.x_from_zero), ry = axis_range(ys, panel.y_from_zero);
   auto px = [&](double x) { return left + (x - rx.lo) / (rx.hi - rx.lo) * (right - left); };
   auto py = [&](double y) { return plot_bottom - (y - ry.lo) / (ry.hi - ry.lo) * (plot_bottom - plot_top); };
@@ -107,16 +136,18 @@ void render_panel(std::ostringstream& out, const PlotPanel& panel, double top, d
   // series and legend
   for (size_t i = 0; i < panel.series.size(); ++i) {
     const PlotSeries& s = panel.series[i];
-    const std::string color = kColors[i % (sizeof kColors / sizeof kColors[0])];
+    const std::string color = s.color.empty() ? kColors[i % (sizeof kColors / sizeof kColors[0])] : xml_escape(s.color);
     std::ostringstream coords;
     size_t n = 0;
     for (size_t k = 0; k < std::min(s.x.size(), s.y.size()); ++k) {
       if (!std::isfinite(s.x[k]) || !std::isfinite(s.y[k])) continue;
       coords << (n++ ? " " : "") << num(px(s.x[k])) << "," << num(py(s.y[k]));
     }
-    out << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"2\" stroke-linejoin=\"round\""
-        << " points=\"" << coords.str() << "\"/>\n";
-    if (n <= kMaxMarkers) {
+    if (s.line)
+      out << "<polyline" << (s.css_class.empty() ? "" : " class=\"" + xml_escape(s.css_class) + "\"")
+          << " fill=\"none\" stroke=\"" << color << "\" stroke-width=\"2\" stroke-linejoin=\"round\""
+          << (s.dashed ? " stroke-dasharray=\"6 4\"" : "") << " points=\"" << coords.str() << "\"/>\n";
+    if (s.points && (n <= kMaxMarkers || !s.line)) {
       for (size_t k = 0; k < std::min(s.x.size(), s.y.size()); ++k) {
         if (!std::isfinite(s.x[k]) || !std::isfinite(s.y[k])) continue;
         out << "<circle cx=\"" << num(px(s.x[k])) << "\" cy=\"" << num(py(s.y[k])) << "\" r=\"3\" fill=\"" << color
@@ -124,10 +155,16 @@ void render_panel(std::ostringstream& out, const PlotPanel& panel, double top, d
       }
     }
     const double ly = plot_top + 12 + 20 * static_cast<double>(i);
-    out << "<line x1=\"" << num(right + 16) << "\" y1=\"" << num(ly) << "\" x2=\"" << num(right + 40) << "\" y2=\""
-        << num(ly) << "\" stroke=\"" << color << "\" stroke-width=\"2.5\"/>\n";
+    if (s.line)
+      out << "<line x1=\"" << num(right + 16) << "\" y1=\"" << num(ly) << "\" x2=\"" << num(right + 40) << "\" y2=\""
+          << num(ly) << "\" stroke=\"" << color << "\" stroke-width=\"2.5\"" << (s.dashed ? " stroke-dasharray=\"6 4\"" : "")
+          << "/>\n";
+    else
+      out << "<circle cx=\"" << num(right + 28) << "\" cy=\"" << num(ly) << "\" r=\"3.5\" fill=\"" << color << "\"/>\n";
     text(out, right + 46, ly + 4, s.label, "start", 12);
   }
+  if (points > 0)
+    for (const PlotMarker& m : panel.markers) render_marker(out, m, px(m.x), py(m.y), plot_top, plot_bottom, right);
   out << "</g>\n";
 }
 

@@ -1,6 +1,8 @@
 // joule-report: per-rank and total energy accounting of a run directory (DESIGN.md §1), finished
-// or crashed: a table (or --json) on stdout, and with --plot a figure of power per rank over time
-// and accuracy against cumulative energy: SVG written here, PNG rendered from it by rsvg-convert
+// or crashed: a table (or --json) on stdout, with the energy controller's decision timeline when
+// metrics.jsonl has decision lines, and with --plot a figure of power per rank over time and
+// accuracy against cumulative energy (with the controller: the stop rule's fitted curve, the stop
+// point and the knob changes, energy/report_timeline.h): SVG written here, PNG rendered from it by rsvg-convert
 // (Debian's librsvg2-bin, installed by scripts/setup.sh; a rasterizer is not worth writing).
 // Reads only; writes nothing but the --plot file.
 // Exit status: 0 success, 2 invalid input (arguments, run directory, plot file), 1 any other failure.
@@ -41,7 +43,9 @@ void define_options(CLI::App& app, Arguments& a) {
   app.description("joule-report: per-rank and total energy accounting of a run directory");
   joule::cli::setup(app, &a.help);
   app.add_option("RUN_DIR", a.run_dir, "a run directory (<output>/<run.name>/), finished or crashed");
-  app.add_option("--plot", a.plot, "also draw power per rank over time and accuracy against energy (.svg or .png)")
+  app.add_option("--plot", a.plot,
+                 "also draw power per rank over time and accuracy against energy, with the controller's fitted "
+                 "curve, stop point and knob changes (.svg or .png)")
       ->type_name("FILE")
       ->check([](const std::string& plot) -> std::string {
         if (ends_with(plot, ".svg") || ends_with(plot, ".png")) return "";

@@ -1,16 +1,21 @@
 // joule-report on fake run directories with known window records: exact per-rank and total
 // aggregates, a crashed run (torn last line, no summary.json), bad lines in the middle, the JSON
-// round trip, the table, the SVG figure, and the command line's exit codes.
+// round trip, the table, the SVG figure, and the command line's exit codes; the energy controller's
+// decision timeline, its outcome line and the plot overlay (fitted curve, stop point, knob changes).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/json_record.h"
 #include "energy/report.h"
+#include "energy/report_timeline.h"
 #include "tests/support/command.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/synthetic_data.h"
@@ -358,6 +363,272 @@ TEST_F(ReportRun, CommandLineExitCodes) {
   r = run_command(report + " " + shell_quote(dir_));
   EXPECT_EQ(r.status, 0) << "a crashed run is reported: " << r.output;
   EXPECT_NE(r.output.find("did not finish"), std::string::npos) << r.output;
+}
+
+// ---- the energy controller: decision timeline, outcome and plot overlay ----
+
+// The stop rule's curve, written out here independently of the code under test (energy/stop_rule.h):
+// y = alpha + beta·(1 − (E/e_ref)^(−c))/c, ln(E/e_ref) at c = 0; percent and kJ.
+double curve_pct(double alpha, double beta, double c, double e_ref, double e_kj) {
+  const double x = e_kj / e_ref;
+  return alpha + beta * (c == 0 ? std::log(x) : (1 - std::pow(x, -c)) / c);
+}
+
+pb::RankWindowRecord knob_window(uint32_t step_first, uint32_t step_last, uint32_t batch, const std::string& precision,
+                                 uint32_t clock, const std::string& decision) {
+  pb::RankWindowRecord w;
+  w.set_host("nodeA");
+  w.set_t_start(100 + step_first);
+  w.set_t_end(101 + step_last);
+  w.set_step_first(step_first);
+  w.set_step_last(step_last);
+  w.set_samples(batch * (step_last - step_first + 1.0));
+  w.mutable_energy_j()->set_total(100.0 * (step_last - step_first + 1));
+  w.add_sources("estimate");
+  w.set_batch_size(batch);
+  w.set_precision(precision);
+  w.set_sm_clock_mhz(clock);
+  w.set_decision(decision);
+  return w;
+}
+
+pb::DecisionRecord decision(uint32_t step, double energy_j, const std::string& what, const std::string& reason,
+                            const std::string& detail) {
+  pb::DecisionRecord d;
+  d.set_kind("decision");
+  d.set_step(step);
+  d.set_samples(100.0 * step);
+  d.set_energy_j(energy_j);
+  d.set_what(what);
+  d.set_reason(reason);
+  d.set_detail(detail);
+  return d;
+}
+
+// One rank, 12 steps: 128/f32, a profile of 256/f32 after step 1, a batch change after step 3 (to
+// 512), bf16 after step 6, a clock of
+// 1410 MHz after step 8, and the marginal-gain stop (with a cooldown) after step 10, whose detail
+// carries the fit alpha 80, beta 5, c 0.5, e_ref 0.8 kJ. Evaluations every 2 steps; the summary
+// predicts 90% at 5 kJ for the full budget.
+class ReportController : public ReportRun {
+ protected:
+  static constexpr double kAlpha = 80, kBeta = 5, kC = 0.5, kRef = 0.8;
+  void SetUp() override {
+    ReportRun::SetUp();
+    fs::remove(dir_ + "/rank-00001.jsonl");
+    write("rank-00000.jsonl",
+          lines_of({knob_window(1, 1, 128, "f32", 0, "controller: profile 256/f32"),
+                    knob_window(2, 3, 256, "f32", 0, "controller: switch to 512/f32"),
+                    knob_window(4, 6, 512, "f32", 0, "controller: switch to 512/bf16"),
+                    knob_window(7, 8, 512, "bf16", 0, "controller: clocks"),
+                    knob_window(9, 12, 512, "bf16", 1410, "energy.schedule: a manual note")}));
+    std::string metrics;
+    for (uint32_t step = 2; step <= 12; step += 2) {
+      pb::TrainRecord train;
+      train.set_kind("train");
+      train.set_step(step - 1);
+      train.set_batch_size(step <= 4 ? 128 : 512);
+      pb::EvalRecord eval;
+      eval.set_kind("eval");
+      eval.set_step(step);
+      eval.set_energy_j(100.0 * step + 50);  // 0.25 .. 1.25 kJ (the decisions' energy lags: closed windows only)
+      eval.set_accuracy(0.70 + 0.015 * step);
+      metrics += to_json_line(train) + "\n" + to_json_line(eval) + "\n";
+      if (step == 2) metrics += to_json_line(decision(3, 300, "batch_size", "switch to 512/f32: 2.1 vs 2.6 mJ", "{}")) + "\n";
+      if (step == 6) {
+        metrics += to_json_line(decision(6, 650, "precision", "switch to 512/bf16: " + std::string(300, 'x'),
+                                         R"({"ok":true,"alpha":50,"beta":1,"c":1,"e_ref_kj":1})")) + "\n";
+        metrics += to_json_line(decision(8, 850, "clock", "rank 0 to 1410 MHz", "not json")) + "\n";
+      }
+      if (step == 10) {
+        char fit[256];
+        std::snprintf(fit, sizeof fit,
+                      R"({"ok":true,"a":90,"b":4,"c":%g,"alpha":%g,"beta":%g,"e_ref_kj":%g,"sd":0.2,"points":4,)"
+                      R"("gain_per_kj":0.5,"gain_upper_per_kj":0.8,"below":3})",
+                      kC, kAlpha, kBeta, kRef);
+        metrics += to_json_line(decision(10, 1000, "cooldown", "marginal gain 0.8 points/kJ < 1; cooldown of 2 steps", fit)) +
+                   "\n";
+      }
+    }
+    // a decision logged late (out of step order) is still placed by its step
+    metrics += to_json_line(decision(1, 100, "batch_size", "profile 256/f32", R"({"ok":false})")) + "\n";
+    write("metrics.jsonl", metrics);
+    pb::Summary s;
+    s.set_world_size(1);
+    s.set_steps(12);
+    s.set_energy_j(1250);
+    s.set_final_accuracy(0.88);
+    s.set_best_accuracy(0.89);
+    s.set_stop_reason("marginal_gain");
+    s.set_full_budget_energy_j(5000);
+    s.set_predicted_full_accuracy(0.9);
+    s.set_controller_decisions(5);
+    write("summary.json", to_json_pretty(s));
+  }
+};
+
+TEST_F(ReportController, TimelineListsTheDecisionsInStepOrderWithTheSettingAfter) {
+  const RunReport report = load_run_report(dir_);
+  const pb::RunReport& a = report.accounting;
+  ASSERT_EQ(a.timeline_size(), 5);
+  const std::vector<uint32_t> steps = {1, 3, 6, 8, 10};
+  const std::vector<std::string> whats = {"batch_size", "batch_size", "precision", "clock", "cooldown"};
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(a.timeline(i).step(), steps[i]) << i;
+    EXPECT_EQ(a.timeline(i).what(), whats[i]) << i;
+  }
+  EXPECT_EQ(knob_label(a.timeline(0)), "256/f32") << "the window after step 1";
+  EXPECT_EQ(knob_label(a.timeline(1)), "512/f32") << "the window after step 3";
+  EXPECT_EQ(knob_label(a.timeline(2)), "512/bf16");
+  EXPECT_EQ(knob_label(a.timeline(3)), "1410 MHz");
+  EXPECT_EQ(report.evals.size(), 6u) << "decision and train lines are not evals";
+  EXPECT_EQ(a.skipped_lines(), 0u);
+
+  const std::string table = format_report_table(report);
+  const size_t section = table.find("decision timeline (energy controller, 5 decisions in metrics.jsonl)");
+  ASSERT_NE(section, std::string::npos) << table;
+  size_t at = section;
+  for (const char* row : {"       1      0.100  batch_size        profile 256/f32",
+                          "       3      0.300  batch_size        switch to 512/f32: 2.1 vs 2.6 mJ",
+                          "       6      0.650  precision         switch to 512/bf16: xxx",
+                          "       8      0.850  clock             rank 0 to 1410 MHz",
+                          "      10      1.000  cooldown          marginal gain 0.8 points/kJ < 1"}) {
+    const size_t next = table.find(row, at);
+    EXPECT_NE(next, std::string::npos) << "missing or out of order: " << row << "\n" << table;
+    if (next != std::string::npos) at = next;
+  }
+  // the 300-character reason is cut, and says so
+  std::istringstream lines(table);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("precision         switch") != std::string::npos) {
+      EXPECT_LE(line.size(), 2u + 8 + 1 + 10 + 2 + 16 + 2 + 110) << line;
+      EXPECT_EQ(line.substr(line.size() - 3), "...") << line;
+    }
+  EXPECT_NE(table.find("controller: stopped by marginal_gain at 1.250 kJ of a predicted 5.000 kJ for the full budget "
+                       "(75.0% saved); final accuracy 88.00% vs 90.00% predicted"),
+            std::string::npos) << table;
+  // the rank logs' copies of the controller's decisions are not listed twice; other decisions are
+  EXPECT_EQ(table.find("decision after step 3: controller:"), std::string::npos) << table;
+  EXPECT_NE(table.find("decision after step 12: energy.schedule: a manual note"), std::string::npos) << table;
+
+  pb::RunReport back;  // --json carries the timeline and the outcome
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(report_json(report), &back).ok());
+  ASSERT_EQ(back.timeline_size(), 5);
+  EXPECT_EQ(back.timeline(4).what(), "cooldown");
+  EXPECT_EQ(back.timeline(2).precision(), "bf16");
+  EXPECT_DOUBLE_EQ(back.controller().saved_share(), 0.75);
+  EXPECT_DOUBLE_EQ(back.controller().predicted_full_accuracy(), 0.9);
+}
+
+TEST_F(ReportController, PlotDrawsTheFittedCurveTheStopAndTheKnobChanges) {
+  const RunReport report = load_run_report(dir_);
+  const FittedCurve curve = last_fitted_curve(report.accounting);
+  ASSERT_TRUE(curve.ok);
+  EXPECT_EQ(curve.step, 10u) << "the last fit, not the earlier one; a detail that is not JSON is skipped";
+  EXPECT_DOUBLE_EQ(curve.alpha, kAlpha);
+  EXPECT_DOUBLE_EQ(fitted_accuracy_pct(curve, 2.0), curve_pct(kAlpha, kBeta, kC, kRef, 2.0));
+  FittedCurve log_curve = curve;
+  log_curve.c = 0;
+  EXPECT_NEAR(fitted_accuracy_pct(log_curve, kRef * std::exp(1.0)), kAlpha + kBeta, 1e-12) << "c = 0 is ln x";
+
+  const PlotFigure figure = report_figure(report);
+  ASSERT_EQ(figure.panels.size(), 2u);
+  const PlotPanel& panel = figure.panels[1];
+  EXPECT_EQ(panel.x_label, "cumulative energy (kJ)");
+  const PlotSeries* fit = nullptr;
+  const PlotSeries* extrapolated = nullptr;
+  for (const PlotSeries& s : panel.series) {
+    if (s.css_class == "fit") fit = &s;
+    if (s.css_class == "fit-extrapolated") extrapolated = &s;
+  }
+  ASSERT_NE(fit, nullptr);
+  ASSERT_NE(extrapolated, nullptr) << "the full budget lies past the last evaluation";
+  EXPECT_FALSE(panel.series[0].line) << "the evaluations are points";
+  ASSERT_GE(fit->x.size(), 10u);
+  EXPECT_DOUBLE_EQ(fit->x.front(), 0.25) << "from the lowest evaluation's energy";
+  EXPECT_DOUBLE_EQ(fit->x.back(), 1.25) << "solid up to the last evaluation";
+  EXPECT_DOUBLE_EQ(extrapolated->x.front(), 1.25);
+  EXPECT_DOUBLE_EQ(extrapolated->x.back(), 5.0) << "dashed up to the full budget";
+  for (const PlotSeries* s : {fit, extrapolated})
+    for (size_t k = 0; k < s->x.size(); ++k)
+      EXPECT_NEAR(s->y[k], curve_pct(kAlpha, kBeta, kC, kRef, s->x[k]), 1e-9) << "at " << s->x[k] << " kJ";
+
+  std::vector<std::string> knob_labels;
+  const PlotMarker* stop = nullptr;
+  const PlotMarker* full = nullptr;
+  for (const PlotMarker& m : panel.markers) {
+    if (m.css_class == "knob-change") knob_labels.push_back(m.label);
+    if (m.css_class == "stop") stop = &m;
+    if (m.css_class == "full-budget") full = &m;
+  }
+  EXPECT_EQ(knob_labels, (std::vector<std::string>{"256/f32", "512/f32", "512/bf16", "1410 MHz"}));
+  ASSERT_NE(stop, nullptr);
+  EXPECT_EQ(stop->kind, PlotMarker::Kind::point);
+  EXPECT_DOUBLE_EQ(stop->x, 1.05) << "at the evaluation that fired it (the decision says 1.0 kJ)";
+  EXPECT_DOUBLE_EQ(stop->y, 100 * (0.70 + 0.015 * 10));
+  ASSERT_NE(full, nullptr);
+  EXPECT_DOUBLE_EQ(full->x, 5.0);
+  EXPECT_DOUBLE_EQ(full->y, 90.0);
+
+  // the SVG: the curve's polyline is an affine image of its points (x and y each), the markers are drawn
+  const std::string svg = render_svg(figure);
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(svg, match, std::regex("<polyline class=\"fit\"[^>]* points=\"([^\"]*)\"")));
+  std::vector<double> px, py;
+  std::istringstream points(match[1].str());
+  for (std::string xy; points >> xy;) {
+    const size_t comma = xy.find(',');
+    px.push_back(std::stod(xy.substr(0, comma)));
+    py.push_back(std::stod(xy.substr(comma + 1)));
+  }
+  ASSERT_EQ(px.size(), fit->x.size());
+  const double sx = (px.back() - px.front()) / (fit->x.back() - fit->x.front());
+  const double sy = (py.back() - py.front()) / (fit->y.back() - fit->y.front());
+  EXPECT_GT(sx, 0);
+  EXPECT_LT(sy, 0) << "SVG y grows downward";
+  for (size_t k = 0; k < px.size(); ++k) {
+    EXPECT_NEAR(px[k], px.front() + sx * (fit->x[k] - fit->x.front()), 0.02) << k;  // %.2f pixels
+    EXPECT_NEAR(py[k], py.front() + sy * (fit->y[k] - fit->y.front()), 0.02) << k;
+  }
+  EXPECT_NE(svg.find("<polyline class=\"fit-extrapolated\""), std::string::npos);
+  size_t knob_groups = 0;
+  for (size_t at = svg.find("<g class=\"knob-change\">"); at != std::string::npos;
+       at = svg.find("<g class=\"knob-change\">", at + 1))
+    ++knob_groups;
+  EXPECT_EQ(knob_groups, 4u);
+  for (const char* needle : {">512/bf16</text>", ">1410 MHz</text>", "<g class=\"stop\">", ">stop (then cooldown)</text>",
+                             "<g class=\"full-budget\">", "fitted curve (stop rule)"})
+    EXPECT_NE(svg.find(needle), std::string::npos) << needle;
+
+  // and from the command line
+  const std::string file = root_ + "/controller.svg";
+  const joule::testing::CommandResult r =
+      run_command(binary_path("joule-report") + " " + shell_quote(dir_) + " --plot " + shell_quote(file));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("decision timeline"), std::string::npos) << r.output;
+  EXPECT_NE(joule::testing::read_file(file).find("<polyline class=\"fit\""), std::string::npos);
+}
+
+TEST_F(ReportRun, RunWithoutDecisionsHasNoTimelineAndAnUnchangedPlot) {
+  const RunReport report = load_run_report(dir_);
+  EXPECT_EQ(report.accounting.timeline_size(), 0);
+  EXPECT_FALSE(report.accounting.has_controller());
+  const std::string table = format_report_table(report);
+  EXPECT_EQ(table.find("decision timeline"), std::string::npos) << table;
+  EXPECT_EQ(table.find("controller:"), std::string::npos) << table;
+  EXPECT_FALSE(last_fitted_curve(report.accounting).ok);
+  const PlotPanel panel = report_figure(report).panels.at(1);
+  EXPECT_EQ(panel.x_label, "cumulative energy (J)") << "joules below 10 kJ, as before";
+  ASSERT_EQ(panel.series.size(), 1u);
+  EXPECT_TRUE(panel.series[0].line);
+  EXPECT_TRUE(panel.markers.empty());
+  // a marginal-gain summary without decision lines (an older trainer) still gets its outcome line only
+  pb::Summary s = report.accounting.summary();
+  s.set_stop_reason("marginal_gain");
+  s.set_full_budget_energy_j(2500);
+  write("summary.json", to_json_pretty(s));
+  const std::string with_outcome = format_report_table(load_run_report(dir_));
+  EXPECT_NE(with_outcome.find("(50.0% saved)"), std::string::npos) << with_outcome;
 }
 
 }  // namespace
