@@ -68,7 +68,7 @@ TEST(BenchCli, ValidFlagsRun) {
   EXPECT_NE(r.output.find("gemm_f32  eigen"), std::string::npos) << r.output;
 }
 
-// The controller table: "part calls mean_us p99_us cpu_mean_us per_call_us %window %step" rows, by part name.
+// The controller table: "part calls mean_us p99_us cpu_mean_us cpu_p99_us per_call_us %window %step" rows, by part name.
 std::map<std::string, std::vector<std::string>> controller_rows(const std::string& output) {
   std::map<std::string, std::vector<std::string>> rows;
   std::istringstream lines(output);
@@ -76,7 +76,7 @@ std::map<std::string, std::vector<std::string>> controller_rows(const std::strin
     std::istringstream fields(line);
     std::vector<std::string> f;
     for (std::string w; fields >> w;) f.push_back(w);
-    if (f.size() == 8 && f[0] != "part" && f[0][0] != '#') rows[f[0]] = f;
+    if (f.size() == 9 && f[0] != "part" && f[0][0] != '#') rows[f[0]] = f;
   }
   return rows;
 }
