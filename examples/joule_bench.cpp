@@ -1,6 +1,9 @@
 // joule-bench: micro-benchmarks that verify their results and print one table (nccl-tests style).
 //   joule-bench gemm [--size N] [--threads T] [--repeats R] [--backend all|onednn|openblas|eigen|bf16]
 //   joule-bench cpu-math --config FILE [--batch N] [--threads T] [--passes P]   (examples/bench_cpu_math.h)
+//   joule-bench energy [--step-ms MS] [--window-s S] [--marks-per-step M]   (examples/bench_energy.h)
+//   joule-bench controller [--ranks R] [--windows N] [--window-s S] [--step-ms X]   (examples/bench_controller.h;
+//                          under mpirun -np R it also times the controller's all-reduce)
 //   joule-bench allreduce [--min-bytes 1K] [--max-bytes 256M] [--iters N] [--warmup N]
 //                         [--bucket-mb MB] [--first-bucket-mb MB] [--no-overlap]   (under mpirun)
 // gemm: f32 C = A·B (N×N×N, row-major, the layout of our linear layers) through each CPU math backend of
@@ -28,6 +31,7 @@
 
 #include "core/eigen.h"
 #include "core/gemm.h"
+#include "examples/bench_controller.h"
 #include "examples/bench_cpu_math.h"
 #include "examples/bench_energy.h"
 
@@ -322,6 +326,8 @@ constexpr const char* kUsage =
     "       joule-bench allreduce [--min-bytes 1K] [--max-bytes 256M] [--iters N] [--warmup N] "
     "[--bucket-mb MB] [--first-bucket-mb MB] [--no-overlap]\n"
     "       joule-bench energy [--step-ms MS] [--window-s S] [--marks-per-step M]\n"
+    "       joule-bench controller [--ranks R] [--windows N] [--window-s S] [--step-ms X]   (mpirun -np R for the "
+    "all-reduce)\n"
     "       joule-bench cpu-math --config FILE [--batch N] [--threads T] [--passes P]\n"
     "       joule-bench SUBCOMMAND --help\n";
 
@@ -352,6 +358,7 @@ int main(int argc, char** argv) {
   const std::string command = argc >= 2 ? argv[1] : "";
   if (command == "allreduce") return allreduce_main(argc, argv);
   if (command == "energy") return joule::bench::energy_main(argc, argv);
+  if (command == "controller") return joule::bench::controller_main(argc, argv);
   if (command == "cpu-math") return joule::bench::cpu_math_main(argc, argv);
   if (command == "--help" || command == "-h") return std::fputs(kUsage, stdout), 0;
   try {
