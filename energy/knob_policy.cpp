@@ -223,6 +223,10 @@ void KnobPolicy::end_probe(double now_s, bool completed) {
   Probe probe = std::move(*probe_);
   probe_.reset();
   probe_excess_j_ = std::max(0.0, probe.energy_j - probe.incumbent_power_w * probe.seconds);
+  // cut short: the next profile is expected to cost what this one would have over its whole length
+  // (else the budget lets one window through at a time and the profiles never finish)
+  if (!completed && probe.seconds > 0)
+    probe_excess_j_ *= std::max(1.0, (options_.transient_s + options_.measure_s) / probe.seconds);
   if (!completed) return;
   just_profiled_ = probe.setting;
   if (!probe.reference_setting) return;

@@ -224,6 +224,8 @@ StopRule::StopRule(StopRuleOptions options) : options_(options) {
               "min_gain_per_kj must be ≥ 0 (0 = off), got ", options_.min_gain_per_kj);
   JOULE_CHECK(options_.patience >= 1, "patience must be ≥ 1, got ", options_.patience);
   JOULE_CHECK(options_.min_evaluations >= 1, "min_evaluations must be ≥ 1, got ", options_.min_evaluations);
+  JOULE_CHECK(options_.max_fit_points >= std::max(4, options_.min_evaluations), "max_fit_points must be ≥ max(4, min_evaluations), got ",
+              options_.max_fit_points);
   JOULE_CHECK(std::isfinite(options_.confidence_z) && options_.confidence_z >= 0,
               "confidence_z must be ≥ 0, got ", options_.confidence_z);
   JOULE_CHECK(options_.fit_window >= 0 && options_.fit_window < 1, "fit_window must be in [0, 1), got ",
@@ -261,6 +263,7 @@ StopCheck StopRule::observe(double energy_j, double accuracy) {
   const double from_kj = options_.fit_window * energy_kj_.back();
   int first = static_cast<int>(std::lower_bound(energy_kj_.begin(), energy_kj_.end(), from_kj) - energy_kj_.begin());
   first = std::min(first, n - needed);
+  first = std::max(first, n - options_.max_fit_points);  // bounded cost per evaluation however long the run
   const std::vector<double> window_e(energy_kj_.begin() + first, energy_kj_.end());
   const std::vector<double> window_y(acc_pct_.begin() + first, acc_pct_.end());
   check.fit = fit_accuracy_curve(window_e, window_y, options_.min_residual_sd);

@@ -14,7 +14,8 @@
 // profile residual sum of squares over a grid (step 0.05), refined by golden-section search.
 //
 // Recent points. The fit uses the evaluations with E ≥ fit_window·E_last (default 0.5: the second
-// half of the energy spent so far), at least min_evaluations of them (the latest ones). A pure power
+// half of the energy spent so far), at least min_evaluations of them (the latest ones), at most
+// max_fit_points (the latest; the cost of an evaluation stays bounded in a long run). A pure power
 // law is fitted exactly on any window; a real curve with a steep start and a long, slowly rising
 // tail is judged on its tail, not on the curvature of its first epochs.
 //
@@ -46,6 +47,7 @@ struct StopRuleOptions {
   double confidence_z = 1.0;    // the gain's upper bound = estimate + t·σ (one-sided, t → z for many points)
   double fit_window = 0.5;      // fit the evaluations with E ≥ fit_window·E_last (0 = all), 0 ≤ x < 1
   double min_residual_sd = 0;   // floor on the residual sd (points), e.g. the test set's sampling sd
+  int max_fit_points = 200;     // at most the latest this many evaluations are fitted (bounded cost)
 };
 
 struct AccuracyFit {            // acc(E) = a − b·E^(−c), acc in percent, E in kJ
