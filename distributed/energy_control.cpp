@@ -49,7 +49,9 @@ EnergyControl::EnergyControl(const pb::ControllerConfig& config, const ControlSe
   o.transient_s = config.transient_s();
   o.measure_s = config.measure_s();
   o.hysteresis = config.hysteresis();
-  o.loss_tolerance = 0.05;  // window losses move by a few percent on their own (measured: ±2% at 1-s windows)
+  // window losses move by several percent on their own (1-s windows early in training: a bf16
+  // profile of the MLP measured 7% above the f32 trend, yet fixed bf16 reaches 88% in fewer steps)
+  o.loss_tolerance = 0.1;
   if (o.batches.size() > 1 || o.precisions.size() > 1)
     knobs_ = std::make_unique<energy::KnobPolicy>(o, energy::Setting{start.global_batch(), start.precision()});
   if (!setup.supported_mhz.empty()) {
@@ -75,7 +77,7 @@ EnergyControl::EnergyControl(const pb::ControllerConfig& config, const ControlSe
 EnergyControl::~EnergyControl() = default;
 
 ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::Knobs& knobs, int64_t step,
-                                             double samples, double mean_loss, double noise_scale) {
+                                             double samples, double mean_loss, double noise_scale, bool stopping) {
   const energy::PhaseSeconds& s = mine.energy.phase_seconds;
   const energy::PhaseSeconds& j = mine.energy.phase_j;
   using energy::Phase;
@@ -128,7 +130,7 @@ ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::K
     d.detail_json = "{\"seconds\":" + number(wall_seconds_) + "}";
     return d;
   }
-  if (cooling_down() || samples <= 0) {  // the knobs stay as they are until the run ends; an empty window says nothing
+  if (cooling_down() || stopping || samples <= 0) {  // the knobs stay as they are until the run ends; an empty window says nothing
     since_change_s_ += train_s;
     return d;
   }

@@ -62,9 +62,10 @@ class EnergyControl {
 
   // Collective, at every window close: the window that ran with `knobs` from step `first_step`
   // to `step`. `samples`: global samples trained in it; `mean_loss`: its mean training loss;
-  // `noise_scale`: the current B_noise (0 = unknown).
+  // `noise_scale`: the current B_noise (0 = unknown); `stopping`: the run ends at this step (no knob
+  // decision then).
   ControlDecision window_closed(const RankWindow& mine, const pb::Knobs& knobs, int64_t step, double samples,
-                                double mean_loss, double noise_scale);
+                                double mean_loss, double noise_scale, bool stopping);
   // Collective, after every evaluation: `accuracy` in [0, 1], `job_energy_j` of all ranks so far.
   ControlDecision evaluated(double accuracy, double job_energy_j, int64_t step);
   // A non-finite step in `precision`: it is not chosen again.

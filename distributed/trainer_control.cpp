@@ -106,7 +106,7 @@ std::string Trainer::Run::control_window(const energy::WindowEnergy& energy) {
   window_loss_sum_ = 0;
   window_loss_steps_ = 0;
   const ControlDecision d = control_->window_closed(mine, s_.knobs, static_cast<int64_t>(s_.train.step()), samples,
-                                                    loss, s_.noise.noise_scale());
+                                                    loss, s_.noise.noise_scale(), s_.train.stop_reason() != pb::running);
   return take_decision(d);
 }
 

@@ -14,6 +14,7 @@
 #include "core/proto/records.pb.h"
 #include "distributed/trainer.h"
 #include "tests/mpi/mpi_test_env.h"
+#include "tests/support/json_lines.h"
 #include "tests/support/synthetic_data.h"
 
 namespace joule {
@@ -21,18 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-template <typename Record>
-std::vector<Record> read_records(const std::string& path, const char* kind) {
-  std::vector<Record> records;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    if (kind != nullptr && line.find(std::string("\"kind\":\"") + kind + "\"") == std::string::npos) continue;
-    Record record;
-    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &record).ok()) << line;
-    records.push_back(record);
-  }
-  return records;
-}
+using testing::read_records;
 
 class ControllerRun : public ::testing::Test {
  protected:
