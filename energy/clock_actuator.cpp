@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "core/error.h"
 #include "core/proto/config.pb.h"
@@ -19,6 +20,7 @@ namespace {
 
 constexpr size_t kRegistrySlots = 64;
 std::atomic<ClockActuator*> g_live[kRegistrySlots];
+std::atomic<int> g_walkers{0};  // emergency walks in progress (another thread may be resetting)
 
 void register_live(ClockActuator* actuator) {
   for (auto& slot : g_live) {
@@ -29,11 +31,14 @@ void register_live(ClockActuator* actuator) {
                kRegistrySlots);
 }
 
+// Clears the actuator's slot, then waits for walks that may have read it before (a walk counts
+// itself before reading any slot), so no walk touches an actuator after its destructor went on.
 void unregister_live(ClockActuator* actuator) {
   for (auto& slot : g_live) {
     ClockActuator* expected = actuator;
-    if (slot.compare_exchange_strong(expected, nullptr)) return;
+    if (slot.compare_exchange_strong(expected, nullptr)) break;
   }
+  while (g_walkers.load() > 0) std::this_thread::yield();
 }
 
 bool geteuid_is_root() { return ::geteuid() == 0; }
@@ -85,8 +90,8 @@ ClockActuatorOptions clock_actuator_options(const pb::ClockKnobConfig& config) {
 ClockActuator::ClockActuator() = default;
 
 ClockActuator::~ClockActuator() {
+  unregister_live(this);  // first: no emergency walk can reach this object past here
   reset();
-  unregister_live(this);
 }
 
 const char* ClockActuator::mode() const {
@@ -221,6 +226,10 @@ void ClockActuator::emergency_reset() noexcept {
   else if (device_ != nullptr) device_->reset_locked_clocks();  // no detail: nothing allocated
 }
 
+void ClockActuator::signal_reset() noexcept {
+  if (clockd_ != nullptr && holding_.exchange(false)) clockd_->close_now();
+}
+
 std::unique_ptr<ClockActuator> make_clock_actuator(const ClockActuatorOptions& options,
                                                    std::vector<std::string>& warnings) {
   std::unique_ptr<ClockActuator> actuator(new ClockActuator());
@@ -281,10 +290,21 @@ std::unique_ptr<ClockActuator> make_clock_actuator(const ClockActuatorOptions& o
 }
 
 void reset_clocks_emergency() noexcept {
+  ++g_walkers;
   for (auto& slot : g_live) {
     ClockActuator* actuator = slot.load();
     if (actuator != nullptr) actuator->emergency_reset();
   }
+  --g_walkers;
+}
+
+void reset_clocks_from_signal() noexcept {
+  ++g_walkers;
+  for (auto& slot : g_live) {
+    ClockActuator* actuator = slot.load();
+    if (actuator != nullptr) actuator->signal_reset();
+  }
+  --g_walkers;
 }
 
 int reset_clocks_command(const ClockActuatorOptions& options, std::FILE* out) {

@@ -80,6 +80,10 @@ class ClockActuator {
   // For abort paths: undoes our lock without allocating (nvml: one NVML call; clockd: close the
   // socket, the daemon resets). Safe to call after or instead of reset().
   void emergency_reset() noexcept;
+  // For signal handlers: only what is async-signal-safe (clockd: close the socket, the daemon
+  // resets). An NVML lock is left to reset(): NVML may hold a lock of its own in the interrupted
+  // thread, and calling it from the handler can deadlock.
+  void signal_reset() noexcept;
 
  private:
   enum class Mode { unavailable, dry_run, nvml, clockd };
@@ -107,8 +111,12 @@ std::unique_ptr<ClockActuator> make_clock_actuator(const ClockActuatorOptions& o
                                                    std::vector<std::string>& warnings);
 
 // Undoes the locks of every live actuator of this process (emergency_reset on each); for the
-// communicator's abort path and after SIGINT/SIGTERM. noexcept, no allocation.
+// communicator's abort path. noexcept, no allocation.
 void reset_clocks_emergency() noexcept;
+// The signal-handler form (signal_reset on each): joule-clockd connections are closed at once.
+// NVML locks need reset_clocks_emergency() from an ordinary thread (joule-train's signal watcher),
+// since mpirun follows SIGTERM with SIGKILL within seconds.
+void reset_clocks_from_signal() noexcept;
 
 // `joule-train --reset-clocks`: resets the locked clocks of options.gpu (every NVML device when
 // "") through joule-clockd when options.clockd_socket is set, else NVML directly (root). Ignores

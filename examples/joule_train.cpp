@@ -13,6 +13,7 @@
 #include <ctime>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/build_info.h"
@@ -68,12 +69,29 @@ std::string usage() {
   return app.help();
 }
 
-std::atomic<bool> g_stop_requested{false};  // the one global: signal handlers can reach nothing else
-// A stop request also undoes this process's clock locks at once: mpirun follows SIGTERM with
-// SIGKILL within seconds, which no destructor survives (joule-clockd covers SIGKILL itself).
+// Signal-handler state, the only globals: the stop flag, and a pipe to the signal watcher thread.
+std::atomic<bool> g_stop_requested{false};
+int g_signal_pipe[2] = {-1, -1};
+// A stop request undoes this process's clock locks at once: mpirun follows SIGTERM with SIGKILL
+// within seconds, which no destructor survives. joule-clockd connections are closed in the handler
+// (the daemon resets); NVML is not async-signal-safe (a handler calling it while the interrupted
+// thread holds NVML's lock deadlocks), so the handler wakes the watcher thread, which resets them.
 extern "C" void on_stop_signal(int) {
   g_stop_requested.store(true);
-  joule::energy::reset_clocks_emergency();
+  joule::energy::reset_clocks_from_signal();
+  if (g_signal_pipe[1] >= 0) {
+    const char wake = 1;
+    [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &wake, 1);
+  }
+}
+
+// The signal watcher: resets the clocks (NVML) outside signal context after each stop request.
+void start_signal_watcher() {
+  if (::pipe(g_signal_pipe) != 0) return;  // no watcher: NVML locks are reset by the clean stop alone
+  std::thread([] {
+    char wake = 0;
+    while (::read(g_signal_pipe[0], &wake, 1) == 1) joule::energy::reset_clocks_emergency();
+  }).detach();
 }
 
 Arguments parse_arguments(int argc, char** argv) {
@@ -261,6 +279,7 @@ int main(int argc, char** argv) {
   // From the start: an interrupt while data loads is a clean stop (status 3), not a kill by signal.
   // SIGUSR1 too: mpirun forwards it to every rank (it aborts the job on SIGINT/SIGTERM instead),
   // which is how scripts/mpirun.sh turns Ctrl-C into a clean stop.
+  start_signal_watcher();
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGUSR1, on_stop_signal);
