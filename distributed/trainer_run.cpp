@@ -384,7 +384,7 @@ pb::Summary Trainer::Run::finish() {
   summary.set_batch_size(s_.knobs.global_batch());
   summary.set_precision(s_.knobs.precision());
   summary.set_knob_changes(knob_changes_);
-  if (control_ != nullptr) {
+  if (control_ != nullptr && s_.train.stop_reason() == pb::marginal_gain) {  // what the stop saved
     summary.set_full_budget_energy_j(control_->full_budget_energy_j());
     summary.set_predicted_full_accuracy(control_->predicted_full_accuracy());
   }

@@ -257,7 +257,8 @@ int run(int argc, char** argv, joule::Communicator& comm, const Environment& env
   if (comm.rank() == 0 && summary.controller_decisions() > 0)
     std::fprintf(stderr, "controller: %u decisions (metrics.jsonl \"decision\" lines), %u knob changes, ending at batch %u %s\n",
                  summary.controller_decisions(), summary.knob_changes(), summary.batch_size(), summary.precision().c_str());
-  if (comm.rank() == 0 && summary.full_budget_energy_j() > summary.energy_j() && summary.energy_j() > 0)
+  if (comm.rank() == 0 && summary.stop_reason() == "marginal_gain" && summary.full_budget_energy_j() > summary.energy_j() &&
+      summary.energy_j() > 0)
     std::fprintf(stderr,
                  "controller: the full budget would have spent about %.0f J for a predicted %.2f%%: this run used "
                  "%.0f%% less energy at %.2f%%\n",
