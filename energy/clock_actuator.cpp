@@ -289,23 +289,23 @@ std::unique_ptr<ClockActuator> make_clock_actuator(const ClockActuatorOptions& o
   return actuator;
 }
 
-void reset_clocks_emergency() noexcept {
+namespace {
+
+// Calls `reset` on every live actuator, counted as a walk (see unregister_live).
+void walk_live(void (ClockActuator::*reset)() noexcept) noexcept {
   ++g_walkers;
   for (auto& slot : g_live) {
     ClockActuator* actuator = slot.load();
-    if (actuator != nullptr) actuator->emergency_reset();
+    if (actuator != nullptr) (actuator->*reset)();
   }
   --g_walkers;
 }
 
-void reset_clocks_from_signal() noexcept {
-  ++g_walkers;
-  for (auto& slot : g_live) {
-    ClockActuator* actuator = slot.load();
-    if (actuator != nullptr) actuator->signal_reset();
-  }
-  --g_walkers;
-}
+}  // namespace
+
+void reset_clocks_emergency() noexcept { walk_live(&ClockActuator::emergency_reset); }
+
+void reset_clocks_from_signal() noexcept { walk_live(&ClockActuator::signal_reset); }
 
 int reset_clocks_command(const ClockActuatorOptions& options, std::FILE* out) {
   if (!options.clockd_socket.empty()) {
