@@ -336,8 +336,16 @@ KnobDecision KnobPolicy::evaluate(double now_s, const std::string& trigger) {
       const std::string& low = n.precision == kReference ? incumbent_.precision : n.precision;
       const bool needs_verdict = n.batch == incumbent_.batch && low_pair && verdicts_.count(low) == 0 &&
                                  std::count(options_.precisions.begin(), options_.precisions.end(), kReference) > 0;
-      const bool wanted = !row || needs_verdict ||
-                          (!row->fresh && row->cost <= current->cost * (1 + options_.refresh_margin));
+      // The precision ordering is learned once: a precision costlier than the incumbent's at another
+      // batch (both measured, by at least the hysteresis) is not profiled again at a new batch.
+      bool costlier_elsewhere = false;
+      if (!row && !needs_verdict && n.batch == incumbent_.batch)
+        for (const Row& other : table)
+          if (other.setting.precision == n.precision && other.setting.batch != n.batch)
+            if (const Row* same = find({other.setting.batch, incumbent_.precision}))
+              costlier_elsewhere = costlier_elsewhere || other.cost >= same->cost * (1 + options_.hysteresis);
+      const bool wanted = (!row && !costlier_elsewhere) || needs_verdict ||
+                          (row && !row->fresh && row->cost <= current->cost * (1 + options_.refresh_margin));
       if (wanted && std::count(candidates.begin(), candidates.end(), n) == 0) candidates.push_back(n);
     }
   }

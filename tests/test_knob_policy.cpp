@@ -450,5 +450,24 @@ TEST(KnobPolicy, InvalidOptionsRejected) {
   joule::testing::expect_invalid_input(make(bad, {128, "f32"}), "max_slowdown");
 }
 
+
+// The precision ordering is learned once: bf16 is 30% cheaper at every batch, so after the first
+// comparison (at the starting batch) f32 is never profiled again at another batch.
+TEST(KnobPolicy, PrecisionOrderingIsLearnedOnce) {
+  KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
+  System sys = convex_system(0.7);
+  sys.noise_scale = [](double) { return 1e9; };  // efficiency ≈ 1: larger batches are cheaper
+  KnobPolicy policy(o, {128, "f32"});
+  Trace trace = simulate(policy, sys, o, {128, "f32"}, 1500);
+  EXPECT_EQ(policy.incumbent().precision, "bf16");
+  EXPECT_GE(policy.incumbent().batch, 1024) << "it climbed the batches in bf16";
+  bool profiled_bf16 = false;
+  for (const WindowObservation& w : trace.windows) {
+    profiled_bf16 = profiled_bf16 || w.setting.precision == "bf16";
+    if (w.setting.precision == "f32") EXPECT_EQ(w.setting.batch, 128) << "f32 profiled again at a new batch";
+  }
+  EXPECT_TRUE(profiled_bf16);
+}
+
 }  // namespace
 }  // namespace joule::energy
