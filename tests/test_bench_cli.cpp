@@ -98,19 +98,19 @@ void expect_controller_table(const CommandResult& r, bool allreduce_timed) {
       EXPECT_TRUE(dashes ? f[k] == "-" : is_number(f[k])) << part << " column " << k << ": " << f[k] << "\n" << r.output;
   }
   // every window calls the knob policy; an evaluation every 10th window
-  EXPECT_EQ(rows.at("knob-policy")[1], "400") << r.output;
-  EXPECT_EQ(rows.at("stop-rule")[1], "40") << r.output;
+  EXPECT_EQ(rows.at("knob-policy")[1], "2000") << r.output;
+  EXPECT_EQ(rows.at("stop-rule")[1], "200") << r.output;
   EXPECT_EQ(r.output.find("FAILED"), std::string::npos) << r.output;
 }
 
 // One process: the policies are timed, the all-reduce row says "-" and why.
 TEST(BenchCli, ControllerPrintsItsTable) {
-  const CommandResult r = bench("controller --windows 400 --step-ms 14");
+  const CommandResult r = bench("controller --windows 2000 --step-ms 14");
   expect_controller_table(r, false);
   EXPECT_NE(r.output.find("not timed: one process"), std::string::npos) << r.output;
 }
 
-// The trace is verified: 100 windows end before the stop rule's threshold is crossed (window 269 of
+// The trace is verified: 100 windows end before the stop rule's threshold is crossed (window 489 of
 // this trace), so the run reports it and exits 1.
 TEST(BenchCli, ControllerFailsWhenThePoliciesDidNotDecide) {
   const CommandResult r = bench("controller --windows 100");
@@ -123,7 +123,7 @@ TEST(BenchCli, ControllerUnderMpirunTimesTheAllReduce) {
 #ifdef JOULE_MPIEXEC
   const CommandResult r = run_command("timeout -k 5 90 " + shell_quote(JOULE_MPIEXEC) +
                                       " --allow-run-as-root --oversubscribe -np 2 " +
-                                      shell_quote(binary_path("joule-bench")) + " controller --windows 400 --step-ms 14");
+                                      shell_quote(binary_path("joule-bench")) + " controller --windows 2000 --step-ms 14");
   expect_controller_table(r, true);
   EXPECT_NE(r.output.find("all_reduce_sum of 2x8 doubles"), std::string::npos) << r.output;
 #else
