@@ -103,7 +103,6 @@ ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::K
   wall_seconds_ += wall_s;
   train_seconds_ += train_s;
   samples_ += samples;
-  if (wall_s > 0) peak_power_w_ = std::max(peak_power_w_, window_j / wall_s);
   const bool changed = last_knobs_.global_batch() != 0 &&
                        (last_knobs_.global_batch() != knobs.global_batch() || last_knobs_.precision() != knobs.precision());
   if (changed) {
@@ -175,8 +174,6 @@ ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::K
 
 ControlDecision EnergyControl::evaluated(double accuracy, double job_energy_j, int64_t step) {
   ControlDecision d;
-  last_accuracy_ = accuracy;
-  eval_energy_j_ = job_energy_j;
   if (config_.target_accuracy() > 0 && accuracy >= config_.target_accuracy()) {
     d.stop = pb::target_reached;
     d.what = "stop";

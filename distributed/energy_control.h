@@ -91,7 +91,6 @@ class EnergyControl {
   std::unique_ptr<energy::ClockPolicy> clocks_;
   std::unique_ptr<energy::StopRule> stop_rule_;
   double job_energy_j_ = 0;        // closed windows, all ranks
-  double eval_energy_j_ = 0;       // job energy at the last evaluation
   double wall_seconds_ = 0;        // closed windows (the slowest rank's each)
   double train_seconds_ = 0;       // closed windows, eval excluded (the slowest rank's)
   int64_t last_step_ = 0;          // the step the previous window closed at
@@ -99,8 +98,6 @@ class EnergyControl {
   bool clocks_changed_ = false;    // the last decision changed clocks: the next window is a transient
   double samples_ = 0;
   double since_change_s_ = 0;
-  double peak_power_w_ = 0;
-  double last_accuracy_ = 0;
   int64_t cooldown_total_ = 0, cooldown_left_ = -1;
   bool stop_fired_ = false;
 };
