@@ -10,6 +10,7 @@
 #include "core/rng.h"
 
 namespace joule {
+class ConvBackend;
 class GemmBackend;
 }
 
@@ -29,6 +30,8 @@ struct Context {
   // resolve_precision's results belong here (bf16 where it is unavailable fails the first GEMM).
   Precision precision = Precision::f32;
   std::shared_ptr<GemmBackend> gemm_bf16;
+  // Convolutions at bf16 (core/conv_bf16.h: oneDNN's bf16 convolution), created on first use, shared like gemm.
+  std::shared_ptr<ConvBackend> conv_bf16;
 
   CounterRng rng(RngStream stream) const { return CounterRng(seed, rank, step, stream); }
 };

@@ -6,6 +6,8 @@
 
 #include "core/clock.h"
 #include "core/build_info.h"
+#include "core/conv_bf16.h"
+#include "core/gemm.h"
 #include "energy/estimate_meter.h"
 #include "energy/rank_meter.h"
 #include "energy/tensorboard_writer.h"
@@ -381,6 +383,9 @@ pb::Summary Trainer::Run::finish() {
   summary.set_cpu_math(s_.cpu_math.name);
   summary.set_cpu_math_kernel(s_.cpu_math.kernel);
   summary.set_cpu_math_reason(s_.cpu_math.reason);
+  std::string bf16_kernels = s_.ctx.gemm_bf16 ? s_.ctx.gemm_bf16->kernel() : "";
+  if (s_.ctx.conv_bf16) bf16_kernels += (bf16_kernels.empty() ? "" : "; ") + s_.ctx.conv_bf16->kernel();
+  summary.set_bf16_kernels(bf16_kernels);
   summary.set_batch_size(s_.knobs.global_batch());
   summary.set_precision(s_.knobs.precision());
   summary.set_knob_changes(knob_changes_);

@@ -10,15 +10,15 @@
 // partial sums, reduced at the end in thread order (deterministic for a given thread count).
 // Measured on the CNN's layers at batch 128: one GEMM over 16 samples ran no faster than 16
 // per-sample ones (and would need y transposed back to NCHW); small_gemm beat Eigen's GEMM by
-// 20-30% (see small_gemm.h). At compute precision bf16 (ctx.precision) both passes of a convolution
-// at least detail::bf16_min_depth deep instead lower to whole-batch GEMMs through gemm_f32
-// (conv2d_gemm.h), which run oneDNN's bf16 matmul; shallower ones stay f32.
+// 20-30% (see small_gemm.h). At compute precision bf16 (ctx.precision) a convolution at least
+// bf16_min_depth deep instead runs oneDNN's bf16 convolution primitives (core/conv_bf16.h, through
+// ctx.conv_bf16); shallower ones stay f32.
 #include "ops/conv2d.h"
 
 #include <algorithm>
 
 #include "core/eigen.h"
-#include "ops/conv2d_gemm.h"
+#include "core/conv_bf16.h"
 #include "ops/small_gemm.h"
 
 #if defined(_OPENMP)
@@ -31,7 +31,25 @@
 namespace joule {
 namespace {
 
-using detail::ConvGeometry;
+struct ConvGeometry : ConvShape {
+  int64_t depth() const { return C * R * S; }
+  int64_t pixels() const { return P * Q; }
+  // a 1x1 convolution without stride or padding needs no im2col: cols is x_n itself
+  bool identity_cols() const { return R == 1 && S == 1 && stride == 1 && pad == 0; }
+};
+
+// Shallow convolutions (C*R*S < bf16_min_depth, like a first layer on grey images: 1*3*3 = 9) stay
+// f32 at bf16 too: AMX multiplies bf16 in blocks 32 deep, so a 9-deep product pays for 32.
+constexpr int64_t bf16_min_depth = 32;
+
+bool runs_bf16(const Context& ctx, const ConvGeometry& g) {
+  return ctx.precision == Precision::bf16 && g.depth() >= bf16_min_depth;
+}
+
+ConvBackend& bf16_conv(Context& ctx) {
+  if (ctx.conv_bf16 == nullptr) ctx.conv_bf16 = make_bf16_conv();
+  return *ctx.conv_bf16;
+}
 
 ConvGeometry check_conv(const char* op, const Tensor& x, const Tensor& weight, const Conv2dParams& params) {
   check_cpu_tensor(x, op, "x", 4);
@@ -205,9 +223,9 @@ void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weig
                 " elements (weight ", weight.describe(), ")");
   }
   ensure_tensor(y, {g.N, g.K, g.P, g.Q}, DType::f32, x.device());
-  if (ctx.precision == Precision::bf16 && g.depth() >= detail::bf16_min_depth)
-    return detail::conv2d_forward_gemm(ctx, g, y.data<float>(), x.data<float>(), weight.data<float>(),
-                                       bias.defined() ? bias.data<float>() : nullptr);
+  if (runs_bf16(ctx, g))
+    return bf16_conv(ctx).forward(g, x.data<float>(), weight.data<float>(),
+                                  bias.defined() ? bias.data<float>() : nullptr, y.data<float>());
   const int64_t D = g.depth(), PQ = g.pixels(), CHW = g.C * g.H * g.W;
   const int threads = batch_threads(ctx, g);
   // per thread: [padded x | cols + slack], unless cols is x_n itself
@@ -250,10 +268,10 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, c
     JOULE_CHECK(dbias->size(0) == g.K, op, ": dbias ", dbias->describe(), " must have K = ", g.K, " elements");
   }
   if (dx) ensure_tensor(*dx, x.shape(), DType::f32, x.device());
-  if (ctx.precision == Precision::bf16 && g.depth() >= detail::bf16_min_depth)
-    return detail::conv2d_backward_gemm(ctx, g, dx ? dx->data<float>() : nullptr, dweight.data<float>(),
-                                        dbias ? dbias->data<float>() : nullptr, dy.data<float>(), x.data<float>(),
-                                        weight.data<float>(), mode == GradMode::accumulate);
+  if (runs_bf16(ctx, g))
+    return bf16_conv(ctx).backward(g, x.data<float>(), weight.data<float>(), dy.data<float>(),
+                                   dx ? dx->data<float>() : nullptr, dweight.data<float>(),
+                                   dbias ? dbias->data<float>() : nullptr, mode == GradMode::accumulate);
 
   const int64_t D = g.depth(), PQ = g.pixels(), KD = g.K * D, CHW = g.C * g.H * g.W;
   const int threads = batch_threads(ctx, g);

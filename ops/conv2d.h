@@ -9,7 +9,8 @@
 //
 // CPU reference: im2col + a small register-tiled GEMM per sample, parallel over the batch
 // (ctx.num_threads threads; problems under ~2^18 multiply-adds run on one).
-// Only f32 on the CPU is implemented; other dtypes and devices are rejected with a clear message.
+// Only f32 tensors on the CPU are implemented; other dtypes and devices are rejected with a clear message.
+// At compute precision bf16 (ctx.precision) the products run in bf16 through oneDNN (core/conv_bf16.h).
 #pragma once
 
 #include "core/context.h"
