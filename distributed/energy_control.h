@@ -82,6 +82,8 @@ class EnergyControl {
   // spend (train.epochs at the energy per sample so far); 0 when unknown.
   double predicted_full_accuracy() const;
   double full_budget_energy_j() const;
+  // Every rank's energy over the closed windows (identical on every rank).
+  double job_energy_j() const { return job_energy_j_; }
 
  private:
   pb::ControllerConfig config_;

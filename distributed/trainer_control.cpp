@@ -126,7 +126,7 @@ std::string Trainer::Run::take_decision(const ControlDecision& d) {
   record.set_kind("decision");
   record.set_step(static_cast<uint32_t>(s_.train.step()));
   record.set_samples(s_.train.samples());
-  record.set_energy_j(window_log_->closed_energy_j());
+  record.set_energy_j(control_->job_energy_j());  // all ranks, closed windows
   record.set_what(d.what);
   record.set_reason(d.reason);
   record.set_detail(d.detail_json.empty() ? "{}" : d.detail_json);

@@ -6,6 +6,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -107,9 +108,24 @@ TEST_F(ControllerRun, DecisionsAreIdenticalOnEveryRank) {
     const auto lines = read_records<pb::DecisionRecord>(dir_ + "/same/metrics.jsonl", "decision");
     ASSERT_FALSE(lines.empty());
     EXPECT_EQ(summary.controller_decisions(), lines.size());
+    // each decision's energy is the job's (all ranks) over the windows closed so far: a prefix sum
+    std::vector<double> job_j;  // job energy after window k
+    for (int r = 0; r < comm.size(); ++r) {
+      char file[32];
+      std::snprintf(file, sizeof file, "/rank-%05d.jsonl", r);
+      const auto records = read_records<pb::RankWindowRecord>(dir_ + "/same" + file, nullptr);
+      if (job_j.size() < records.size()) job_j.resize(records.size(), 0.0);
+      for (const pb::RankWindowRecord& w : records) job_j[w.window()] += w.energy_j().total();
+    }
+    for (size_t k = 1; k < job_j.size(); ++k) job_j[k] += job_j[k - 1];
     for (const pb::DecisionRecord& d : lines) {
       EXPECT_FALSE(d.reason().empty());
       EXPECT_EQ(d.detail().front(), '{') << d.detail();
+      const bool prefix = std::any_of(job_j.begin(), job_j.end(), [&](double e) {
+        return std::abs(e - d.energy_j()) <= 1e-6 * std::max(1.0, e);
+      });
+      EXPECT_TRUE(prefix) << "decision at step " << d.step() << ": energy_j " << d.energy_j()
+                          << " is not the job's energy after any window";
     }
     const auto train = read_records<pb::TrainRecord>(dir_ + "/same/metrics.jsonl", "train");
     std::vector<uint32_t> batches;
