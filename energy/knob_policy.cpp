@@ -177,10 +177,10 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
     s.updated_s = now_s;
     if (probing) {
       probe_->measured_s += w.seconds;
-      probe_->losses.push_back({ran, now_s - w.seconds / 2, loss});  // a NaN loss fails the comparison
+      probe_->losses.push_back({ran, now_s - w.seconds / 2, loss, true});  // a NaN loss fails the comparison
     }
   }
-  recent_.push_back({ran, now_s - w.seconds / 2, loss});
+  recent_.push_back({ran, now_s - w.seconds / 2, loss, start_s >= options_.warmup_s});
   if (recent_.size() > 8) recent_.erase(recent_.begin());
   if (w.seconds > 0) window_s_ = w.seconds;
 
@@ -188,7 +188,8 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
   if (probe_) {
     if (!probing) {
       probe_.reset();  // the lead ran something else (a fallback): evaluate afresh
-    } else if (probe_->measured_s >= options_.measure_s) {
+    } else if (probe_->measured_s >= options_.measure_s &&
+               (!probe_->compares_loss || probe_->losses.size() >= 2 || probe_->measured_s >= 4 * options_.measure_s)) {
       end_probe(now_s, true);
       return evaluate(now_s, "profile done");
     } else if (explore_energy_j_ > options_.max_explore_fraction * job_energy_j_) {
@@ -203,16 +204,41 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
   return {};
 }
 
+// The last ≤ 5 windows of the setting that ran last with a finite loss and past the warm-up (its
+// steep early fall is no trend to extrapolate), oldest first; none past it: the last one.
+std::vector<KnobPolicy::LossPoint> KnobPolicy::loss_reference() const {
+  std::vector<LossPoint> points;
+  const LossPoint* last = nullptr;
+  for (size_t i = recent_.size(); i-- > 0 && recent_[i].setting == recent_.back().setting && points.size() < 5;) {
+    if (!std::isfinite(recent_[i].loss)) continue;
+    if (last == nullptr) last = &recent_[i];
+    if (recent_[i].after_warmup) points.insert(points.begin(), recent_[i]);
+  }
+  if (points.empty() && last != nullptr) points.push_back(*last);
+  return points;
+}
+
 namespace {
-// Least-squares line through the points, evaluated at t; the slope is clamped to ≤ 0 (the loss is
-// never predicted to rise) and is 0 with a single point.
-double loss_trend_at(const std::vector<std::pair<double, double>>& points, double t) {
-  double mean_t = 0, mean_l = 0;
-  for (const auto& [pt, pl] : points) mean_t += pt / points.size(), mean_l += pl / points.size();
+// Least-squares fit of ln loss against time: mean time, mean log loss and slope (clamped ≤ 0: the
+// loss is never predicted to rise; 0 with one point). An exponential decay is never negative, however
+// steep the points (a line in the loss itself extrapolated a fast early fall below zero).
+struct LogTrend {
+  double mean_t = 0, mean_log = 0, slope = 0;
+  bool ok = false;  // at least one point, every loss positive
+};
+template <class Points>
+LogTrend fit_log_trend(const Points& points) {
+  LogTrend f;
+  if (points.empty()) return f;
+  for (const auto& p : points)
+    if (!(p.loss > 0)) return f;
+  for (const auto& p : points) f.mean_t += p.mid_s / points.size(), f.mean_log += std::log(p.loss) / points.size();
   double stt = 0, stl = 0;
-  for (const auto& [pt, pl] : points) stt += (pt - mean_t) * (pt - mean_t), stl += (pt - mean_t) * (pl - mean_l);
-  const double slope = stt > 0 ? std::min(0.0, stl / stt) : 0.0;
-  return mean_l + slope * (t - mean_t);
+  for (const auto& p : points)
+    stt += (p.mid_s - f.mean_t) * (p.mid_s - f.mean_t), stl += (p.mid_s - f.mean_t) * (std::log(p.loss) - f.mean_log);
+  f.slope = stt > 0 ? std::min(0.0, stl / stt) : 0.0;
+  f.ok = true;
+  return f;
 }
 }  // namespace
 
@@ -233,14 +259,16 @@ void KnobPolicy::end_probe(double now_s, bool completed) {
   const Setting reference = *probe.reference_setting;
   const bool probe_low = probe.setting.precision != kReference;
   if (reference.batch != probe.setting.batch || probe_low == (reference.precision != kReference)) return;
-  std::vector<std::pair<double, double>> points;
-  for (const LossPoint& p : probe.reference) points.push_back({p.mid_s, p.loss});
+  // The reference's level from its own windows; its slope from them when there are two, else from
+  // the profile's windows (the same stage of training; a rising loss there clamps to flat).
+  LogTrend trend = fit_log_trend(probe.reference);
+  if (trend.ok && probe.reference.size() < 2) trend.slope = fit_log_trend(probe.losses).slope;
   double probe_loss = kNaN, reference_loss = kNaN;  // without losses on either side the comparison fails
-  if (!points.empty() && !probe.losses.empty()) {
+  if (trend.ok && !probe.losses.empty()) {
     probe_loss = reference_loss = 0;
     for (const LossPoint& p : probe.losses) {
       probe_loss += p.loss / probe.losses.size();
-      reference_loss += loss_trend_at(points, p.mid_s) / probe.losses.size();
+      reference_loss += std::exp(trend.mean_log + trend.slope * (p.mid_s - trend.mean_t)) / probe.losses.size();
     }
   }
   Verdict verdict;
@@ -395,9 +423,10 @@ KnobDecision KnobPolicy::evaluate(double now_s, const std::string& trigger) {
     probe.setting = candidate;
     probe.incumbent_power_w = inc_power_w;
     if (!recent_.empty()) probe.reference_setting = recent_.back().setting;
-    for (size_t i = recent_.size(); i-- > 0 && recent_[i].setting == recent_.back().setting &&
-                                    probe.reference.size() < 5;)
-      if (std::isfinite(recent_[i].loss)) probe.reference.insert(probe.reference.begin(), recent_[i]);
+    probe.reference = loss_reference();
+    // a precision-only change is judged by its loss too: two windows to see the loss's slope
+    probe.compares_loss = probe.reference_setting && probe.reference_setting->batch == candidate.batch &&
+                          (probe.reference_setting->precision == kReference) != (candidate.precision == kReference);
     probe_ = std::move(probe);
     reason += std::string(reason.empty() ? "" : "; ") + "profile batch " + std::to_string(candidate.batch) + " " +
               candidate.precision + " (explored " + percent(job_energy_j_ > 0 ? explore_energy_j_ / job_energy_j_ : 0) +

@@ -41,9 +41,12 @@
 // sets `reason` (log it when `change`, or when it differs from the previous one).
 //
 // Precision. f32 is the reference. A lower precision p is eligible only after a loss comparison,
-// made when a profile changes only the precision (same batch): the profile's clean windows' mean
-// loss against the preceding setting's loss trend (least-squares line through its last ≤ 5 window
-// losses, slope clamped ≤ 0) extrapolated to the same times; p passes if
+// made when a profile changes only the precision (same batch; such a profile runs at least two
+// clean windows): the profile's clean windows' mean loss against the preceding setting's loss trend
+// extrapolated to the same times — an exponential decay (never below zero) fitted to its last ≤ 5
+// window losses past the warm-up (the warm-up's steep fall is no trend; none past it: the last
+// window), its slope from the profile's own windows when the reference has one point, clamped ≤ 0;
+// p passes if
 // L(p) ≤ L(f32) + loss_tolerance·|L(f32)| (no loss on either side fails). A failed p is not profiled
 // again until the verdict is stale_s old. Without f32 among the candidates every precision is
 // eligible. precision_failed(p) excludes p for good.
@@ -131,12 +134,13 @@ class KnobPolicy {
                        updated_s = 0, explore_j = 0; };
   struct Row;  // one measured setting in an evaluation (knob_policy.cpp)
   struct Verdict { bool ok = false; double at_s = 0, loss = 0, reference_loss = 0; };
-  struct LossPoint { Setting setting; double mid_s = 0, loss = 0; };
+  struct LossPoint { Setting setting; double mid_s = 0, loss = 0; bool after_warmup = false; };
   struct Probe {  // the candidate being profiled
     Setting setting;
     double measured_s = 0, energy_j = 0, seconds = 0, incumbent_power_w = 0;
     std::optional<Setting> reference_setting;  // the setting of the window just before it
-    std::vector<LossPoint> reference, losses;  // that setting's last windows (finite losses), its clean windows
+    bool compares_loss = false;  // a precision-only change: runs ≥ 2 clean windows (or 4 × measure_s)
+    std::vector<LossPoint> reference, losses;  // that setting's last windows past the warm-up (finite losses), its own clean windows
   };
 
   KnobDecision evaluate(double now_s, const std::string& trigger);
@@ -153,6 +157,7 @@ class KnobPolicy {
   std::vector<std::string> excluded_;
   std::optional<Probe> probe_;
   std::optional<Setting> just_profiled_;  // the probe that ended at this window, for the reason
+  std::vector<LossPoint> loss_reference() const;
   std::vector<LossPoint> recent_;         // the last windows' losses, newest last
   double noise_scale_ = 0, max_power_w_ = 0, job_energy_j_ = 0, explore_energy_j_ = 0, last_eval_s_ = 0;
   double window_s_ = 0, probe_excess_j_ = 0;  // last window length; last probe's energy above incumbent power

@@ -309,6 +309,21 @@ TEST(KnobPolicy, Bf16WithWorseLossRejected) {
   EXPECT_EQ(precision_run(1.01), (Setting{128, "bf16"}));  // within loss_tolerance
 }
 
+// The loss falls steeply during the warm-up (2.5 → 0.5 over its 10 s), then slowly: the f32 trend
+// the bf16 profile is compared with comes from the windows after the warm-up, so a bf16 as good as
+// f32 is accepted (a line through the warm-up windows extrapolates the fall below zero).
+TEST(KnobPolicy, SteepWarmupLossIsNotTheTrendBf16IsComparedWith) {
+  KnobPolicyOptions o = options_for({128}, {"f32", "bf16"});
+  o.max_explore_fraction = 0.5;
+  o.loss_tolerance = 0.1;
+  System sys = convex_system(0.7);
+  sys.loss = [&](const Setting&, double t) { return t < o.warmup_s ? 2.5 - 0.2 * t : 0.5 / (1 + (t - o.warmup_s) / 200); };
+  KnobPolicy policy(o, {128, "f32"});
+  Trace trace = simulate(policy, sys, o, {128, "f32"}, 200);
+  EXPECT_EQ(policy.incumbent(), (Setting{128, "bf16"}));
+  for (const KnobDecision& d : trace.decisions) EXPECT_EQ(d.reason.find("loss "), std::string::npos) << d.reason;
+}
+
 TEST(KnobPolicy, StartInBf16ComparesWithF32) {
   Trace trace;
   EXPECT_EQ(precision_run(1.0, &trace, true, "bf16"), (Setting{128, "bf16"}));
