@@ -209,6 +209,7 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
   c.in_range("train.epochs", train.epochs(), 1, 100000);
   c.at_least<int64_t>("train.max_steps", train.max_steps(), 0);
   c.at_least<int64_t>("train.eval_every_steps", train.eval_every_steps(), 0);
+  c.at_least<int64_t>("train.eval_every_samples", train.eval_every_samples(), 0);
   c.at_least("train.log_every_steps", train.log_every_steps(), 1);
   c.at_least("train.eval_batch_size", train.eval_batch_size(), 1);
   if (train.optimizer().has_sgd()) {

@@ -221,6 +221,7 @@ bool Trainer::Run::update(const StepStats& stats, const StepAgreement& agreed) {
   }
   window_log_->clock().enter(energy::Phase::idle, now_s());  // bookkeeping from here to the next step
   s_.train.set_step(static_cast<uint64_t>(step + 1));
+  samples_before_step_ = s_.train.samples();
   s_.train.set_samples(s_.train.samples() + static_cast<double>(batch));
   s_.train.set_epoch_offset(static_cast<uint64_t>(feed_.offset()));
   window_log_->step_done(step + 1, feed_.local_batch());
@@ -256,7 +257,12 @@ void Trainer::Run::log_step(const StepAgreement& agreed) {
 
 void Trainer::Run::evaluate_if_due() {
   const int64_t every = s_.config.train().eval_every_steps();
-  if (every > 0 && static_cast<int64_t>(s_.train.step()) % every == 0) evaluate();
+  const double every_samples = static_cast<double>(s_.config.train().eval_every_samples());
+  const bool steps_due = every > 0 && static_cast<int64_t>(s_.train.step()) % every == 0;
+  // a multiple of eval_every_samples crossed by the last step: the same cadence at any batch size
+  const bool samples_due = every_samples > 0 && std::floor(s_.train.samples() / every_samples) >
+                                                    std::floor(samples_before_step_ / every_samples);
+  if (steps_due || samples_due) evaluate();
 }
 
 void Trainer::Run::evaluate() {

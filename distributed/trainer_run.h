@@ -66,6 +66,7 @@ class Trainer::Run {
   ProgressState progress_;
   double start_s_ = 0;
   float last_lr_ = 0;  // the lr of the last update
+  double samples_before_step_ = 0;  // train.samples before the last step (train.eval_every_samples)
   double epoch_loss_ = 0;
   int64_t epoch_steps_ = 0;
   size_t next_scheduled_ = 0;  // energy.schedule entries applied so far

@@ -62,6 +62,7 @@ TEST(Config, WrongTypeNamesField) {
 TEST(Config, RangeViolationsNameFieldAndRange) {
   expect_invalid(std::string(kMlp) + "train { batch_size: 0 }", {"train.batch_size", ">= 1"});
   expect_invalid(std::string(kMlp) + "train { epochs: 0 }", {"train.epochs", "1 .. 100000"});
+  expect_invalid(std::string(kMlp) + "train { eval_every_samples: -5 }", {"train.eval_every_samples", ">= 0"});
   expect_invalid(std::string(kMlp) + "train { optimizer { sgd { lr: 0 } } }", {"train.optimizer.sgd.lr", "> 0"});
   expect_invalid(std::string(kMlp) + "train { optimizer { adamw { lr: -1 } } }", {"train.optimizer.adamw.lr"});
   expect_invalid(std::string(kMlp) + "train { optimizer { sgd { momentum: 0 nesterov: true } } }", {"nesterov"});
