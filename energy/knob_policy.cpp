@@ -224,7 +224,8 @@ namespace {
 // steep the points (a line in the loss itself extrapolated a fast early fall below zero).
 struct LogTrend {
   double mean_t = 0, mean_log = 0, slope = 0;
-  bool ok = false;  // at least one point, every loss positive
+  double residual_sd = 0;  // of ln loss about the fit (n - 2 degrees of freedom; 0 below 3 points)
+  bool ok = false;         // at least one point, every loss positive
 };
 template <class Points>
 LogTrend fit_log_trend(const Points& points) {
@@ -237,6 +238,14 @@ LogTrend fit_log_trend(const Points& points) {
   for (const auto& p : points)
     stt += (p.mid_s - f.mean_t) * (p.mid_s - f.mean_t), stl += (p.mid_s - f.mean_t) * (std::log(p.loss) - f.mean_log);
   f.slope = stt > 0 ? std::min(0.0, stl / stt) : 0.0;
+  if (points.size() >= 3) {
+    double ss = 0;
+    for (const auto& p : points) {
+      const double r = std::log(p.loss) - (f.mean_log + f.slope * (p.mid_s - f.mean_t));
+      ss += r * r;
+    }
+    f.residual_sd = std::sqrt(ss / static_cast<double>(points.size() - 2));
+  }
   f.ok = true;
   return f;
 }
@@ -271,11 +280,22 @@ void KnobPolicy::end_probe(double now_s, bool completed) {
       reference_loss += std::exp(trend.mean_log + trend.slope * (p.mid_s - trend.mean_t)) / probe.losses.size();
     }
   }
+  // Window losses are noisy (a 1-s window at batch 128 is ~50 steps): an excess within two standard
+  // errors of the difference of means is no evidence against the lower precision. The noise of ln
+  // loss: the reference fit's residuals (≥ 3 windows), else the profile's own (≥ 3: about its fit;
+  // 2: about their mean), else none.
+  const LogTrend probe_trend = fit_log_trend(probe.losses);
+  double noise = trend.residual_sd > 0 ? trend.residual_sd : probe_trend.residual_sd;
+  if (!(noise > 0) && probe.losses.size() == 2 && probe_trend.ok)
+    noise = std::fabs(std::log(probe.losses[0].loss) - std::log(probe.losses[1].loss)) / std::sqrt(2.0);
+  const double n_probe = static_cast<double>(probe.losses.size()), n_ref = static_cast<double>(probe.reference.size());
+  const double allowed = std::max(std::log1p(options_.loss_tolerance),
+                                  n_probe > 0 && n_ref > 0 ? 2 * noise * std::sqrt(1 / n_probe + 1 / n_ref) : 0.0);
   Verdict verdict;
   verdict.loss = probe_low ? probe_loss : reference_loss;
   verdict.reference_loss = probe_low ? reference_loss : probe_loss;
-  verdict.ok = std::isfinite(verdict.loss) && std::isfinite(verdict.reference_loss) &&
-               verdict.loss <= verdict.reference_loss + options_.loss_tolerance * std::fabs(verdict.reference_loss);
+  verdict.ok = verdict.loss > 0 && verdict.reference_loss > 0 &&
+               std::log(verdict.loss) - std::log(verdict.reference_loss) <= allowed;
   verdict.at_s = now_s;
   verdicts_[probe_low ? probe.setting.precision : reference.precision] = verdict;
 }

@@ -46,8 +46,9 @@
 // extrapolated to the same times — an exponential decay (never below zero) fitted to its last ≤ 5
 // window losses past the warm-up (the warm-up's steep fall is no trend; none past it: the last
 // window), its slope from the profile's own windows when the reference has one point, clamped ≤ 0;
-// p passes if
-// L(p) ≤ L(f32) + loss_tolerance·|L(f32)| (no loss on either side fails). A failed p is not profiled
+// p passes if ln L(p) − ln L(f32) ≤ max(ln(1 + loss_tolerance), 2σ·√(1/n_p + 1/n_f32)), σ the
+// window-to-window noise of ln loss (the reference fit's residuals, else the profile's): an excess
+// within the noise is no evidence against p (no loss on either side fails). A failed p is not profiled
 // again until the verdict is stale_s old. Without f32 among the candidates every precision is
 // eligible. precision_failed(p) excludes p for good.
 #pragma once

@@ -324,6 +324,29 @@ TEST(KnobPolicy, SteepWarmupLossIsNotTheTrendBf16IsComparedWith) {
   for (const KnobDecision& d : trace.decisions) EXPECT_EQ(d.reason.find("loss "), std::string::npos) << d.reason;
 }
 
+// Window losses with ±10% noise (a deterministic hash of the time, the same for both precisions):
+// a bf16 whose losses come from the same distribution as f32's passes although single windows
+// differ by more than loss_tolerance (2%), as long as the excess is within the noise; a bf16 50%
+// worse is still rejected.
+Setting noisy_precision_run(double bf16_loss_factor) {
+  KnobPolicyOptions o = options_for({128}, {"f32", "bf16"});
+  o.max_explore_fraction = 0.5;
+  o.measure_s = 6;  // three clean 2-s windows: a spread to measure
+  System sys = convex_system(0.7);
+  sys.loss = [=](const Setting& s, double t) {
+    const double u = std::fmod(std::fabs(std::sin(t * 12.9898) * 43758.5453), 1.0);  // in [0, 1)
+    return (1.0 / (1 + t / 200)) * (1 + 0.2 * (u - 0.5)) * (s.precision == "bf16" ? bf16_loss_factor : 1.0);
+  };
+  KnobPolicy policy(o, {128, "f32"});
+  simulate(policy, sys, o, {128, "f32"}, 300);
+  return policy.incumbent();
+}
+
+TEST(KnobPolicy, NoisyWindowLossesDoNotFailAHealthyBf16) {
+  EXPECT_EQ(noisy_precision_run(1.0), (Setting{128, "bf16"}));
+  EXPECT_EQ(noisy_precision_run(1.5), (Setting{128, "f32"}));
+}
+
 TEST(KnobPolicy, StartInBf16ComparesWithF32) {
   Trace trace;
   EXPECT_EQ(precision_run(1.0, &trace, true, "bf16"), (Setting{128, "bf16"}));

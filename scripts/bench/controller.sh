@@ -8,9 +8,11 @@
 # {f32, bf16}, beside the controller starting from batch 128 f32 with batch and precision on ADAPT.
 # Every run uses the same learning-rate rule: lr = 0.07·√(B/256) (the fixed runs set it; the
 # controller's runs follow it through train.lr_scaling "sqrt"), a 100-step warm-up, then constant.
-# The controller profiles with warmup_s 1, measure_s 1 and max_explore_fraction 0.25: this job lasts
-# ~15 s, where the defaults (10 s, 3 s, 5%) are sized for jobs of minutes and hours (with 5%, the
-# first profile waits until the job has spent 20× a profile's pessimistic estimate).
+# The controller profiles with 0.5-s windows, warmup_s 1, measure_s 0.5 and max_explore_fraction
+# 0.25: this job lasts ~15 s, where the defaults (2-s windows, 10 s, 3 s, 5%) are sized for jobs of
+# minutes and hours (with 5%, the first profile waits until the job has spent 20× a profile's
+# pessimistic estimate). It evaluates every 15000 samples (train.eval_every_samples), the fixed
+# rows every ceil(15000 / batch) steps: the same cadence.
 # Columns: energy to the target (kJ, all ranks), seconds, final accuracy, the knob trajectory.
 # Printed: the controller's energy / the best fixed setting's and / the median fixed setting's
 # (targets ≤ 1.0 and ≤ 0.7).
@@ -105,10 +107,10 @@ if ((sweep)); then
   name=controller
   train "$name" "${common[@]}" --set train.batch_size=128 --set train.precision=f32 \
     --set train.optimizer.sgd.lr="$(python3 -c "print(round(0.07 * (128 / 256) ** 0.5, 5))")" \
-    --set train.lr_scaling=sqrt --set train.eval_every_steps=118 \
+    --set train.lr_scaling=sqrt --set train.eval_every_steps=0 --set train.eval_every_samples=15000 --set energy.window_s=0.5 \
     --set energy.controller.batch_size.mode=ADAPT --set energy.controller.batch_size.min=64 \
     --set energy.controller.batch_size.max=2048 --set energy.controller.precision.mode=ADAPT \
-    --set energy.controller.warmup_s=1 --set energy.controller.measure_s=1 --set energy.controller.max_explore_fraction=0.25
+    --set energy.controller.warmup_s=1 --set energy.controller.measure_s=0.5 --set energy.controller.max_explore_fraction=0.25
   read -r kj secs acc traj source < <(row "$name" target_reached)
   printf "%-10s %6s %6s %10s %9s %9s  %s\n" controller 128 f32 "$kj" "$secs" "$acc" "$traj"
   python3 - "$kj" "${fixed[@]}" <<'PY'
