@@ -11,6 +11,7 @@
 
 namespace joule {
 class ConvBackend;
+class DeviceState;
 class GemmBackend;
 }
 
@@ -32,6 +33,10 @@ struct Context {
   std::shared_ptr<GemmBackend> gemm_bf16;
   // Convolutions at bf16 (core/conv_bf16.h: oneDNN's bf16 convolution), created on first use, shared like gemm.
   std::shared_ptr<ConvBackend> conv_bf16;
+
+  // On a GPU (device cuda:N): the device's stream and caching allocator (cuda/device.h; opaque here,
+  // made by make_cuda_context). Shared by copies of this context; null on the CPU.
+  std::shared_ptr<DeviceState> device_state;
 
   CounterRng rng(RngStream stream) const { return CounterRng(seed, rank, step, stream); }
 };

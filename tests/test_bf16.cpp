@@ -354,8 +354,11 @@ TEST(Bf16, MlpTrainsToF32Accuracy) {
     const std::vector<std::string> precisions = train_precisions(io.run_dir);
     ASSERT_FALSE(precisions.empty());
     for (const std::string& p : precisions) EXPECT_EQ(p, precision) << "train records report the precision used";
-    if (i == 0) EXPECT_EQ(summary.bf16_kernels(), "") << "nothing ran at bf16";
-    if (i == 1) EXPECT_NE(summary.bf16_kernels().find("bf16"), std::string::npos) << "the bf16 matmul's kernel is named";
+    if (i == 0) {
+      EXPECT_EQ(summary.bf16_kernels(), "") << "nothing ran at bf16";
+    } else {
+      EXPECT_NE(summary.bf16_kernels().find("bf16"), std::string::npos) << "the bf16 matmul's kernel is named";
+    }
     std::printf("fashion mlp, 2 epochs of 20000: %s accuracy %.4f\n", precision.c_str(), accuracy[i]);
   }
   EXPECT_GT(accuracy[0], 0.8) << "f32 learned (a meaningful comparison)";
@@ -387,7 +390,9 @@ TEST(Bf16, CnnTrainsThroughTheBf16Convolution) {
     Trainer trainer(config, train_set, test_set, alone);
     const pb::Summary summary = trainer.run(io);
     accuracy[i] = summary.final_accuracy();
-    if (i == 1) EXPECT_NE(summary.bf16_kernels().find("convolution"), std::string::npos) << summary.bf16_kernels();
+    if (i == 1) {
+      EXPECT_NE(summary.bf16_kernels().find("convolution"), std::string::npos) << summary.bf16_kernels();
+    }
     std::printf("fashion cnn, 1 epoch of 6000: %s accuracy %.4f\n", precision.c_str(), accuracy[i]);
   }
   EXPECT_GT(accuracy[0], 0.6) << "f32 learned (chance is 0.1: a meaningful comparison)";

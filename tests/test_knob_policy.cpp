@@ -502,7 +502,9 @@ TEST(KnobPolicy, PrecisionOrderingIsLearnedOnce) {
   bool profiled_bf16 = false;
   for (const WindowObservation& w : trace.windows) {
     profiled_bf16 = profiled_bf16 || w.setting.precision == "bf16";
-    if (w.setting.precision == "f32") EXPECT_EQ(w.setting.batch, 128) << "f32 profiled again at a new batch";
+    if (w.setting.precision == "f32") {
+      EXPECT_EQ(w.setting.batch, 128) << "f32 profiled again at a new batch";
+    }
   }
   EXPECT_TRUE(profiled_bf16);
 }

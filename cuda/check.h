@@ -1,0 +1,14 @@
+// Error checks for the CUDA runtime, cuBLAS, cuDNN and NCCL: a failed call throws joule::Error
+// (ErrorKind::internal) naming the call, the library's message and file:line.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include "core/error.h"
+
+#define JOULE_CUDA_CHECK(call)                                                                            \
+  do {                                                                                                    \
+    const cudaError_t joule_cuda_status = (call);                                                         \
+    JOULE_ASSERT(joule_cuda_status == cudaSuccess, #call, " failed: ", cudaGetErrorName(joule_cuda_status), \
+                 " (", cudaGetErrorString(joule_cuda_status), ")");                                       \
+  } while (0)

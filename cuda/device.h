@@ -1,0 +1,65 @@
+// The CUDA devices this process sees, and the per-device state a Context carries for GPU ops.
+//
+// probe_cuda_devices() never throws: without a driver or a GPU it returns count 0 and the runtime's
+// reason ("cudaErrorNoDevice: no CUDA-capable device is detected"), which GPU tests print when they
+// skip. DeviceState (one per Context on a GPU) owns the device's compute stream and its caching
+// allocator; make_cuda_context() builds a Context for device N holding one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <cuda_runtime_api.h>
+
+#include "core/context.h"
+#include "core/tensor.h"
+#include "cuda/allocator.h"
+
+namespace joule {
+
+struct CudaDevices {
+  int count = 0;
+  std::string why_none;  // set when count == 0
+};
+CudaDevices probe_cuda_devices();
+
+// "NVIDIA H200 (sm_90, 139.8 GiB, PCI 0000:19:00.0)"
+std::string describe_cuda_device(int index);
+
+// Everything a GPU op needs besides its tensors (core/context.h forward-declares it).
+class DeviceState {
+ public:
+  explicit DeviceState(int device);
+  ~DeviceState();
+  DeviceState(const DeviceState&) = delete;
+  DeviceState& operator=(const DeviceState&) = delete;
+
+  int device() const { return device_; }
+  cudaStream_t stream() const { return stream_; }  // the compute stream: every op is enqueued here
+  CachingAllocator& allocator() { return allocator_; }
+
+ private:
+  int device_;
+  cudaStream_t stream_ = nullptr;
+  CachingAllocator allocator_;
+};
+
+// A Context on cuda:`device` (the CPU side for host work: `threads` OpenMP threads).
+Context make_cuda_context(int device, int threads, uint64_t seed);
+// The context's device state; JOULE_CHECK fails when the context is not on a GPU.
+DeviceState& device_state(const Context& ctx);
+
+namespace cuda {
+// Uninitialized device memory for a tensor on the context's device (from its caching allocator).
+Tensor empty(const Context& ctx, const Shape& shape, DType dtype = DType::f32);
+// Makes t a tensor of `shape` and `dtype` on the context's device, reusing it when it already is one.
+void ensure(const Context& ctx, Tensor& t, const Shape& shape, DType dtype);
+// Copies between host and device on the context's stream; to_host waits for the stream.
+Tensor to_device(const Context& ctx, const Tensor& host);
+Tensor to_host(const Context& ctx, const Tensor& device);
+// Waits until every op enqueued on the context's stream has finished.
+void synchronize(const Context& ctx);
+}  // namespace cuda
+
+}  // namespace joule
