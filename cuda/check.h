@@ -2,6 +2,7 @@
 // (ErrorKind::internal) naming the call, the library's message and file:line.
 #pragma once
 
+#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include "core/error.h"
@@ -11,4 +12,11 @@
     const cudaError_t joule_cuda_status = (call);                                                         \
     JOULE_ASSERT(joule_cuda_status == cudaSuccess, #call, " failed: ", cudaGetErrorName(joule_cuda_status), \
                  " (", cudaGetErrorString(joule_cuda_status), ")");                                       \
+  } while (0)
+
+#define JOULE_CUBLAS_CHECK(call)                                                                       \
+  do {                                                                                                 \
+    const cublasStatus_t joule_cublas_status = (call);                                                 \
+    JOULE_ASSERT(joule_cublas_status == CUBLAS_STATUS_SUCCESS, #call, " failed: ",                     \
+                 cublasGetStatusName(joule_cublas_status), " (", cublasGetStatusString(joule_cublas_status), ")"); \
   } while (0)

@@ -39,8 +39,18 @@ DeviceState::DeviceState(int device) : device_(device), allocator_(device) {
   JOULE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
 }
 
+cublasHandle_t DeviceState::blas() {
+  if (blas_ == nullptr) {
+    JOULE_CUDA_CHECK(cudaSetDevice(device_));
+    JOULE_CUBLAS_CHECK(cublasCreate(&blas_));
+    JOULE_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
+  }
+  return blas_;
+}
+
 DeviceState::~DeviceState() {
   cudaSetDevice(device_);
+  if (blas_ != nullptr) cublasDestroy(blas_);
   if (stream_ != nullptr) {
     cudaStreamSynchronize(stream_);
     cudaStreamDestroy(stream_);

@@ -2,14 +2,15 @@
 //
 // probe_cuda_devices() never throws: without a driver or a GPU it returns count 0 and the runtime's
 // reason ("cudaErrorNoDevice: no CUDA-capable device is detected"), which GPU tests print when they
-// skip. DeviceState (one per Context on a GPU) owns the device's compute stream and its caching
-// allocator; make_cuda_context() builds a Context for device N holding one.
+// skip. DeviceState (one per Context on a GPU) owns the device's compute stream, its caching
+// allocator and its cuBLAS handle; make_cuda_context() builds a Context for device N holding one.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include "core/context.h"
@@ -38,10 +39,12 @@ class DeviceState {
   int device() const { return device_; }
   cudaStream_t stream() const { return stream_; }  // the compute stream: every op is enqueued here
   CachingAllocator& allocator() { return allocator_; }
+  cublasHandle_t blas();  // made on first use, bound to stream()
 
  private:
   int device_;
   cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
   CachingAllocator allocator_;
 };
 

@@ -4,10 +4,9 @@
 
 #include <cuda_bf16.h>
 
-#include <algorithm>
-
 #include "cuda/check.h"
 #include "cuda/device.h"
+#include "cuda/tensor_check.h"
 
 namespace joule::cuda {
 namespace {
@@ -26,19 +25,10 @@ __global__ void relu_backward_kernel(T* dx, const T* dy, const T* y, int64_t n) 
     dx[i] = static_cast<float>(y[i]) > 0.0f ? dy[i] : static_cast<T>(0.0f);
 }
 
-unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::clamp<int64_t>((n + 255) / 256, 1, 1024)); }
-
-void check_gpu_tensor(const Context& ctx, const Tensor& t, const char* op, const char* name) {
-  JOULE_CHECK(t.defined(), op, ": ", name, " is undefined");
-  JOULE_CHECK(t.device() == ctx.device, op, ": ", name, " ", t.describe(), " is not on the context's ", ctx.device.str());
-  JOULE_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::bf16, op, ": ", name, " must be f32 or bf16, got ",
-              t.describe());
-}
-
 }  // namespace
 
 void relu_forward(Context& ctx, Tensor& y, const Tensor& x) {
-  check_gpu_tensor(ctx, x, "cuda::relu_forward", "x");
+  check_gpu_tensor(ctx, x, "cuda::relu_forward", "x", -1, {DType::f32, DType::bf16});
   ensure(ctx, y, x.shape(), x.dtype());
   const int64_t n = x.numel();
   if (n == 0) return;
@@ -54,8 +44,8 @@ void relu_forward(Context& ctx, Tensor& y, const Tensor& x) {
 
 void relu_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& y) {
   const char* op = "cuda::relu_backward";
-  check_gpu_tensor(ctx, dy, op, "dy");
-  check_gpu_tensor(ctx, y, op, "y");
+  check_gpu_tensor(ctx, dy, op, "dy", -1, {DType::f32, DType::bf16});
+  check_gpu_tensor(ctx, y, op, "y", -1, {DType::f32, DType::bf16});
   JOULE_CHECK(dy.shape() == y.shape() && dy.dtype() == y.dtype(), op, ": dy ", dy.describe(), " must match y ",
               y.describe());
   ensure(ctx, dx, dy.shape(), dy.dtype());

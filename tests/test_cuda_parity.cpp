@@ -1,0 +1,178 @@
+// CPU-vs-GPU parity of the GPU ops (cuda/X against ops/X, the reference), forward and backward.
+// Tolerances, each from the arithmetic:
+//   Linear f32: cuBLAS (strict fp32, no TF32) sums the K products in another order than the CPU;
+//   each result differs by at most ~2·K·u·Σ|a||b| (u = 2⁻²⁴ the unit roundoff, Σ|a||b| the same
+//   product on absolute values); we allow 4·K·u·Σ|a||b|.
+//   Linear bf16: both sides multiply the same bf16-rounded operands exactly and accumulate in fp32
+//   (the same K·u term); the GPU then rounds the output to bf16: 2⁻⁸ relative more.
+//   Softmax-xent: expf/logf against std::exp/std::log, a few ulps each: 1e-6 absolute on
+//   probabilities (≤ 1), 1e-5 relative on the loss sum (fp32 sums of N terms on the GPU, double on
+//   the CPU).
+//   SGD: the same operations in the same order without fused multiply-adds: bit for bit.
+// Every test skips without a CUDA build or a GPU and says why.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/build_info.h"
+#include "core/tensor.h"
+#include "ops/linear.h"
+#include "ops/sgd.h"
+#include "ops/softmax_cross_entropy.h"
+#include "tests/support/gradcheck.h"
+
+#if JOULE_HAVE_CUDA
+#include "cuda/device.h"
+#include "cuda/linear.h"
+#include "cuda/sgd.h"
+#include "cuda/softmax_cross_entropy.h"
+#endif
+
+namespace joule {
+namespace {
+
+#if JOULE_HAVE_CUDA
+
+#define SKIP_WITHOUT_GPU()                                                               \
+  do {                                                                                   \
+    const CudaDevices devices = probe_cuda_devices();                                    \
+    if (devices.count == 0) GTEST_SKIP() << "no CUDA device here: " << devices.why_none; \
+  } while (0)
+
+Tensor abs_of(const Tensor& t) {
+  std::vector<float> v = t.to_floats();
+  for (float& x : v) x = std::fabs(x);
+  return Tensor::from_floats(v, t.shape());
+}
+
+Tensor to_bf16(const Tensor& t) {
+  Tensor out = Tensor::empty(t.shape(), DType::bf16);
+  for (int64_t i = 0; i < t.numel(); ++i) out.data<BFloat16>()[i] = f32_to_bf16(t.data<float>()[i]);
+  return out;
+}
+
+Tensor widen(const Tensor& t) {
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) out[static_cast<size_t>(i)] = bf16_to_f32(t.data<BFloat16>()[i]);
+  return Tensor::from_floats(out, t.shape());
+}
+
+// |got − want| ≤ k_unit · bound + rel · |want| elementwise; returns the number of violations.
+int64_t violations(const Tensor& got, const Tensor& want, const Tensor& bound, double k_unit, double rel) {
+  const std::vector<float> g = got.to_floats(), w = want.to_floats(), b = bound.to_floats();
+  int64_t bad = 0;
+  for (size_t i = 0; i < g.size(); ++i)
+    bad += std::fabs(double(g[i]) - w[i]) > k_unit * b[i] + rel * std::fabs(double(w[i])) + 1e-30;
+  return bad;
+}
+
+struct LinearResult {
+  Tensor y, dx, dw, db;
+};
+
+LinearResult cpu_linear(Context& cpu, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& dy) {
+  LinearResult r;
+  linear_forward(cpu, r.y, x, w, b);
+  r.dw = Tensor::zeros(w.shape());
+  r.db = Tensor::zeros(b.shape());
+  linear_backward(cpu, &r.dx, r.dw, &r.db, dy, x, w, GradMode::overwrite);
+  return r;
+}
+
+TEST(CudaParity, LinearF32MatchesTheCpu) {
+  SKIP_WITHOUT_GPU();
+  Context gpu = make_cuda_context(0, 1, 0), cpu = make_cpu_context(1, 0);
+  const int64_t N = 37, IN = 300, OUT = 65;
+  const Tensor x = testing::random_tensor({N, IN}, 1), w = testing::random_tensor({OUT, IN}, 2);
+  const Tensor b = testing::random_tensor({OUT}, 3), dy = testing::random_tensor({N, OUT}, 4);
+  const LinearResult ref = cpu_linear(cpu, x, w, b, dy);
+  const LinearResult bound = cpu_linear(cpu, abs_of(x), abs_of(w), abs_of(b), abs_of(dy));
+  Tensor y, dx, dw = cuda::to_device(gpu, Tensor::zeros(w.shape())), db = cuda::to_device(gpu, Tensor::zeros(b.shape()));
+  const Tensor gx = cuda::to_device(gpu, x), gw = cuda::to_device(gpu, w), gdy = cuda::to_device(gpu, dy);
+  cuda::linear_forward(gpu, y, gx, gw, cuda::to_device(gpu, b));
+  cuda::linear_backward(gpu, &dx, dw, &db, gdy, gx, gw, GradMode::overwrite);
+  const double u = std::ldexp(1.0, -24);
+  EXPECT_EQ(violations(cuda::to_host(gpu, y), ref.y, bound.y, 4 * IN * u, 0), 0) << "y";
+  EXPECT_EQ(violations(cuda::to_host(gpu, dx), ref.dx, bound.dx, 4 * OUT * u, 0), 0) << "dx";
+  EXPECT_EQ(violations(cuda::to_host(gpu, dw), ref.dw, bound.dw, 4 * N * u, 0), 0) << "dweight";
+  EXPECT_EQ(violations(cuda::to_host(gpu, db), ref.db, bound.db, 4 * N * u, 0), 0) << "dbias";
+
+  // accumulate: a second backward adds the same gradients (2× within the same bounds)
+  cuda::linear_backward(gpu, nullptr, dw, &db, gdy, gx, gw, GradMode::accumulate);
+  std::vector<float> twice = ref.dw.to_floats(), twice_bound = bound.dw.to_floats();
+  for (float& v : twice) v *= 2;
+  for (float& v : twice_bound) v *= 2;
+  EXPECT_EQ(violations(cuda::to_host(gpu, dw), Tensor::from_floats(twice, w.shape()),
+                       Tensor::from_floats(twice_bound, w.shape()), 4 * N * u, 0), 0) << "accumulated dweight";
+}
+
+TEST(CudaParity, LinearBf16MatchesTheCpuOnRoundedInputs) {
+  SKIP_WITHOUT_GPU();
+  Context gpu = make_cuda_context(0, 1, 0), cpu = make_cpu_context(1, 0);
+  const int64_t N = 64, IN = 128, OUT = 32;
+  const Tensor x16 = to_bf16(testing::random_tensor({N, IN}, 5)), w16 = to_bf16(testing::random_tensor({OUT, IN}, 6));
+  const Tensor b16 = to_bf16(testing::random_tensor({OUT}, 7)), dy16 = to_bf16(testing::random_tensor({N, OUT}, 8));
+  const LinearResult ref = cpu_linear(cpu, widen(x16), widen(w16), widen(b16), widen(dy16));
+  const LinearResult bound = cpu_linear(cpu, abs_of(widen(x16)), abs_of(widen(w16)), abs_of(widen(b16)), abs_of(widen(dy16)));
+  Tensor y, dx, dw = cuda::to_device(gpu, to_bf16(Tensor::zeros(w16.shape()))), db = cuda::to_device(gpu, to_bf16(Tensor::zeros({OUT})));
+  const Tensor gx = cuda::to_device(gpu, x16), gw = cuda::to_device(gpu, w16), gdy = cuda::to_device(gpu, dy16);
+  cuda::linear_forward(gpu, y, gx, gw, cuda::to_device(gpu, b16));
+  cuda::linear_backward(gpu, &dx, dw, &db, gdy, gx, gw, GradMode::overwrite);
+  const double u = std::ldexp(1.0, -24), out_rounding = std::ldexp(1.0, -8);
+  EXPECT_EQ(violations(widen(cuda::to_host(gpu, y)), ref.y, bound.y, 4 * IN * u, out_rounding), 0) << "y";
+  EXPECT_EQ(violations(widen(cuda::to_host(gpu, dx)), ref.dx, bound.dx, 4 * OUT * u, out_rounding), 0) << "dx";
+  EXPECT_EQ(violations(widen(cuda::to_host(gpu, dw)), ref.dw, bound.dw, 4 * N * u, out_rounding), 0) << "dweight";
+  EXPECT_EQ(violations(widen(cuda::to_host(gpu, db)), ref.db, bound.db, 4 * N * u, out_rounding), 0) << "dbias";
+}
+
+TEST(CudaParity, SoftmaxCrossEntropyMatchesTheCpu) {
+  SKIP_WITHOUT_GPU();
+  Context gpu = make_cuda_context(0, 1, 0), cpu = make_cpu_context(1, 0);
+  const int64_t N = 300, C = 10;
+  const Tensor logits = testing::random_tensor({N, C}, 9, -8.0f, 8.0f);
+  Tensor labels = Tensor::empty({N}, DType::i32);
+  for (int64_t i = 0; i < N; ++i) labels.data<int32_t>()[i] = static_cast<int32_t>((i * 7) % C);
+  Tensor probs;
+  const double loss = softmax_cross_entropy_forward(cpu, probs, logits, labels);
+  Tensor dlogits;
+  softmax_cross_entropy_backward(cpu, dlogits, probs, labels, 1.0f / N);
+
+  Tensor gprobs, gloss, gdlogits;
+  const Tensor glabels = cuda::to_device(gpu, labels);
+  cuda::softmax_cross_entropy_forward(gpu, gprobs, gloss, cuda::to_device(gpu, logits), glabels);
+  cuda::softmax_cross_entropy_backward(gpu, gdlogits, gprobs, glabels, 1.0f / N);
+  const std::vector<float> p = cuda::to_host(gpu, gprobs).to_floats(), pr = probs.to_floats();
+  const std::vector<float> d = cuda::to_host(gpu, gdlogits).to_floats(), dr = dlogits.to_floats();
+  for (size_t i = 0; i < p.size(); ++i) {
+    EXPECT_NEAR(p[i], pr[i], 1e-6) << "probs " << i;
+    EXPECT_NEAR(d[i], dr[i], 1e-6 / N) << "dlogits " << i;
+  }
+  EXPECT_NEAR(cuda::to_host(gpu, gloss).to_floats()[0], loss, 1e-5 * loss) << "loss sum";
+
+  labels.data<int32_t>()[5] = static_cast<int32_t>(C);  // out of range: that row's loss is NaN
+  cuda::softmax_cross_entropy_forward(gpu, gprobs, gloss, cuda::to_device(gpu, logits), cuda::to_device(gpu, labels));
+  EXPECT_TRUE(std::isnan(cuda::to_host(gpu, gloss).to_floats()[0]));
+}
+
+TEST(CudaParity, SgdMatchesTheCpuBitForBit) {
+  SKIP_WITHOUT_GPU();
+  Context gpu = make_cuda_context(0, 1, 0), cpu = make_cpu_context(1, 0);
+  for (const SgdOptions& o : {SgdOptions{0.0f, false, 0.0f}, SgdOptions{0.9f, false, 1e-4f}, SgdOptions{0.9f, true, 5e-4f}}) {
+    Tensor p = testing::random_tensor({10007}, 11), g = testing::random_tensor({10007}, 12);
+    Tensor gp = cuda::to_device(gpu, p), gg = cuda::to_device(gpu, g), buf, gbuf;
+    for (int step = 0; step < 3; ++step) {
+      sgd_step(cpu, p, buf, g, o, 0.05f);
+      cuda::sgd_step(gpu, gp, gbuf, gg, o, 0.05f);
+    }
+    EXPECT_EQ(cuda::to_host(gpu, gp).to_floats(), p.to_floats()) << "momentum " << o.momentum << " nesterov " << o.nesterov;
+  }
+}
+
+#else
+
+TEST(CudaParity, BuiltWithoutCuda) { GTEST_SKIP() << "built without CUDA (the configure summary says what was missing)"; }
+
+#endif
+
+}  // namespace
+}  // namespace joule
