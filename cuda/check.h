@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cublas_v2.h>
+#include <cudnn.h>
 #include <cuda_runtime_api.h>
 
 #include "core/error.h"
@@ -19,4 +20,11 @@
     const cublasStatus_t joule_cublas_status = (call);                                                 \
     JOULE_ASSERT(joule_cublas_status == CUBLAS_STATUS_SUCCESS, #call, " failed: ",                     \
                  cublasGetStatusName(joule_cublas_status), " (", cublasGetStatusString(joule_cublas_status), ")"); \
+  } while (0)
+
+#define JOULE_CUDNN_CHECK(call)                                                                        \
+  do {                                                                                                 \
+    const cudnnStatus_t joule_cudnn_status = (call);                                                   \
+    JOULE_ASSERT(joule_cudnn_status == CUDNN_STATUS_SUCCESS, #call, " failed: ",                       \
+                 cudnnGetErrorString(joule_cudnn_status));                                             \
   } while (0)

@@ -48,9 +48,20 @@ cublasHandle_t DeviceState::blas() {
   return blas_;
 }
 
+cudnnHandle_t DeviceState::dnn() {
+  if (dnn_ == nullptr) {
+    JOULE_CUDA_CHECK(cudaSetDevice(device_));
+    JOULE_CUDNN_CHECK(cudnnCreate(&dnn_));
+    JOULE_CUDNN_CHECK(cudnnSetStream(dnn_, stream_));
+  }
+  return dnn_;
+}
+
 DeviceState::~DeviceState() {
   cudaSetDevice(device_);
+  op_caches_.clear();  // their descriptors before the handles
   if (blas_ != nullptr) cublasDestroy(blas_);
+  if (dnn_ != nullptr) cudnnDestroy(dnn_);
   if (stream_ != nullptr) {
     cudaStreamSynchronize(stream_);
     cudaStreamDestroy(stream_);

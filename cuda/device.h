@@ -7,10 +7,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
 #include <cublas_v2.h>
+#include <cudnn.h>
 #include <cuda_runtime_api.h>
 
 #include "core/context.h"
@@ -40,12 +42,18 @@ class DeviceState {
   cudaStream_t stream() const { return stream_; }  // the compute stream: every op is enqueued here
   CachingAllocator& allocator() { return allocator_; }
   cublasHandle_t blas();  // made on first use, bound to stream()
+  cudnnHandle_t dnn();    // made on first use, bound to stream()
+  // Per-op caches (e.g. cuDNN convolution plans: descriptors and the chosen algorithms per shape),
+  // made by the op that owns them and kept for the context's life.
+  std::shared_ptr<void>& op_cache(const char* op) { return op_caches_[op]; }
 
  private:
   int device_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
+  cudnnHandle_t dnn_ = nullptr;
   CachingAllocator allocator_;
+  std::map<std::string, std::shared_ptr<void>> op_caches_;
 };
 
 // A Context on cuda:`device` (the CPU side for host work: `threads` OpenMP threads).

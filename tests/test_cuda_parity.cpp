@@ -8,6 +8,11 @@
 //   Softmax-xent: expf/logf against std::exp/std::log, a few ulps each: 1e-6 absolute on
 //   probabilities (≤ 1), 1e-5 relative on the loss sum (fp32 sums of N terms on the GPU, double on
 //   the CPU).
+//   Conv2d f32: cuDNN may pick a Winograd or FFT algorithm, whose error bounds are a small constant
+//   times the direct sum's (the operands are transformed): 64·depth·u·Σ|a||b| (depth = the
+//   products per output: C·R·S for y, K·R·S for dx, N·P·Q for dweight).
+//   Conv2d bf16: the same on bf16-rounded operands, plus the output's bf16 rounding (2⁻⁸ relative).
+//   Max pooling: a selection and (for the backward pass) sums in the CPU's order: exact.
 //   SGD: the same operations in the same order without fused multiply-adds: bit for bit.
 // Every test skips without a CUDA build or a GPU and says why.
 #include <gtest/gtest.h>
@@ -16,14 +21,18 @@
 
 #include "core/build_info.h"
 #include "core/tensor.h"
+#include "ops/conv2d.h"
 #include "ops/linear.h"
+#include "ops/maxpool2d.h"
 #include "ops/sgd.h"
 #include "ops/softmax_cross_entropy.h"
 #include "tests/support/gradcheck.h"
 
 #if JOULE_HAVE_CUDA
+#include "cuda/conv2d.h"
 #include "cuda/device.h"
 #include "cuda/linear.h"
+#include "cuda/maxpool2d.h"
 #include "cuda/sgd.h"
 #include "cuda/softmax_cross_entropy.h"
 #endif
@@ -152,6 +161,76 @@ TEST(CudaParity, SoftmaxCrossEntropyMatchesTheCpu) {
   labels.data<int32_t>()[5] = static_cast<int32_t>(C);  // out of range: that row's loss is NaN
   cuda::softmax_cross_entropy_forward(gpu, gprobs, gloss, cuda::to_device(gpu, logits), cuda::to_device(gpu, labels));
   EXPECT_TRUE(std::isnan(cuda::to_host(gpu, gloss).to_floats()[0]));
+}
+
+struct ConvResult {
+  Tensor y, dx, dw, db;
+};
+
+ConvResult cpu_conv(Context& cpu, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& dy,
+                    const Conv2dParams& params) {
+  ConvResult r;
+  conv2d_forward(cpu, r.y, x, w, b, params);
+  r.dw = Tensor::zeros(w.shape());
+  r.db = Tensor::zeros(b.shape());
+  conv2d_backward(cpu, &r.dx, r.dw, &r.db, dy, x, w, params, GradMode::overwrite);
+  return r;
+}
+
+// The CNN's layers in small (3x3 padding 1, C = 1 and C = 8), a strided one and a 1x1, f32 and bf16.
+TEST(CudaParity, Conv2dMatchesTheCpu) {
+  SKIP_WITHOUT_GPU();
+  Context gpu = make_cuda_context(0, 1, 0), cpu = make_cpu_context(1, 0);
+  struct Case { int64_t N, C, H, W, K, R; Conv2dParams params; };
+  const double u = std::ldexp(1.0, -24);
+  for (const Case& c : {Case{4, 1, 12, 12, 8, 3, {1, 1}}, Case{3, 8, 10, 9, 16, 3, {1, 1}}, Case{2, 5, 9, 9, 6, 3, {2, 0}},
+                        Case{2, 16, 6, 6, 4, 1, {1, 0}}}) {
+    for (const DType dtype : {DType::f32, DType::bf16}) {
+      const std::string name = "C" + std::to_string(c.C) + " K" + std::to_string(c.K) + " R" + std::to_string(c.R) +
+                               " stride " + std::to_string(c.params.stride) + " " + dtype_name(dtype);
+      const int64_t P = (c.H + 2 * c.params.padding - c.R) / c.params.stride + 1;
+      const int64_t Q = (c.W + 2 * c.params.padding - c.R) / c.params.stride + 1;
+      auto input = [&](const Shape& shape, uint64_t seed) {
+        const Tensor t = testing::random_tensor(shape, seed);
+        return dtype == DType::bf16 ? widen(to_bf16(t)) : t;  // the operands both sides multiply
+      };
+      const Tensor x = input({c.N, c.C, c.H, c.W}, 21), w = input({c.K, c.C, c.R, c.R}, 22);
+      const Tensor b = input({c.K}, 23), dy = input({c.N, c.K, P, Q}, 24);
+      const ConvResult ref = cpu_conv(cpu, x, w, b, dy, c.params);
+      const ConvResult bound = cpu_conv(cpu, abs_of(x), abs_of(w), abs_of(b), abs_of(dy), c.params);
+      auto up = [&](const Tensor& t) { return cuda::to_device(gpu, dtype == DType::bf16 ? to_bf16(t) : t); };
+      auto down = [&](const Tensor& t) { return dtype == DType::bf16 ? widen(cuda::to_host(gpu, t)) : cuda::to_host(gpu, t); };
+      Tensor y, dx, dw = up(Tensor::zeros(w.shape())), db = up(Tensor::zeros(b.shape()));
+      const Tensor gx = up(x), gw = up(w), gdy = up(dy);
+      cuda::conv2d_forward(gpu, y, gx, gw, up(b), c.params);
+      cuda::conv2d_backward(gpu, &dx, dw, &db, gdy, gx, gw, c.params, GradMode::overwrite);
+      const double out = dtype == DType::bf16 ? std::ldexp(1.0, -8) : 0.0;
+      EXPECT_EQ(violations(down(y), ref.y, bound.y, 64.0 * c.C * c.R * c.R * u, out), 0) << name << " y";
+      EXPECT_EQ(violations(down(dx), ref.dx, bound.dx, 64.0 * c.K * c.R * c.R * u, out), 0) << name << " dx";
+      EXPECT_EQ(violations(down(dw), ref.dw, bound.dw, 64.0 * c.N * P * Q * u, out), 0) << name << " dweight";
+      EXPECT_EQ(violations(down(db), ref.db, bound.db, 64.0 * c.N * P * Q * u, out), 0) << name << " dbias";
+    }
+  }
+}
+
+TEST(CudaParity, MaxPoolMatchesTheCpuExactly) {
+  SKIP_WITHOUT_GPU();
+  Context gpu = make_cuda_context(0, 1, 0), cpu = make_cpu_context(1, 0);
+  for (const auto& [kernel, stride] : {std::pair{2, 2}, std::pair{3, 1}}) {
+    Tensor x = testing::random_tensor({3, 4, 9, 10}, 31);
+    x.data<float>()[6] = x.data<float>()[7] = 5.0f;  // a tie for the maximum: the first wins on both
+    Tensor y, argmax, dx;
+    maxpool2d_forward(cpu, y, argmax, x, kernel, stride);
+    const Tensor dy = testing::random_tensor(y.shape(), 32);
+    maxpool2d_backward(cpu, dx, dy, argmax, x.shape());
+    Tensor gy, gargmax, gdx;
+    cuda::maxpool2d_forward(gpu, gy, gargmax, cuda::to_device(gpu, x), kernel, stride);
+    cuda::maxpool2d_backward(gpu, gdx, cuda::to_device(gpu, dy), gargmax, x.shape(), kernel, stride);
+    EXPECT_EQ(cuda::to_host(gpu, gy).to_floats(), y.to_floats()) << "kernel " << kernel;
+    const Tensor ga = cuda::to_host(gpu, gargmax);
+    for (int64_t i = 0; i < argmax.numel(); ++i) EXPECT_EQ(ga.data<int32_t>()[i], argmax.data<int32_t>()[i]) << i;
+    EXPECT_EQ(cuda::to_host(gpu, gdx).to_floats(), dx.to_floats()) << "kernel " << kernel;
+  }
 }
 
 TEST(CudaParity, SgdMatchesTheCpuBitForBit) {
