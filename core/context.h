@@ -11,8 +11,9 @@
 
 namespace joule {
 class ConvBackend;
-class DeviceState;
+class DeviceRuntime;
 class GemmBackend;
+class GpuOps;
 }
 
 namespace joule {
@@ -34,9 +35,11 @@ struct Context {
   // Convolutions at bf16 (core/conv_bf16.h: oneDNN's bf16 convolution), created on first use, shared like gemm.
   std::shared_ptr<ConvBackend> conv_bf16;
 
-  // On a GPU (device cuda:N): the device's stream and caching allocator (cuda/device.h; opaque here,
-  // made by make_cuda_context). Shared by copies of this context; null on the CPU.
-  std::shared_ptr<DeviceState> device_state;
+  // On a GPU (device cuda:N): the device's memory, stream and library handles (core/device_runtime.h;
+  // cuda/device.h implements it and make_cuda_context sets it). Shared by copies; null on the CPU.
+  std::shared_ptr<DeviceRuntime> device_runtime;
+  // On a GPU: the ops' GPU implementations (ops/gpu_ops.h; opaque here), set by make_cuda_context.
+  std::shared_ptr<GpuOps> gpu_ops;
 
   CounterRng rng(RngStream stream) const { return CounterRng(seed, rank, step, stream); }
 };

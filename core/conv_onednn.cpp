@@ -28,14 +28,27 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-enum Slot { src_slot, weights_slot, dst_slot, diff_dst_slot, diff_dst_data_slot, diff_weights_slot,
-            scratch_slot, slot_count };
+enum Slot {
+  src_slot,
+  weights_slot,
+  dst_slot,
+  diff_dst_slot,
+  diff_dst_data_slot,
+  diff_weights_slot,
+  scratch_slot,
+  slot_count
+};
 
 struct Dims {
   memory::dims src, weights, bias, dst, strides, pad_l, pad_r;
   explicit Dims(const ConvShape& s)
-      : src{s.N, s.C, s.H, s.W}, weights{s.K, s.C, s.R, s.S}, bias{s.K}, dst{s.N, s.K, s.P, s.Q},
-        strides{s.stride, s.stride}, pad_l{s.pad, s.pad}, pad_r{s.pad, s.pad} {}
+      : src{s.N, s.C, s.H, s.W},
+        weights{s.K, s.C, s.R, s.S},
+        bias{s.K},
+        dst{s.N, s.K, s.P, s.Q},
+        strides{s.stride, s.stride},
+        pad_l{s.pad, s.pad},
+        pad_r{s.pad, s.pad} {}
 };
 
 double conv_flops(const ConvShape& s) {
@@ -56,7 +69,8 @@ class OnednnConv final : public ConvBackend {
     const dnnl::version_t* v = dnnl::version();
     std::string text = "onednn " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
                        std::to_string(v->patch) + " convolution";
-    const std::string impls = forward_impl_.name + (forward_impl_.name.empty() || backward_impl_.name.empty() ? "" : "; ") +
+    const std::string impls = forward_impl_.name +
+                              (forward_impl_.name.empty() || backward_impl_.name.empty() ? "" : "; ") +
                               backward_impl_.name;
     if (!impls.empty()) text += " (" + impls + ")";
     return text + ", bf16 in, f32 accumulation and out";
@@ -84,7 +98,8 @@ class OnednnConv final : public ConvBackend {
     const memory dy_user = user(d.dst, tag::nchw, dy), x_user = user(d.src, tag::nchw, x);
     const memory dw_user = user(d.weights, tag::oihw, dweight);
     const memory diff_dst = in_layout(dy_user, b.weights_pd.diff_dst_desc(), diff_dst_slot);
-    const memory diff_weights(b.weights_pd.diff_weights_desc(), engine_, slot(diff_weights_slot, b.weights_pd.diff_weights_desc()));
+    const memory diff_weights(b.weights_pd.diff_weights_desc(), engine_,
+                              slot(diff_weights_slot, b.weights_pd.diff_weights_desc()));
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, in_layout(x_user, b.weights_pd.src_desc(), src_slot)},
                                          {DNNL_ARG_DIFF_DST, diff_dst},
                                          {DNNL_ARG_DIFF_WEIGHTS, diff_weights}};
@@ -161,14 +176,16 @@ class OnednnConv final : public ConvBackend {
     return to;
   }
   void reorder(const memory& from, const memory& to, const dnnl::primitive_attr& attr = {}) {
-    dnnl::reorder(dnnl::reorder::primitive_desc(from, to, attr)).execute(stream_, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+    dnnl::reorder(dnnl::reorder::primitive_desc(from, to, attr))
+        .execute(stream_, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
   }
   // Where a primitive writes a result meant for `user`: `user` itself when the layouts agree.
   memory output(const memory& user_memory, const memory::desc& want, Slot which) {
     return user_memory.get_desc() == want ? user_memory : memory(want, engine_, slot(which, want));
   }
   void run(const dnnl::primitive& primitive, const memory::desc& scratch, std::unordered_map<int, memory> args) {
-    if (scratch.get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, memory(scratch, engine_, slot(scratch_slot, scratch)));
+    if (scratch.get_size() > 0)
+      args.emplace(DNNL_ARG_SCRATCHPAD, memory(scratch, engine_, slot(scratch_slot, scratch)));
     primitive.execute(stream_, args);
   }
 
@@ -223,15 +240,16 @@ class OnednnConv final : public ConvBackend {
       b.weights = Weights(b.weights_pd);
       if (data_too) {
         using Data = dnnl::convolution_backward_data;
-        b.data_pd = Data::primitive_desc(Data::desc(algorithm, diff_src, weights, diff_dst, d.strides, d.pad_l, d.pad_r),
-                                         attr, engine_, hint);
+        b.data_pd = Data::primitive_desc(
+            Data::desc(algorithm, diff_src, weights, diff_dst, d.strides, d.pad_l, d.pad_r), attr, engine_, hint);
         b.data = Data(b.data_pd);
       }
     } catch (const dnnl::error& e) {
       JOULE_FAIL("oneDNN has no bf16 convolution backward for ", describe(s), ": ", e.what());
     }
-    note_impl(s, false, "backward weights " + std::string(b.weights_pd.impl_info_str()) +
-                     (data_too ? ", data " + std::string(b.data_pd.impl_info_str()) : ""));
+    note_impl(s, false,
+              "backward weights " + std::string(b.weights_pd.impl_info_str()) +
+                  (data_too ? ", data " + std::string(b.data_pd.impl_info_str()) : ""));
     backwards_.push_back(std::move(b));
     return backwards_.back();
   }

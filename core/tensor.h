@@ -82,8 +82,17 @@ class Tensor {
 };
 
 // Makes `tensor` an allocation of this shape/dtype/device unless it already is one: lets callers
-// keep activation and workspace buffers across steps.
+// keep activation and workspace buffers across steps. (Host buffers; ops use the Context's form.)
 void ensure_tensor(Tensor& tensor, const Shape& shape, DType dtype, Device device);
+
+struct Context;
+// Tensors on the context's device: the CPU, or an accelerator through ctx.device_runtime.
+Tensor empty_tensor(const Context& ctx, const Shape& shape, DType dtype = DType::f32);
+Tensor zeros_tensor(const Context& ctx, const Shape& shape, DType dtype = DType::f32);
+// ensure_tensor on the context's device: what ops allocate their outputs with.
+void ensure_tensor(const Context& ctx, Tensor& tensor, const Shape& shape, DType dtype);
+// dst = src across devices (host ↔ the context's device, or within one); same shape and dtype.
+void copy_tensor(const Context& ctx, const Tensor& dst, const Tensor& src);
 
 // Shape/dtype/device checks for op contracts; the message names the op and the argument.
 // ndim < 0 accepts any rank.

@@ -30,8 +30,8 @@ void* CachingAllocator::allocate(size_t bytes) {
       release_cached();
       status = cudaMalloc(&pointer, size);
     }
-    JOULE_CHECK(status == cudaSuccess, "cuda:", device_, ": cannot allocate ", size, " bytes (",
-                stats_.reserved_bytes, " reserved, ", stats_.in_use_bytes, " in use): ", cudaGetErrorString(status));
+    JOULE_CHECK(status == cudaSuccess, "cuda:", device_, ": cannot allocate ", size, " bytes (", stats_.reserved_bytes,
+                " reserved, ", stats_.in_use_bytes, " in use): ", cudaGetErrorString(status));
     ++stats_.device_allocations;
     stats_.reserved_bytes += size;
   }

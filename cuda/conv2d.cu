@@ -50,8 +50,9 @@ using Plans = std::vector<std::unique_ptr<Plan>>;
 cudnnDataType_t dnn_type(DType d) { return d == DType::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT; }
 
 std::string describe(const Key& k) {
-  return "N" + std::to_string(k.N) + " C" + std::to_string(k.C) + " " + std::to_string(k.H) + "x" + std::to_string(k.W) +
-         " K" + std::to_string(k.K) + " " + std::to_string(k.R) + "x" + std::to_string(k.S) + " " + dtype_name(k.dtype);
+  return "N" + std::to_string(k.N) + " C" + std::to_string(k.C) + " " + std::to_string(k.H) + "x" +
+         std::to_string(k.W) + " K" + std::to_string(k.K) + " " + std::to_string(k.R) + "x" + std::to_string(k.S) +
+         " " + dtype_name(k.dtype);
 }
 
 // The first deterministic algorithm within the workspace limit among cuDNN's ranked candidates.
@@ -87,7 +88,8 @@ Plan& plan_for(Context& ctx, const Key& k) {
   JOULE_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, type, CUDNN_TENSOR_NCHW, int(k.K), int(k.C), int(k.R), int(k.S)));
   JOULE_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, k.pad, k.pad, k.stride, k.stride, 1, 1,
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-  JOULE_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, k.dtype == DType::bf16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+  JOULE_CUDNN_CHECK(
+      cudnnSetConvolutionMathType(p->conv, k.dtype == DType::bf16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
   int n, c, h, w;
   JOULE_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &c, &h, &w));
   p->P = h, p->Q = w;
@@ -100,7 +102,8 @@ Plan& plan_for(Context& ctx, const Key& k) {
   JOULE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(dnn, p->x, p->w, p->conv, p->y, kCandidates, &found, fwd));
   pick(fwd, found, k, "forward", &p->fwd, &p->fwd_bytes);
   cudnnConvolutionBwdDataAlgoPerf_t data[kCandidates];
-  JOULE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn, p->w, p->y, p->conv, p->x, kCandidates, &found, data));
+  JOULE_CUDNN_CHECK(
+      cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn, p->w, p->y, p->conv, p->x, kCandidates, &found, data));
   pick(data, found, k, "backward-data", &p->bwd_data, &p->bwd_data_bytes);
   cudnnConvolutionBwdFilterAlgoPerf_t filter[kCandidates];
   JOULE_CUDNN_CHECK(
@@ -118,8 +121,8 @@ Key key_of(const char* op, const Context& ctx, const Tensor& x, const Tensor& we
   JOULE_CHECK(params.stride >= 1 && params.padding >= 0, op, ": stride must be >= 1 and padding >= 0");
   JOULE_CHECK(weight.size(2) <= x.size(2) + 2 * params.padding && weight.size(3) <= x.size(3) + 2 * params.padding, op,
               ": weight kernel does not fit the padded input (x ", x.describe(), ", padding ", params.padding, ")");
-  return {x.size(0), x.size(1), x.size(2), x.size(3), weight.size(0), weight.size(2), weight.size(3),
-          params.stride, params.padding, x.dtype()};
+  return {x.size(0),      x.size(1),      x.size(2),     x.size(3),      weight.size(0),
+          weight.size(2), weight.size(3), params.stride, params.padding, x.dtype()};
 }
 
 // A scratch block of `bytes` from the caching allocator for the duration of one call.
@@ -173,7 +176,8 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, c
   ensure(ctx, *dx, x.shape(), x.dtype());
   Tensor ws = workspace(ctx, p.bwd_data_bytes);
   JOULE_CUDNN_CHECK(cudnnConvolutionBackwardData(dnn, &one, p.w, weight.raw_data(), p.y, dy.raw_data(), p.conv,
-                                                 p.bwd_data, ws.raw_data(), p.bwd_data_bytes, &zero, p.x, dx->raw_data()));
+                                                 p.bwd_data, ws.raw_data(), p.bwd_data_bytes, &zero, p.x,
+                                                 dx->raw_data()));
 }
 
 }  // namespace joule::cuda

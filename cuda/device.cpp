@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "cuda/check.h"
+#include "cuda/gpu_ops.h"
 
 namespace joule {
 
@@ -27,8 +28,8 @@ std::string describe_cuda_device(int index) {
   JOULE_CUDA_CHECK(cudaDeviceGetPCIBusId(bus, sizeof bus, index));
   char gib[32];
   std::snprintf(gib, sizeof gib, "%.1f", static_cast<double>(p.totalGlobalMem) / (1u << 30));
-  return std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ", " + gib +
-         " GiB, PCI " + bus + ")";
+  return std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ", " + gib + " GiB, PCI " +
+         bus + ")";
 }
 
 DeviceState::DeviceState(int device) : device_(device), allocator_(device) {
@@ -71,25 +72,40 @@ DeviceState::~DeviceState() {
 Context make_cuda_context(int device, int threads, uint64_t seed) {
   Context ctx = make_cpu_context(threads, seed);
   ctx.device = Device::cuda(device);
-  ctx.device_state = std::make_shared<DeviceState>(device);
+  ctx.device_runtime = std::make_shared<DeviceState>(device);
+  ctx.gpu_ops = make_cuda_ops();
   return ctx;
 }
 
 DeviceState& device_state(const Context& ctx) {
-  JOULE_CHECK(!ctx.device.is_cpu() && ctx.device_state != nullptr, "a GPU op got a context on ", ctx.device.str());
-  return *ctx.device_state;
+  JOULE_CHECK(!ctx.device.is_cpu() && ctx.device_runtime != nullptr, "a GPU op got a context on ", ctx.device.str());
+  return static_cast<DeviceState&>(*ctx.device_runtime);  // only make_cuda_context sets a CUDA device's runtime
+}
+
+Storage DeviceState::allocate(size_t bytes) {
+  void* data = allocator_.allocate(bytes);
+  // the deleter keeps this state (stream, allocator) alive as long as the memory
+  std::shared_ptr<DeviceState> self = shared_from_this();
+  return Storage(data, bytes, device(), [self](void* p) { self->allocator_.release(p); });
+}
+
+void DeviceState::fill_zero(const Tensor& dst) {
+  JOULE_CUDA_CHECK(cudaMemsetAsync(dst.raw_data(), 0, dst.nbytes(), stream_));
+}
+
+void DeviceState::copy(const Tensor& dst, const Tensor& src) {
+  const bool to_host = dst.device().is_cpu(), from_host = src.device().is_cpu();
+  const cudaMemcpyKind kind = from_host ? (to_host ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice)
+                                        : (to_host ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
+  JOULE_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), src.nbytes(), kind, stream_));
+  if (to_host || from_host) JOULE_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 namespace cuda {
 
 Tensor empty(const Context& ctx, const Shape& shape, DType dtype) {
-  std::shared_ptr<DeviceState> state = ctx.device_state;
-  JOULE_CHECK(state != nullptr && !ctx.device.is_cpu(), "cuda::empty needs a context on a GPU, got ", ctx.device.str());
-  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
-  void* data = state->allocator().allocate(bytes);
-  // the deleter keeps the device state (stream, allocator) alive as long as the tensor
-  Storage storage(data, bytes, ctx.device, [state](void* p) { state->allocator().release(p); });
-  return Tensor(std::move(storage), 0, shape, dtype);
+  device_state(ctx);  // a GPU context, else the error names the device
+  return empty_tensor(ctx, shape, dtype);
 }
 
 void ensure(const Context& ctx, Tensor& t, const Shape& shape, DType dtype) {
@@ -100,18 +116,14 @@ void ensure(const Context& ctx, Tensor& t, const Shape& shape, DType dtype) {
 Tensor to_device(const Context& ctx, const Tensor& host) {
   JOULE_CHECK(host.device().is_cpu(), "cuda::to_device: ", host.describe(), " is not on the CPU");
   Tensor out = empty(ctx, host.shape(), host.dtype());
-  JOULE_CUDA_CHECK(cudaMemcpyAsync(out.raw_data(), host.raw_data(), host.nbytes(), cudaMemcpyHostToDevice,
-                                   device_state(ctx).stream()));
-  synchronize(ctx);  // the host tensor may be freed or changed as soon as we return
+  copy_tensor(ctx, out, host);
   return out;
 }
 
 Tensor to_host(const Context& ctx, const Tensor& device) {
   JOULE_CHECK(!device.device().is_cpu(), "cuda::to_host: ", device.describe(), " is already on the CPU");
   Tensor out = Tensor::empty(device.shape(), device.dtype());
-  JOULE_CUDA_CHECK(cudaMemcpyAsync(out.raw_data(), device.raw_data(), device.nbytes(), cudaMemcpyDeviceToHost,
-                                   device_state(ctx).stream()));
-  synchronize(ctx);
+  copy_tensor(ctx, out, device);
   return out;
 }
 

@@ -12,10 +12,11 @@
 #include <string>
 
 #include <cublas_v2.h>
-#include <cudnn.h>
 #include <cuda_runtime_api.h>
+#include <cudnn.h>
 
 #include "core/context.h"
+#include "core/device_runtime.h"
 #include "core/tensor.h"
 #include "cuda/allocator.h"
 
@@ -30,15 +31,19 @@ CudaDevices probe_cuda_devices();
 // "NVIDIA H200 (sm_90, 139.8 GiB, PCI 0000:19:00.0)"
 std::string describe_cuda_device(int index);
 
-// Everything a GPU op needs besides its tensors (core/context.h forward-declares it).
-class DeviceState {
+// Everything a GPU op needs besides its tensors; to core and ops it is the context's DeviceRuntime.
+class DeviceState final : public DeviceRuntime, public std::enable_shared_from_this<DeviceState> {
  public:
   explicit DeviceState(int device);
-  ~DeviceState();
+  ~DeviceState() override;
   DeviceState(const DeviceState&) = delete;
   DeviceState& operator=(const DeviceState&) = delete;
 
-  int device() const { return device_; }
+  Device device() const override { return Device::cuda(device_); }
+  Storage allocate(size_t bytes) override;
+  void fill_zero(const Tensor& dst) override;
+  void copy(const Tensor& dst, const Tensor& src) override;
+  int index() const { return device_; }
   cudaStream_t stream() const { return stream_; }  // the compute stream: every op is enqueued here
   CachingAllocator& allocator() { return allocator_; }
   cublasHandle_t blas();  // made on first use, bound to stream()

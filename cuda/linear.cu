@@ -38,11 +38,10 @@ void gemm(Context& ctx, DType dtype, bool trans_a, bool trans_b, int64_t m, int6
           int64_t lda, const void* B, int64_t ldb, float beta, void* C, int64_t ldc) {
   const float alpha = 1.0f;
   const cudaDataType_t type = blas_type(dtype);
-  JOULE_CUBLAS_CHECK(cublasGemmEx(device_state(ctx).blas(), trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                  trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(m), static_cast<int>(n),
-                                  static_cast<int>(k), &alpha, A, type, static_cast<int>(lda), B, type,
-                                  static_cast<int>(ldb), &beta, C, type, static_cast<int>(ldc), CUBLAS_COMPUTE_32F,
-                                  CUBLAS_GEMM_DEFAULT));
+  JOULE_CUBLAS_CHECK(cublasGemmEx(
+      device_state(ctx).blas(), trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+      static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), &alpha, A, type, static_cast<int>(lda), B, type,
+      static_cast<int>(ldb), &beta, C, type, static_cast<int>(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 template <class T>
@@ -57,7 +56,8 @@ void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weig
   check_gpu_tensor(ctx, x, op, "x", 2, {DType::f32, DType::bf16});
   check_gpu_tensor(ctx, weight, op, "weight", 2, {x.dtype()});
   const int64_t N = x.size(0), IN = x.size(1), OUT = weight.size(0);
-  JOULE_CHECK(weight.size(1) == IN, op, ": weight ", weight.describe(), " must be [OUT, ", IN, "] for x ", x.describe());
+  JOULE_CHECK(weight.size(1) == IN, op, ": weight ", weight.describe(), " must be [OUT, ", IN, "] for x ",
+              x.describe());
   if (bias.defined()) {
     check_gpu_tensor(ctx, bias, op, "bias", 1, {x.dtype()});
     JOULE_CHECK(bias.size(0) == OUT, op, ": bias ", bias.describe(), " must have OUT = ", OUT, " elements");
@@ -70,7 +70,8 @@ void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weig
   if (x.dtype() == DType::f32) {
     add_bias_kernel<<<blocks_for(N * OUT), 256, 0, stream>>>(as<float>(y), as<const float>(bias), N, OUT);
   } else {
-    add_bias_kernel<<<blocks_for(N * OUT), 256, 0, stream>>>(as<__nv_bfloat16>(y), as<const __nv_bfloat16>(bias), N, OUT);
+    add_bias_kernel<<<blocks_for(N * OUT), 256, 0, stream>>>(as<__nv_bfloat16>(y), as<const __nv_bfloat16>(bias), N,
+                                                             OUT);
   }
   JOULE_CUDA_CHECK(cudaGetLastError());
 }
@@ -99,7 +100,8 @@ void linear_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, c
     JOULE_CHECK(dbias->size(0) == OUT, op, ": dbias ", dbias->describe(), " must have OUT = ", OUT, " elements");
     cudaStream_t stream = device_state(ctx).stream();
     if (dtype == DType::f32) {
-      bias_gradient_kernel<<<blocks_for(OUT), 256, 0, stream>>>(as<float>(*dbias), as<const float>(dy), N, OUT, accumulate);
+      bias_gradient_kernel<<<blocks_for(OUT), 256, 0, stream>>>(as<float>(*dbias), as<const float>(dy), N, OUT,
+                                                                accumulate);
     } else {
       bias_gradient_kernel<<<blocks_for(OUT), 256, 0, stream>>>(as<__nv_bfloat16>(*dbias), as<const __nv_bfloat16>(dy),
                                                                 N, OUT, accumulate);

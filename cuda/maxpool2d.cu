@@ -27,7 +27,7 @@ __global__ void pool_forward(T* y, int32_t* argmax, const T* x, PoolShape s) {
       for (int j = 0; j < s.kernel; ++j) {
         const int64_t at = (p * s.stride + i) * s.W + q * s.stride + j;
         const float v = static_cast<float>(in[at]);
-        if (isnan(best_v)) continue;             // a NaN already won: it propagates
+        if (isnan(best_v)) continue;                        // a NaN already won: it propagates
         if (isnan(v) || v > best_v) best = at, best_v = v;  // strictly greater: the first maximum wins ties
       }
     y[o] = in[best];
@@ -35,24 +35,19 @@ __global__ void pool_forward(T* y, int32_t* argmax, const T* x, PoolShape s) {
   }
 }
 
-// dx[plane, h, w] = Σ over the outputs (p, q) of that plane whose window holds (h, w) and whose
-// argmax is h·W + w, in (p, q) order.
+// One thread per (n, c) plane: dx = 0, then each output's dy added at its argmax, outputs in order —
+// the CPU's loop, so overlapping windows sum in the same order (deterministic, no atomics).
 template <class T>
 __global__ void pool_backward(T* dx, const T* dy, const int32_t* argmax, PoolShape s) {
-  const int64_t total = s.N * s.C * s.H * s.W;
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t w = i % s.W, h = (i / s.W) % s.H, plane = i / (s.H * s.W);
-    const int64_t flat = h * s.W + w;
-    // outputs whose window covers (h, w): p*stride <= h < p*stride + kernel
-    const int64_t p_lo = h >= s.kernel ? (h - s.kernel) / s.stride + 1 : 0, p_hi = min(h / s.stride, s.P - 1);
-    const int64_t q_lo = w >= s.kernel ? (w - s.kernel) / s.stride + 1 : 0, q_hi = min(w / s.stride, s.Q - 1);
-    float sum = 0.0f;
-    for (int64_t p = p_lo; p <= p_hi; ++p)
-      for (int64_t q = q_lo; q <= q_hi; ++q) {
-        const int64_t o = (plane * s.P + p) * s.Q + q;
-        if (argmax[o] == flat) sum += static_cast<float>(dy[o]);
-      }
-    dx[i] = static_cast<T>(sum);
+  const int64_t planes = s.N * s.C, in_plane = s.H * s.W, out_plane = s.P * s.Q;
+  for (int64_t plane = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; plane < planes;
+       plane += int64_t{gridDim.x} * blockDim.x) {
+    T* out = dx + plane * in_plane;
+    for (int64_t i = 0; i < in_plane; ++i) out[i] = static_cast<T>(0.0f);
+    for (int64_t o = 0; o < out_plane; ++o) {
+      const int64_t at = argmax[plane * out_plane + o];
+      out[at] = static_cast<T>(static_cast<float>(out[at]) + static_cast<float>(dy[plane * out_plane + o]));
+    }
   }
 }
 
@@ -73,24 +68,24 @@ void maxpool2d_forward(Context& ctx, Tensor& y, Tensor& argmax, const Tensor& x,
   if (x.dtype() == DType::f32) {
     pool_forward<<<blocks_for(total), 256, 0, stream>>>(y.data<float>(), argmax.data<int32_t>(), x.data<float>(), s);
   } else {
-    pool_forward<<<blocks_for(total), 256, 0, stream>>>(static_cast<__nv_bfloat16*>(y.raw_data()), argmax.data<int32_t>(),
+    pool_forward<<<blocks_for(total), 256, 0, stream>>>(static_cast<__nv_bfloat16*>(y.raw_data()),
+                                                        argmax.data<int32_t>(),
                                                         static_cast<const __nv_bfloat16*>(x.raw_data()), s);
   }
   JOULE_CUDA_CHECK(cudaGetLastError());
 }
 
-void maxpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& argmax, const Shape& x_shape,
-                        int kernel, int stride) {
+void maxpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& argmax, const Shape& x_shape) {
   const char* op = "cuda::maxpool2d_backward";
   check_gpu_tensor(ctx, dy, op, "dy", 4, {DType::f32, DType::bf16});
   check_gpu_tensor(ctx, argmax, op, "argmax", 4, {DType::i32});
-  JOULE_CHECK(x_shape.size() == 4 && argmax.shape() == dy.shape(), op, ": argmax ", argmax.describe(), " must match dy ",
-              dy.describe(), " and x_shape must be [N, C, H, W]");
-  PoolShape s{x_shape[0], x_shape[1], x_shape[2], x_shape[3], dy.size(2), dy.size(3), kernel, stride};
-  JOULE_CHECK(s.P == (s.H - kernel) / stride + 1 && s.Q == (s.W - kernel) / stride + 1, op, ": dy ", dy.describe(),
-              " is not the pooled shape of ", shape_str(x_shape), " at kernel ", kernel, " stride ", stride);
+  JOULE_CHECK(x_shape.size() == 4 && argmax.shape() == dy.shape(), op, ": argmax ", argmax.describe(),
+              " must match dy ", dy.describe(), " and x_shape must be [N, C, H, W]");
+  PoolShape s{x_shape[0], x_shape[1], x_shape[2], x_shape[3], dy.size(2), dy.size(3), 0, 0};
+  JOULE_CHECK(s.N == dy.size(0) && s.C == dy.size(1) && s.P <= s.H && s.Q <= s.W, op, ": dy ", dy.describe(),
+              " is not a pooled shape of x_shape ", shape_str(x_shape));
   ensure(ctx, dx, x_shape, dy.dtype());
-  const int64_t total = shape_numel(x_shape);
+  const int64_t total = s.N * s.C;
   if (total == 0) return;
   cudaStream_t stream = device_state(ctx).stream();
   if (dy.dtype() == DType::f32) {

@@ -37,7 +37,7 @@ void relu_forward(Context& ctx, Tensor& y, const Tensor& x) {
     relu_forward_kernel<<<blocks_for(n), 256, 0, stream>>>(y.data<float>(), x.data<float>(), n);
   } else {
     relu_forward_kernel<<<blocks_for(n), 256, 0, stream>>>(static_cast<__nv_bfloat16*>(y.raw_data()),
-                                                          static_cast<const __nv_bfloat16*>(x.raw_data()), n);
+                                                           static_cast<const __nv_bfloat16*>(x.raw_data()), n);
   }
   JOULE_CUDA_CHECK(cudaGetLastError());
 }
@@ -56,8 +56,8 @@ void relu_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& y) 
     relu_backward_kernel<<<blocks_for(n), 256, 0, stream>>>(dx.data<float>(), dy.data<float>(), y.data<float>(), n);
   } else {
     relu_backward_kernel<<<blocks_for(n), 256, 0, stream>>>(static_cast<__nv_bfloat16*>(dx.raw_data()),
-                                                           static_cast<const __nv_bfloat16*>(dy.raw_data()),
-                                                           static_cast<const __nv_bfloat16*>(y.raw_data()), n);
+                                                            static_cast<const __nv_bfloat16*>(dy.raw_data()),
+                                                            static_cast<const __nv_bfloat16*>(y.raw_data()), n);
   }
   JOULE_CUDA_CHECK(cudaGetLastError());
 }

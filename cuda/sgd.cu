@@ -32,7 +32,8 @@ void sgd_step(Context& ctx, Tensor& params, Tensor& momentum_buffer, const Tenso
   const char* op = "cuda::sgd_step";
   check_gpu_tensor(ctx, params, op, "params", -1, {DType::f32});
   check_gpu_tensor(ctx, grads, op, "grads", -1, {DType::f32});
-  JOULE_CHECK(grads.numel() == params.numel(), op, ": grads ", grads.describe(), " must match params ", params.describe());
+  JOULE_CHECK(grads.numel() == params.numel(), op, ": grads ", grads.describe(), " must match params ",
+              params.describe());
   JOULE_CHECK(std::isfinite(lr) && lr >= 0.0f, op, ": lr must be >= 0, got ", lr);
   JOULE_CHECK(options.momentum >= 0.0f, op, ": momentum must be >= 0, got ", options.momentum);
   JOULE_CHECK(options.weight_decay >= 0.0f, op, ": weight_decay must be >= 0, got ", options.weight_decay);
@@ -46,7 +47,8 @@ void sgd_step(Context& ctx, Tensor& params, Tensor& momentum_buffer, const Tenso
       JOULE_CUDA_CHECK(cudaMemsetAsync(momentum_buffer.raw_data(), 0, momentum_buffer.nbytes(), stream));
     }
     check_gpu_tensor(ctx, momentum_buffer, op, "momentum_buffer", -1, {DType::f32});
-    JOULE_CHECK(momentum_buffer.numel() == n, op, ": momentum_buffer ", momentum_buffer.describe(), " must match params");
+    JOULE_CHECK(momentum_buffer.numel() == n, op, ": momentum_buffer ", momentum_buffer.describe(),
+                " must match params");
     buf = momentum_buffer.data<float>();
   }
   if (n == 0) return;

@@ -14,11 +14,12 @@
 // bf16_min_depth deep instead runs oneDNN's bf16 convolution primitives (core/conv_bf16.h, through
 // ctx.conv_bf16); shallower ones stay f32.
 #include "ops/conv2d.h"
+#include "ops/gpu_ops.h"
 
 #include <algorithm>
 
-#include "core/eigen.h"
 #include "core/conv_bf16.h"
+#include "core/eigen.h"
 #include "ops/small_gemm.h"
 
 #if defined(_OPENMP)
@@ -62,9 +63,9 @@ ConvGeometry check_conv(const char* op, const Tensor& x, const Tensor& weight, c
   g.stride = params.stride, g.pad = params.padding;
   JOULE_CHECK(weight.size(1) == g.C, op, ": weight ", weight.describe(), " has ", weight.size(1),
               " in-channels, expected C = ", g.C, " from x ", x.describe());
-  JOULE_CHECK(g.R >= 1 && g.S >= 1 && g.R <= g.H + 2 * g.pad && g.S <= g.W + 2 * g.pad, op, ": weight kernel ",
-              g.R, "x", g.S, " does not fit the padded input ", g.H + 2 * g.pad, "x", g.W + 2 * g.pad,
-              " (x ", x.describe(), ", padding ", g.pad, ")");
+  JOULE_CHECK(g.R >= 1 && g.S >= 1 && g.R <= g.H + 2 * g.pad && g.S <= g.W + 2 * g.pad, op, ": weight kernel ", g.R,
+              "x", g.S, " does not fit the padded input ", g.H + 2 * g.pad, "x", g.W + 2 * g.pad, " (x ", x.describe(),
+              ", padding ", g.pad, ")");
   g.P = (g.H + 2 * g.pad - g.R) / g.stride + 1;
   g.Q = (g.W + 2 * g.pad - g.S) / g.stride + 1;
   return g;
@@ -215,14 +216,15 @@ void parallel_chunks(int threads, int64_t n, Body&& body) {
 
 void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias,
                     const Conv2dParams& params) {
+  if (!ctx.device.is_cpu()) return gpu_ops(ctx, "conv2d_forward").conv2d_forward(ctx, y, x, weight, bias, params);
   const char* op = "conv2d_forward";
   const ConvGeometry g = check_conv(op, x, weight, params);
   if (bias.defined()) {
     check_cpu_tensor(bias, op, "bias", 1);
-    JOULE_CHECK(bias.size(0) == g.K, op, ": bias ", bias.describe(), " must have K = ", g.K,
-                " elements (weight ", weight.describe(), ")");
+    JOULE_CHECK(bias.size(0) == g.K, op, ": bias ", bias.describe(), " must have K = ", g.K, " elements (weight ",
+                weight.describe(), ")");
   }
-  ensure_tensor(y, {g.N, g.K, g.P, g.Q}, DType::f32, x.device());
+  ensure_tensor(ctx, y, {g.N, g.K, g.P, g.Q}, DType::f32);
   if (runs_bf16(ctx, g))
     return bf16_conv(ctx).forward(g, x.data<float>(), weight.data<float>(),
                                   bias.defined() ? bias.data<float>() : nullptr, y.data<float>());
@@ -254,12 +256,14 @@ void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weig
 
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, const Tensor& dy, const Tensor& x,
                      const Tensor& weight, const Conv2dParams& params, GradMode mode) {
+  if (!ctx.device.is_cpu())
+    return gpu_ops(ctx, "conv2d_backward").conv2d_backward(ctx, dx, dweight, dbias, dy, x, weight, params, mode);
   const char* op = "conv2d_backward";
   const ConvGeometry g = check_conv(op, x, weight, params);
   check_cpu_tensor(dy, op, "dy", 4);
   const Shape y_shape{g.N, g.K, g.P, g.Q};
-  JOULE_CHECK(dy.shape() == y_shape, op, ": dy ", dy.describe(), " must have shape ", shape_str(y_shape),
-              " (x ", x.describe(), ", weight ", weight.describe(), ")");
+  JOULE_CHECK(dy.shape() == y_shape, op, ": dy ", dy.describe(), " must have shape ", shape_str(y_shape), " (x ",
+              x.describe(), ", weight ", weight.describe(), ")");
   check_cpu_tensor(dweight, op, "dweight", 4);
   JOULE_CHECK(dweight.shape() == weight.shape(), op, ": dweight ", dweight.describe(), " must have shape ",
               shape_str(weight.shape()), " of weight");
@@ -267,7 +271,7 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, c
     check_cpu_tensor(*dbias, op, "dbias", 1);
     JOULE_CHECK(dbias->size(0) == g.K, op, ": dbias ", dbias->describe(), " must have K = ", g.K, " elements");
   }
-  if (dx) ensure_tensor(*dx, x.shape(), DType::f32, x.device());
+  if (dx) ensure_tensor(ctx, *dx, x.shape(), DType::f32);
   if (runs_bf16(ctx, g))
     return bf16_conv(ctx).backward(g, x.data<float>(), weight.data<float>(), dy.data<float>(),
                                    dx ? dx->data<float>() : nullptr, dweight.data<float>(),

@@ -39,8 +39,8 @@ void dropout_forward(Context& ctx, Tensor& y, Tensor& mask, const Tensor& x, flo
   JOULE_CHECK(site < (1u << 24), op, ": site must be < 2^24, got ", site);
   const int64_t n = x.numel();
   JOULE_CHECK(n < (int64_t{1} << kSiteShift), op, ": x has ", n, " elements, more than a site's 2^40");
-  ensure_tensor(y, x.shape(), DType::f32, x.device());
-  ensure_tensor(mask, x.shape(), DType::u8, x.device());
+  ensure_tensor(ctx, y, x.shape(), DType::f32);
+  ensure_tensor(ctx, mask, x.shape(), DType::u8);
   const float* px = x.data<float>();
   float* py = y.data<float>();
   uint8_t* pm = mask.data<uint8_t>();
@@ -79,7 +79,7 @@ void dropout_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& 
   JOULE_CHECK(mask.shape() == dy.shape(), op, ": mask must have the shape of dy = ", shape_str(dy.shape()),
               ", got ", mask.describe());
   check_p(p, op);
-  ensure_tensor(dx, dy.shape(), DType::f32, dy.device());  // a no-op when dx is dy (in place)
+  ensure_tensor(ctx, dx, dy.shape(), DType::f32);  // a no-op when dx is dy (in place)
   const float scale = 1.0f / (1.0f - p);
   const float* pdy = dy.data<float>();
   const uint8_t* pm = mask.data<uint8_t>();

@@ -32,7 +32,7 @@ void embedding_forward(Context& ctx, Tensor& y, const Tensor& ids, const Tensor&
   check_ids(ids, V, op);
   Shape y_shape = ids.shape();
   y_shape.push_back(D);
-  ensure_tensor(y, y_shape, DType::f32, table.device());
+  ensure_tensor(ctx, y, y_shape, DType::f32);
 
   const int32_t* pid = ids.data<int32_t>();
   const float* pt = table.data<float>();

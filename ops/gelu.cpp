@@ -32,7 +32,7 @@ using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
 
 void gelu_forward(Context& ctx, Tensor& y, const Tensor& x) {
   check_cpu_tensor(x, "gelu_forward", "x", -1);
-  ensure_tensor(y, x.shape(), DType::f32, x.device());
+  ensure_tensor(ctx, y, x.shape(), DType::f32);
   const float* px = x.data<float>();
   float* py = y.data<float>();
   const int64_t n = x.numel(), chunks = (n + kChunk - 1) / kChunk;
@@ -51,7 +51,7 @@ void gelu_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& x) 
   check_cpu_tensor(x, op, "x", -1);
   JOULE_CHECK(dy.shape() == x.shape(), op, ": dy must have the shape of x = ", shape_str(x.shape()), ", got ",
               dy.describe());
-  ensure_tensor(dx, dy.shape(), DType::f32, dy.device());  // a no-op when dx is dy (in place)
+  ensure_tensor(ctx, dx, dy.shape(), DType::f32);  // a no-op when dx is dy (in place)
   const float* px = x.data<float>();
   const float* pdy = dy.data<float>();
   float* pdx = dx.data<float>();

@@ -66,9 +66,9 @@ void layernorm_forward(Context& ctx, Tensor& y, Tensor& mean, Tensor& rstd, cons
   check_cpu_tensor(beta, op, "beta", 1);
   check_shape(beta, op, "beta", "[D]", {D});
   JOULE_CHECK(eps > 0.0f, op, ": eps must be positive, got ", eps);
-  ensure_tensor(y, {N, D}, DType::f32, x.device());
-  ensure_tensor(mean, {N}, DType::f32, x.device());
-  ensure_tensor(rstd, {N}, DType::f32, x.device());
+  ensure_tensor(ctx, y, {N, D}, DType::f32);
+  ensure_tensor(ctx, mean, {N}, DType::f32);
+  ensure_tensor(ctx, rstd, {N}, DType::f32);
 
   const float* px = x.data<float>();
   float* py = y.data<float>();
@@ -113,7 +113,7 @@ void layernorm_backward(Context& ctx, Tensor& dx, Tensor& dgamma, Tensor& dbeta,
   const float* prstd = rstd.data<float>();
   parameter_grads(ctx, dgamma.data<float>(), dbeta.data<float>(), pdy, px, pmean, prstd, N, D, mode);
 
-  ensure_tensor(dx, {N, D}, DType::f32, x.device());  // a no-op when dx is dy (in place)
+  ensure_tensor(ctx, dx, {N, D}, DType::f32);  // a no-op when dx is dy (in place)
   float* pdx = dx.data<float>();
   ConstArrayMap G(gamma.data<float>(), D);
   const float inv_d = D > 0 ? 1.0f / static_cast<float>(D) : 0.0f;

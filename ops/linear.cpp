@@ -2,6 +2,7 @@
 //
 // Dimension letters: N rows (batch), IN input features, OUT output features.
 #include "ops/linear.h"
+#include "ops/gpu_ops.h"
 
 #include <algorithm>
 
@@ -34,6 +35,7 @@ void column_sums(Context& ctx, float* db, const float* dy, int64_t N, int64_t OU
 }  // namespace
 
 void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (!ctx.device.is_cpu()) return gpu_ops(ctx, "linear_forward").linear_forward(ctx, y, x, weight, bias);
   const char* op = "linear_forward";
   check_cpu_tensor(x, op, "x", 2);
   check_cpu_tensor(weight, op, "weight", 2);
@@ -43,7 +45,7 @@ void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weig
     check_cpu_tensor(bias, op, "bias", 1);
     check_shape(bias, op, "bias", "[OUT]", {OUT});
   }
-  ensure_tensor(y, {N, OUT}, DType::f32, x.device());
+  ensure_tensor(ctx, y, {N, OUT}, DType::f32);
 
   float* py = y.data<float>();
   // Y starts as the bias rows (or zeros); the GEMM accumulates X·Wᵀ onto it.
@@ -54,11 +56,14 @@ void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weig
       std::fill_n(py + n * OUT, OUT, 0.0f);
     }
   }
-  gemm_f32(ctx, Transpose::no, Transpose::yes, N, OUT, IN, 1.0f, x.data<float>(), IN, weight.data<float>(), IN, 1.0f, py, OUT);
+  gemm_f32(ctx, Transpose::no, Transpose::yes, N, OUT, IN, 1.0f, x.data<float>(), IN, weight.data<float>(), IN, 1.0f,
+           py, OUT);
 }
 
 void linear_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, const Tensor& dy, const Tensor& x,
                      const Tensor& weight, GradMode mode) {
+  if (!ctx.device.is_cpu())
+    return gpu_ops(ctx, "linear_backward").linear_backward(ctx, dx, dweight, dbias, dy, x, weight, mode);
   const char* op = "linear_backward";
   check_cpu_tensor(dy, op, "dy", 2);
   check_cpu_tensor(x, op, "x", 2);
@@ -74,7 +79,7 @@ void linear_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, c
   }
 
   if (dx != nullptr) {
-    ensure_tensor(*dx, {N, IN}, DType::f32, x.device());
+    ensure_tensor(ctx, *dx, {N, IN}, DType::f32);
     // dX[N, IN] = dY[N, OUT] · W[OUT, IN]
     gemm_f32(ctx, Transpose::no, Transpose::no, N, IN, OUT, 1.0f, dy.data<float>(), OUT, weight.data<float>(), IN, 0.0f,
              dx->data<float>(), IN);

@@ -2,6 +2,7 @@
 // Both passes are memory-bound loops over the N*C independent planes, split across
 // ctx.num_threads OpenMP threads. The common 2x2/stride-2 window has its own loop.
 #include "ops/maxpool2d.h"
+#include "ops/gpu_ops.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -85,6 +86,8 @@ void pool_plane_2x2(const float* x, float* y, int32_t* arg, int64_t W, int64_t P
 }  // namespace
 
 void maxpool2d_forward(Context& ctx, Tensor& y, Tensor& argmax, const Tensor& x, int kernel, int stride) {
+  if (!ctx.device.is_cpu())
+    return gpu_ops(ctx, "maxpool2d_forward").maxpool2d_forward(ctx, y, argmax, x, kernel, stride);
   const char* op = "maxpool2d_forward";
   check_cpu_tensor(x, op, "x", 4, DType::f32);
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
@@ -93,14 +96,13 @@ void maxpool2d_forward(Context& ctx, Tensor& y, Tensor& argmax, const Tensor& x,
   JOULE_CHECK(kernel <= H && kernel <= W, op, ": kernel ", kernel, "x", kernel, " is larger than x ", x.describe());
   JOULE_CHECK(H * W <= INT32_MAX, op, ": x ", x.describe(), " has planes too large for i32 argmax");
   const int64_t P = (H - kernel) / stride + 1, Q = (W - kernel) / stride + 1;
-  ensure_tensor(y, {N, C, P, Q}, DType::f32, x.device());
-  ensure_tensor(argmax, {N, C, P, Q}, DType::i32, x.device());
+  ensure_tensor(ctx, y, {N, C, P, Q}, DType::f32);
+  ensure_tensor(ctx, argmax, {N, C, P, Q}, DType::i32);
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
   int32_t* ap = argmax.data<int32_t>();
   const int64_t planes = N * C;
-#pragma omp parallel for num_threads(ctx.num_threads) schedule(static) \
-    if (planes > 1 && planes * H * W >= parallel_min)
+#pragma omp parallel for num_threads(ctx.num_threads) schedule(static) if (planes > 1 && planes * H * W >= parallel_min)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const float* xs = xp + plane * H * W;
     float* ys = yp + plane * P * Q;
@@ -116,6 +118,7 @@ void maxpool2d_forward(Context& ctx, Tensor& y, Tensor& argmax, const Tensor& x,
 }
 
 void maxpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& argmax, const Shape& x_shape) {
+  if (!ctx.device.is_cpu()) return gpu_ops(ctx, "maxpool2d_backward").maxpool2d_backward(ctx, dx, dy, argmax, x_shape);
   const char* op = "maxpool2d_backward";
   check_cpu_tensor(dy, op, "dy", 4, DType::f32);
   check_cpu_tensor(argmax, op, "argmax", 4, DType::i32);
@@ -124,7 +127,7 @@ void maxpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor
   JOULE_CHECK(x_shape.size() == 4 && x_shape[0] == dy.size(0) && x_shape[1] == dy.size(1), op, ": x_shape ",
               shape_str(x_shape), " must be [N, C, H, W] with N, C of dy ", dy.describe());
   const int64_t planes = x_shape[0] * x_shape[1], HW = x_shape[2] * x_shape[3], PQ = dy.size(2) * dy.size(3);
-  ensure_tensor(dx, x_shape, DType::f32, dy.device());
+  ensure_tensor(ctx, dx, x_shape, DType::f32);
   const float* dyp = dy.data<float>();
   const int32_t* ap = argmax.data<int32_t>();
   float* dxp = dx.data<float>();
@@ -145,8 +148,8 @@ void maxpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor
       dxs[a] += dys[i];
     }
   }
-  JOULE_CHECK(bad == 0, op, ": argmax ", argmax.describe(), " holds ", bad, " indices outside the ", x_shape[2],
-              "x", x_shape[3], " planes of x_shape ", shape_str(x_shape));
+  JOULE_CHECK(bad == 0, op, ": argmax ", argmax.describe(), " holds ", bad, " indices outside the ", x_shape[2], "x",
+              x_shape[3], " planes of x_shape ", shape_str(x_shape));
 }
 
 }  // namespace joule

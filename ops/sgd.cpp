@@ -1,5 +1,6 @@
 // SGD step: CPU reference, one fused pass over the flat arrays (see sgd.h for the semantics).
 #include "ops/sgd.h"
+#include "ops/gpu_ops.h"
 
 #include <cmath>
 
@@ -20,6 +21,7 @@ void check_optimizer_tensor(const Tensor& t, const Tensor& params, const char* a
 
 void sgd_step(Context& ctx, Tensor& params, Tensor& momentum_buffer, const Tensor& grads, const SgdOptions& options,
               float lr) {
+  if (!ctx.device.is_cpu()) return gpu_ops(ctx, "sgd_step").sgd_step(ctx, params, momentum_buffer, grads, options, lr);
   JOULE_CHECK(params.defined() && params.dtype() == DType::f32, "sgd_step: params must be f32, got ",
               params.defined() ? params.describe() : "undefined");
   check_optimizer_tensor(grads, params, "grads");

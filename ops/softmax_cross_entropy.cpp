@@ -4,6 +4,7 @@
 //
 // Dimension letters: N rows (batch), C classes.
 #include "ops/softmax_cross_entropy.h"
+#include "ops/gpu_ops.h"
 
 #include <cmath>
 
@@ -33,9 +34,11 @@ int64_t check_rows_and_labels(const Tensor& scores, const char* scores_name, con
 }  // namespace
 
 double softmax_cross_entropy_forward(Context& ctx, Tensor& probs, const Tensor& logits, const Tensor& labels) {
+  if (!ctx.device.is_cpu())
+    return gpu_ops(ctx, "softmax_cross_entropy_forward").softmax_cross_entropy_forward(ctx, probs, logits, labels);
   const int64_t C = check_rows_and_labels(logits, "logits", labels, "softmax_cross_entropy_forward");
   const int64_t N = logits.size(0);
-  ensure_tensor(probs, {N, C}, DType::f32, logits.device());
+  ensure_tensor(ctx, probs, {N, C}, DType::f32);
   const float* pz = logits.data<float>();
   const int32_t* pl = labels.data<int32_t>();
   float* pp = probs.data<float>();
@@ -55,9 +58,12 @@ double softmax_cross_entropy_forward(Context& ctx, Tensor& probs, const Tensor& 
 
 void softmax_cross_entropy_backward(Context& ctx, Tensor& dlogits, const Tensor& probs, const Tensor& labels,
                                     float scale) {
+  if (!ctx.device.is_cpu())
+    return gpu_ops(ctx, "softmax_cross_entropy_backward")
+        .softmax_cross_entropy_backward(ctx, dlogits, probs, labels, scale);
   const int64_t C = check_rows_and_labels(probs, "probs", labels, "softmax_cross_entropy_backward");
   const int64_t N = probs.size(0);
-  ensure_tensor(dlogits, probs.shape(), DType::f32, probs.device());  // a no-op when dlogits is probs
+  ensure_tensor(ctx, dlogits, probs.shape(), DType::f32);  // a no-op when dlogits is probs
   const float* pp = probs.data<float>();
   const int32_t* pl = labels.data<int32_t>();
   float* pd = dlogits.data<float>();

@@ -100,7 +100,8 @@ TEST(CudaParity, ReluForwardBackwardMatchTheCpuExactly) {
     return out;
   };
   const Tensor x16 = to_bf16(x), dy16 = to_bf16(dy);
-  Tensor x_rounded = Tensor::from_floats(widen(x16), x.shape()), dy_rounded = Tensor::from_floats(widen(dy16), dy.shape());
+  Tensor x_rounded = Tensor::from_floats(widen(x16), x.shape()),
+         dy_rounded = Tensor::from_floats(widen(dy16), dy.shape());
   relu_forward(cpu, y_cpu, x_rounded);
   relu_backward(cpu, dx_cpu, dy_rounded, y_cpu);
   Tensor y16, dx16;
@@ -117,7 +118,9 @@ TEST(CudaParity, ReluForwardBackwardMatchTheCpuExactly) {
 
 #else
 
-TEST(CudaDevices, BuiltWithoutCuda) { GTEST_SKIP() << "built without CUDA (the configure summary says what was missing)"; }
+TEST(CudaDevices, BuiltWithoutCuda) {
+  GTEST_SKIP() << "built without CUDA (the configure summary says what was missing)";
+}
 
 #endif
 

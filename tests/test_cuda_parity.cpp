@@ -96,7 +96,8 @@ TEST(CudaParity, LinearF32MatchesTheCpu) {
   const Tensor b = testing::random_tensor({OUT}, 3), dy = testing::random_tensor({N, OUT}, 4);
   const LinearResult ref = cpu_linear(cpu, x, w, b, dy);
   const LinearResult bound = cpu_linear(cpu, abs_of(x), abs_of(w), abs_of(b), abs_of(dy));
-  Tensor y, dx, dw = cuda::to_device(gpu, Tensor::zeros(w.shape())), db = cuda::to_device(gpu, Tensor::zeros(b.shape()));
+  Tensor y, dx, dw = cuda::to_device(gpu, Tensor::zeros(w.shape())),
+                db = cuda::to_device(gpu, Tensor::zeros(b.shape()));
   const Tensor gx = cuda::to_device(gpu, x), gw = cuda::to_device(gpu, w), gdy = cuda::to_device(gpu, dy);
   cuda::linear_forward(gpu, y, gx, gw, cuda::to_device(gpu, b));
   cuda::linear_backward(gpu, &dx, dw, &db, gdy, gx, gw, GradMode::overwrite);
@@ -112,7 +113,9 @@ TEST(CudaParity, LinearF32MatchesTheCpu) {
   for (float& v : twice) v *= 2;
   for (float& v : twice_bound) v *= 2;
   EXPECT_EQ(violations(cuda::to_host(gpu, dw), Tensor::from_floats(twice, w.shape()),
-                       Tensor::from_floats(twice_bound, w.shape()), 4 * N * u, 0), 0) << "accumulated dweight";
+                       Tensor::from_floats(twice_bound, w.shape()), 4 * N * u, 0),
+            0)
+      << "accumulated dweight";
 }
 
 TEST(CudaParity, LinearBf16MatchesTheCpuOnRoundedInputs) {
@@ -122,8 +125,10 @@ TEST(CudaParity, LinearBf16MatchesTheCpuOnRoundedInputs) {
   const Tensor x16 = to_bf16(testing::random_tensor({N, IN}, 5)), w16 = to_bf16(testing::random_tensor({OUT, IN}, 6));
   const Tensor b16 = to_bf16(testing::random_tensor({OUT}, 7)), dy16 = to_bf16(testing::random_tensor({N, OUT}, 8));
   const LinearResult ref = cpu_linear(cpu, widen(x16), widen(w16), widen(b16), widen(dy16));
-  const LinearResult bound = cpu_linear(cpu, abs_of(widen(x16)), abs_of(widen(w16)), abs_of(widen(b16)), abs_of(widen(dy16)));
-  Tensor y, dx, dw = cuda::to_device(gpu, to_bf16(Tensor::zeros(w16.shape()))), db = cuda::to_device(gpu, to_bf16(Tensor::zeros({OUT})));
+  const LinearResult bound =
+      cpu_linear(cpu, abs_of(widen(x16)), abs_of(widen(w16)), abs_of(widen(b16)), abs_of(widen(dy16)));
+  Tensor y, dx, dw = cuda::to_device(gpu, to_bf16(Tensor::zeros(w16.shape()))),
+                db = cuda::to_device(gpu, to_bf16(Tensor::zeros({OUT})));
   const Tensor gx = cuda::to_device(gpu, x16), gw = cuda::to_device(gpu, w16), gdy = cuda::to_device(gpu, dy16);
   cuda::linear_forward(gpu, y, gx, gw, cuda::to_device(gpu, b16));
   cuda::linear_backward(gpu, &dx, dw, &db, gdy, gx, gw, GradMode::overwrite);
@@ -181,10 +186,13 @@ ConvResult cpu_conv(Context& cpu, const Tensor& x, const Tensor& w, const Tensor
 TEST(CudaParity, Conv2dMatchesTheCpu) {
   SKIP_WITHOUT_GPU();
   Context gpu = make_cuda_context(0, 1, 0), cpu = make_cpu_context(1, 0);
-  struct Case { int64_t N, C, H, W, K, R; Conv2dParams params; };
+  struct Case {
+    int64_t N, C, H, W, K, R;
+    Conv2dParams params;
+  };
   const double u = std::ldexp(1.0, -24);
-  for (const Case& c : {Case{4, 1, 12, 12, 8, 3, {1, 1}}, Case{3, 8, 10, 9, 16, 3, {1, 1}}, Case{2, 5, 9, 9, 6, 3, {2, 0}},
-                        Case{2, 16, 6, 6, 4, 1, {1, 0}}}) {
+  for (const Case& c : {Case{4, 1, 12, 12, 8, 3, {1, 1}}, Case{3, 8, 10, 9, 16, 3, {1, 1}},
+                        Case{2, 5, 9, 9, 6, 3, {2, 0}}, Case{2, 16, 6, 6, 4, 1, {1, 0}}}) {
     for (const DType dtype : {DType::f32, DType::bf16}) {
       const std::string name = "C" + std::to_string(c.C) + " K" + std::to_string(c.K) + " R" + std::to_string(c.R) +
                                " stride " + std::to_string(c.params.stride) + " " + dtype_name(dtype);
@@ -199,7 +207,9 @@ TEST(CudaParity, Conv2dMatchesTheCpu) {
       const ConvResult ref = cpu_conv(cpu, x, w, b, dy, c.params);
       const ConvResult bound = cpu_conv(cpu, abs_of(x), abs_of(w), abs_of(b), abs_of(dy), c.params);
       auto up = [&](const Tensor& t) { return cuda::to_device(gpu, dtype == DType::bf16 ? to_bf16(t) : t); };
-      auto down = [&](const Tensor& t) { return dtype == DType::bf16 ? widen(cuda::to_host(gpu, t)) : cuda::to_host(gpu, t); };
+      auto down = [&](const Tensor& t) {
+        return dtype == DType::bf16 ? widen(cuda::to_host(gpu, t)) : cuda::to_host(gpu, t);
+      };
       Tensor y, dx, dw = up(Tensor::zeros(w.shape())), db = up(Tensor::zeros(b.shape()));
       const Tensor gx = up(x), gw = up(w), gdy = up(dy);
       cuda::conv2d_forward(gpu, y, gx, gw, up(b), c.params);
@@ -225,7 +235,7 @@ TEST(CudaParity, MaxPoolMatchesTheCpuExactly) {
     maxpool2d_backward(cpu, dx, dy, argmax, x.shape());
     Tensor gy, gargmax, gdx;
     cuda::maxpool2d_forward(gpu, gy, gargmax, cuda::to_device(gpu, x), kernel, stride);
-    cuda::maxpool2d_backward(gpu, gdx, cuda::to_device(gpu, dy), gargmax, x.shape(), kernel, stride);
+    cuda::maxpool2d_backward(gpu, gdx, cuda::to_device(gpu, dy), gargmax, x.shape());
     EXPECT_EQ(cuda::to_host(gpu, gy).to_floats(), y.to_floats()) << "kernel " << kernel;
     const Tensor ga = cuda::to_host(gpu, gargmax);
     for (int64_t i = 0; i < argmax.numel(); ++i) EXPECT_EQ(ga.data<int32_t>()[i], argmax.data<int32_t>()[i]) << i;
@@ -236,20 +246,24 @@ TEST(CudaParity, MaxPoolMatchesTheCpuExactly) {
 TEST(CudaParity, SgdMatchesTheCpuBitForBit) {
   SKIP_WITHOUT_GPU();
   Context gpu = make_cuda_context(0, 1, 0), cpu = make_cpu_context(1, 0);
-  for (const SgdOptions& o : {SgdOptions{0.0f, false, 0.0f}, SgdOptions{0.9f, false, 1e-4f}, SgdOptions{0.9f, true, 5e-4f}}) {
+  for (const SgdOptions& o :
+       {SgdOptions{0.0f, false, 0.0f}, SgdOptions{0.9f, false, 1e-4f}, SgdOptions{0.9f, true, 5e-4f}}) {
     Tensor p = testing::random_tensor({10007}, 11), g = testing::random_tensor({10007}, 12);
     Tensor gp = cuda::to_device(gpu, p), gg = cuda::to_device(gpu, g), buf, gbuf;
     for (int step = 0; step < 3; ++step) {
       sgd_step(cpu, p, buf, g, o, 0.05f);
       cuda::sgd_step(gpu, gp, gbuf, gg, o, 0.05f);
     }
-    EXPECT_EQ(cuda::to_host(gpu, gp).to_floats(), p.to_floats()) << "momentum " << o.momentum << " nesterov " << o.nesterov;
+    EXPECT_EQ(cuda::to_host(gpu, gp).to_floats(), p.to_floats())
+        << "momentum " << o.momentum << " nesterov " << o.nesterov;
   }
 }
 
 #else
 
-TEST(CudaParity, BuiltWithoutCuda) { GTEST_SKIP() << "built without CUDA (the configure summary says what was missing)"; }
+TEST(CudaParity, BuiltWithoutCuda) {
+  GTEST_SKIP() << "built without CUDA (the configure summary says what was missing)";
+}
 
 #endif
 

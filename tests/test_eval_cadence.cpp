@@ -23,11 +23,14 @@ TEST(EvalCadence, EverySamplesFollowsTheSamplesAtAnyBatch) {
   const double every = 250;
   pb::Config config = parse_config_text(
       "run { seed: 2 threads: 1 cpu_math: 'eigen' }\n"
-      "data { train_images: '" + files.train_images + "' train_labels: '" + files.train_labels +
-      "' test_images: '" + files.test_images + "' test_labels: '" + files.test_labels + "' }\n"
-      "model { mlp { hidden: 16 } }\n"
-      "train { batch_size: 64 epochs: 2 eval_every_samples: 250 }\n"
-      "energy { batch { min: 32 max: 192 } schedule { at_step: 3 batch_size: 192 } schedule { at_step: 6 batch_size: 32 } }\n",
+      "data { train_images: '" +
+          files.train_images + "' train_labels: '" + files.train_labels + "' test_images: '" + files.test_images +
+          "' test_labels: '" + files.test_labels +
+          "' }\n"
+          "model { mlp { hidden: 16 } }\n"
+          "train { batch_size: 64 epochs: 2 eval_every_samples: 250 }\n"
+          "energy { batch { min: 32 max: 192 } schedule { at_step: 3 batch_size: 192 } schedule { at_step: 6 "
+          "batch_size: 32 } }\n",
       "cadence");
   fill_config_defaults(config);
   validate_config(config, "cadence");

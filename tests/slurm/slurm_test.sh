@@ -323,7 +323,10 @@ state="$(wait_job_done "$job" 90)" || fail "4: first run: $(cat "$out" 2>&1)"
 [ "$state" = COMPLETED ] || fail "4: first run $state: $(cat "$out")"
 timeout 10 scontrol requeue "$job" || fail "4: scontrol requeue $job"
 for _ in $(seq 600); do [ "$(job_field "$job" Restarts)" -ge 1 ] 2>/dev/null && break; sleep 0.1; done
-# a requeued job is eligible again only after its BeginTime (slurmctld holds it back a while)
+# a requeued job is eligible again only after its BeginTime (slurmctld holds it back a while). Not
+# sooner than 2 s after the first run ended: slurmd revokes a finished job's credential with 1-s
+# resolution, and a relaunch in that same second is killed ("Job credential revoked").
+sleep 2
 timeout 10 scontrol update JobId="$job" StartTime=now >/dev/null 2>&1 || true
 state="$(wait_job_done "$job" 150)" || fail "4: requeued run: $(cat "$out" 2>&1)"
 exit_code="$(job_field "$job" ExitCode)"
