@@ -6,7 +6,7 @@
 #   ninja -C build-cuda joule_tests joule-train
 # and carry build-cuda), else configures and builds one there. Then:
 #   1. the device, the driver and what the binaries link (ldd: nothing "not found");
-#   2. every GPU test (joule_tests --gtest_filter='Cuda*'), none skipped: the device is there;
+#   2. every GPU test (joule_tests --gtest_filter='Cuda*:GpuDispatch*'), none skipped: the device is there;
 #   3. [to come with the GPU training path] Fashion MLP 128/1024 and CNN 128 against the PyTorch peer.
 # Full logs under $OUT (default ./device-out); the table is printed last. Exit 1 when a step fails.
 set -uo pipefail
@@ -40,7 +40,7 @@ else
   rows+=("environment | ok | $gpu")
 fi
 
-"$build/bin/joule_tests" --gtest_filter='Cuda*' --gtest_brief=0 >"$out/gpu_tests.log" 2>&1
+"$build/bin/joule_tests" --gtest_filter='Cuda*:GpuDispatch*' --gtest_brief=0 >"$out/gpu_tests.log" 2>&1
 tests_rc=$?
 count() { grep -c "^\[ *$1 *\] [A-Za-z0-9_]*\.[A-Za-z0-9_]* ([0-9]* ms)" "$out/gpu_tests.log"; }
 passed=$(count OK) skipped=$(count SKIPPED) failed=$(count FAILED)

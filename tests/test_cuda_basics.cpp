@@ -9,6 +9,7 @@
 #include "core/build_info.h"
 #include "core/tensor.h"
 #include "ops/relu.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
 #if JOULE_HAVE_CUDA
@@ -18,6 +19,17 @@
 
 namespace joule {
 namespace {
+
+// In every build: an op given a context on a GPU that carries no GPU ops (a build without CUDA, or a
+// context not made by make_cuda_context) refuses, naming the op, instead of touching device memory.
+TEST(GpuDispatch, AGpuContextWithoutGpuOpsIsRefusedByName) {
+  Context ctx = make_cpu_context(1, 0);
+  ctx.device = Device::cuda(0);
+  Tensor y;
+  const Tensor x = Tensor::zeros({2, 3});
+  testing::expect_invalid_input([&] { relu_forward(ctx, y, x); }, {"relu_forward", "cuda:0", "no GPU ops"});
+  testing::expect_invalid_input([&] { (void)empty_tensor(ctx, {4}); }, {"cuda:0", "device runtime"});
+}
 
 #if JOULE_HAVE_CUDA
 
@@ -114,6 +126,20 @@ TEST(CudaParity, ReluForwardBackwardMatchTheCpuExactly) {
     EXPECT_EQ(y_b[i], y_bref[i]) << "bf16 " << i;
     EXPECT_EQ(dx_b[i], dx_bref[i]) << "bf16 " << i;
   }
+}
+
+// The ops/ names reach the GPU versions on a GPU context (ops/gpu_ops.h): the same bits as cuda::X.
+TEST(GpuDispatch, OpsNamesRunTheGpuVersionOnAGpuContext) {
+  SKIP_WITHOUT_GPU();
+  Context gpu = make_cuda_context(0, 1, 0);
+  const Tensor x = cuda::to_device(gpu, testing::random_tensor({8, 5}, 3));
+  Tensor via_ops, direct;
+  relu_forward(gpu, via_ops, x);
+  cuda::relu_forward(gpu, direct, x);
+  EXPECT_TRUE(via_ops.device() == gpu.device) << via_ops.describe();
+  EXPECT_EQ(cuda::to_host(gpu, via_ops).to_floats(), cuda::to_host(gpu, direct).to_floats());
+  const Tensor zeros = zeros_tensor(gpu, {3, 3});
+  EXPECT_EQ(cuda::to_host(gpu, zeros).to_floats(), std::vector<float>(9, 0.0f));
 }
 
 #else
