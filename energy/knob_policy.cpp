@@ -30,9 +30,7 @@ std::string quoted(const std::string& text) { return "\"" + text + "\""; }  // n
 
 }  // namespace
 
-std::string setting_name(const Setting& setting) {
-  return std::to_string(setting.batch) + "/" + setting.precision;
-}
+std::string setting_name(const Setting& setting) { return std::to_string(setting.batch) + "/" + setting.precision; }
 
 double batch_efficiency(int64_t batch, int64_t reference_batch, double noise_scale) {
   if (!(noise_scale > 0) || !std::isfinite(noise_scale)) return 1.0;
@@ -118,8 +116,8 @@ std::vector<SettingEstimate> KnobPolicy::measurements() const {
   std::vector<SettingEstimate> out;
   for (const auto& [setting, sums] : sums_) {
     if (!(sums.samples > 0)) continue;
-    out.push_back({setting, sums.energy_j / sums.samples, sums.seconds / sums.samples, sums.measured_s,
-                   sums.updated_s, sums.loss_samples > 0 ? sums.loss_sum / sums.loss_samples : kNaN});
+    out.push_back({setting, sums.energy_j / sums.samples, sums.seconds / sums.samples, sums.measured_s, sums.updated_s,
+                   sums.loss_samples > 0 ? sums.loss_sum / sums.loss_samples : kNaN});
   }
   return out;
 }
@@ -162,8 +160,8 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
     probe_->seconds += w.seconds;
   }
   const double start_s = now_s - w.seconds;
-  const bool clean = w.since_change_s >= options_.transient_s && start_s >= options_.warmup_s && w.seconds > 0 &&
-                     w.samples > 0;
+  const bool clean =
+      w.since_change_s >= options_.transient_s && start_s >= options_.warmup_s && w.seconds > 0 && w.samples > 0;
   const double loss = std::isfinite(w.mean_loss) ? w.mean_loss : kNaN;
   if (clean) {
     Sums& s = sums_[ran];
@@ -204,102 +202,6 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
   return {};
 }
 
-// The last ≤ 5 windows of the setting that ran last with a finite loss and past the warm-up (its
-// steep early fall is no trend to extrapolate), oldest first; none past it: the last one.
-std::vector<KnobPolicy::LossPoint> KnobPolicy::loss_reference() const {
-  std::vector<LossPoint> points;
-  const LossPoint* last = nullptr;
-  for (size_t i = recent_.size(); i-- > 0 && recent_[i].setting == recent_.back().setting && points.size() < 5;) {
-    if (!std::isfinite(recent_[i].loss)) continue;
-    if (last == nullptr) last = &recent_[i];
-    if (recent_[i].after_warmup) points.insert(points.begin(), recent_[i]);
-  }
-  if (points.empty() && last != nullptr) points.push_back(*last);
-  return points;
-}
-
-namespace {
-// Least-squares fit of ln loss against time: mean time, mean log loss and slope (clamped ≤ 0: the
-// loss is never predicted to rise; 0 with one point). An exponential decay is never negative, however
-// steep the points (a line in the loss itself extrapolated a fast early fall below zero).
-struct LogTrend {
-  double mean_t = 0, mean_log = 0, slope = 0;
-  double residual_sd = 0;  // of ln loss about the fit (n - 2 degrees of freedom; 0 below 3 points)
-  bool ok = false;         // at least one point, every loss positive
-};
-template <class Points>
-LogTrend fit_log_trend(const Points& points) {
-  LogTrend f;
-  if (points.empty()) return f;
-  for (const auto& p : points)
-    if (!(p.loss > 0)) return f;
-  for (const auto& p : points) f.mean_t += p.mid_s / points.size(), f.mean_log += std::log(p.loss) / points.size();
-  double stt = 0, stl = 0;
-  for (const auto& p : points)
-    stt += (p.mid_s - f.mean_t) * (p.mid_s - f.mean_t), stl += (p.mid_s - f.mean_t) * (std::log(p.loss) - f.mean_log);
-  f.slope = stt > 0 ? std::min(0.0, stl / stt) : 0.0;
-  if (points.size() >= 3) {
-    double ss = 0;
-    for (const auto& p : points) {
-      const double r = std::log(p.loss) - (f.mean_log + f.slope * (p.mid_s - f.mean_t));
-      ss += r * r;
-    }
-    f.residual_sd = std::sqrt(ss / static_cast<double>(points.size() - 2));
-  }
-  f.ok = true;
-  return f;
-}
-}  // namespace
-
-// Records what the profile cost beyond the incumbent's power and, where the profile changed only the
-// precision, the loss comparison: the profile's window losses against the reference setting's loss
-// trend (the windows just before it) extrapolated to the same times.
-void KnobPolicy::end_probe(double now_s, bool completed) {
-  Probe probe = std::move(*probe_);
-  probe_.reset();
-  probe_excess_j_ = std::max(0.0, probe.energy_j - probe.incumbent_power_w * probe.seconds);
-  // cut short: the next profile is expected to cost what this one would have over its whole length
-  // (else the budget lets one window through at a time and the profiles never finish)
-  if (!completed && probe.seconds > 0)
-    probe_excess_j_ *= std::max(1.0, (options_.transient_s + options_.measure_s) / probe.seconds);
-  if (!completed) return;
-  just_profiled_ = probe.setting;
-  if (!probe.reference_setting) return;
-  const Setting reference = *probe.reference_setting;
-  const bool probe_low = probe.setting.precision != kReference;
-  if (reference.batch != probe.setting.batch || probe_low == (reference.precision != kReference)) return;
-  // The reference's level from its own windows; its slope from them when there are two, else from
-  // the profile's windows (the same stage of training; a rising loss there clamps to flat).
-  LogTrend trend = fit_log_trend(probe.reference);
-  if (trend.ok && probe.reference.size() < 2) trend.slope = fit_log_trend(probe.losses).slope;
-  double probe_loss = kNaN, reference_loss = kNaN;  // without losses on either side the comparison fails
-  if (trend.ok && !probe.losses.empty()) {
-    probe_loss = reference_loss = 0;
-    for (const LossPoint& p : probe.losses) {
-      probe_loss += p.loss / probe.losses.size();
-      reference_loss += std::exp(trend.mean_log + trend.slope * (p.mid_s - trend.mean_t)) / probe.losses.size();
-    }
-  }
-  // Window losses are noisy (a 1-s window at batch 128 is ~50 steps): an excess within two standard
-  // errors of the difference of means is no evidence against the lower precision. The noise of ln
-  // loss: the reference fit's residuals (≥ 3 windows), else the profile's own (≥ 3: about its fit;
-  // 2: about their mean), else none.
-  const LogTrend probe_trend = fit_log_trend(probe.losses);
-  double noise = trend.residual_sd > 0 ? trend.residual_sd : probe_trend.residual_sd;
-  if (!(noise > 0) && probe.losses.size() == 2 && probe_trend.ok)
-    noise = std::fabs(std::log(probe.losses[0].loss) - std::log(probe.losses[1].loss)) / std::sqrt(2.0);
-  const double n_probe = static_cast<double>(probe.losses.size()), n_ref = static_cast<double>(probe.reference.size());
-  const double allowed = std::max(std::log1p(options_.loss_tolerance),
-                                  n_probe > 0 && n_ref > 0 ? 2 * noise * std::sqrt(1 / n_probe + 1 / n_ref) : 0.0);
-  Verdict verdict;
-  verdict.loss = probe_low ? probe_loss : reference_loss;
-  verdict.reference_loss = probe_low ? reference_loss : probe_loss;
-  verdict.ok = verdict.loss > 0 && verdict.reference_loss > 0 &&
-               std::log(verdict.loss) - std::log(verdict.reference_loss) <= allowed;
-  verdict.at_s = now_s;
-  verdicts_[probe_low ? probe.setting.precision : reference.precision] = verdict;
-}
-
 KnobDecision KnobPolicy::evaluate(double now_s, const std::string& trigger) {
   last_eval_s_ = now_s;
   evaluated_ = true;
@@ -325,16 +227,18 @@ KnobDecision KnobPolicy::evaluate(double now_s, const std::string& trigger) {
     const bool forced = !current->eligible || !current->feasible;
     if (forced || gain >= options_.hysteresis) {
       phase = "switch";
-      reason = "switch to " + setting_name(best->setting) + ": " + num(1e3 * best->cost, "%.3g") + " vs " +
-               num(1e3 * current->cost, "%.3g") + " " + unit + " (" + num(-100 * gain, "%+.0f") + "%" +
-               (forced ? std::string(current->eligible ? ", incumbent too slow" : ", incumbent's precision not eligible")
-                       : "") +
-               "), B_noise " + bn;
+      reason =
+          "switch to " + setting_name(best->setting) + ": " + num(1e3 * best->cost, "%.3g") + " vs " +
+          num(1e3 * current->cost, "%.3g") + " " + unit + " (" + num(-100 * gain, "%+.0f") + "%" +
+          (forced ? std::string(current->eligible ? ", incumbent too slow" : ", incumbent's precision not eligible")
+                  : "") +
+          "), B_noise " + bn;
       incumbent_ = best->setting;
       current = best;
     } else {
       reason = "keep " + setting_name(incumbent_) + ": best alternative " + setting_name(best->setting) + " " +
-               num(-100 * gain, "%+.1f") + "%, below the " + percent(options_.hysteresis) + " hysteresis, B_noise " + bn;
+               num(-100 * gain, "%+.1f") + "%, below the " + percent(options_.hysteresis) + " hysteresis, B_noise " +
+               bn;
     }
   }
 
@@ -399,9 +303,9 @@ KnobDecision KnobPolicy::evaluate(double now_s, const std::string& trigger) {
   }
 
   std::ostringstream json;
-  json << "{\"phase\":\"PHASE\",\"trigger\":" << quoted(trigger) << ",\"incumbent\":" << quoted(setting_name(incumbent_))
-       << ",\"b_noise\":" << num(noise_scale_) << ",\"predicted_gain\":" << num(gain)
-       << ",\"explore_energy_j\":" << num(explore_energy_j_)
+  json << "{\"phase\":\"PHASE\",\"trigger\":" << quoted(trigger)
+       << ",\"incumbent\":" << quoted(setting_name(incumbent_)) << ",\"b_noise\":" << num(noise_scale_)
+       << ",\"predicted_gain\":" << num(gain) << ",\"explore_energy_j\":" << num(explore_energy_j_)
        << ",\"explore_budget_j\":" << num(options_.max_explore_fraction * job_energy_j_) << ",\"candidates\":[";
   for (size_t i = 0; i < table.size(); ++i) {
     const Row& r = table[i];
