@@ -93,6 +93,8 @@ Tensor zeros_tensor(const Context& ctx, const Shape& shape, DType dtype = DType:
 void ensure_tensor(const Context& ctx, Tensor& tensor, const Shape& shape, DType dtype);
 // dst = src across devices (host ↔ the context's device, or within one); same shape and dtype.
 void copy_tensor(const Context& ctx, const Tensor& dst, const Tensor& src);
+// Every byte of t = 0, on whichever device t lives (the context's, or the host).
+void zero_tensor(const Context& ctx, const Tensor& t);
 
 // Shape/dtype/device checks for op contracts; the message names the op and the argument.
 // ndim < 0 accepts any rank.

@@ -26,13 +26,22 @@ Tensor empty_tensor(const Context& ctx, const Shape& shape, DType dtype) {
 Tensor zeros_tensor(const Context& ctx, const Shape& shape, DType dtype) {
   if (ctx.device.is_cpu()) return Tensor::zeros(shape, dtype);
   Tensor t = empty_tensor(ctx, shape, dtype);
-  runtime(ctx).fill_zero(t);
+  zero_tensor(ctx, t);
   return t;
 }
 
 void ensure_tensor(const Context& ctx, Tensor& tensor, const Shape& shape, DType dtype) {
   if (tensor.defined() && tensor.shape() == shape && tensor.dtype() == dtype && tensor.device() == ctx.device) return;
   tensor = empty_tensor(ctx, shape, dtype);
+}
+
+void zero_tensor(const Context& ctx, const Tensor& t) {
+  if (t.device().is_cpu()) {
+    std::memset(t.raw_data(), 0, t.nbytes());
+    return;
+  }
+  JOULE_CHECK(t.device() == ctx.device, "zero_tensor: ", t.describe(), " with a context on ", ctx.device.str());
+  runtime(ctx).fill_zero(t);
 }
 
 void copy_tensor(const Context& ctx, const Tensor& dst, const Tensor& src) {

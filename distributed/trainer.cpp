@@ -90,7 +90,7 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
   // every rank initializes identically from the seed; the broadcast makes rank 0's copy the truth
   const Tensor& values = model->parameters().values();
   comm.broadcast(values.raw_data(), static_cast<int64_t>(values.nbytes()), 0);
-  auto optimizer = std::make_unique<Optimizer>(tc.optimizer(), model->parameters());
+  auto optimizer = std::make_unique<Optimizer>(ctx, tc.optimizer(), model->parameters());
 
   total_steps_ = train_set.size() / tc.batch_size() * tc.epochs();
   if (tc.max_steps() > 0) total_steps_ = std::min<int64_t>(total_steps_, tc.max_steps());

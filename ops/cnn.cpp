@@ -42,15 +42,15 @@ Cnn::Cnn(const pb::CnnConfig& config, const InputShape& input, Context& ctx) : c
     features = out;
     dense_.push_back(std::move(d));
   }
-  arena_.allocate(ctx.device);
+  arena_.allocate(ctx);
   size_t next = 0;
   for (Block& b : blocks_) {
-    init_uniform(arena_, b.weight, bounds[next], ctx.seed);
-    init_uniform(arena_, b.bias, bounds[next++], ctx.seed);
+    init_uniform(ctx, arena_, b.weight, bounds[next], ctx.seed);
+    init_uniform(ctx, arena_, b.bias, bounds[next++], ctx.seed);
   }
   for (Dense& d : dense_) {
-    init_uniform(arena_, d.weight, bounds[next], ctx.seed);
-    init_uniform(arena_, d.bias, bounds[next++], ctx.seed);
+    init_uniform(ctx, arena_, d.weight, bounds[next], ctx.seed);
+    init_uniform(ctx, arena_, d.bias, bounds[next++], ctx.seed);
   }
 }
 

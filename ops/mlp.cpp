@@ -28,20 +28,20 @@ Mlp::Mlp(const pb::MlpConfig& config, const InputShape& input, Context& ctx) : c
   }
   out_weight_ = arena_.add("out.weight", {input.classes, width});
   out_bias_ = arena_.add("out.bias", {input.classes});
-  arena_.allocate(ctx.device);
+  arena_.allocate(ctx);
 
   for (size_t i = 0; i < hidden_.size(); ++i) {
     const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in[i]));
-    init_uniform(arena_, hidden_[i].weight, bound, ctx.seed);
-    init_uniform(arena_, hidden_[i].bias, bound, ctx.seed);
+    init_uniform(ctx, arena_, hidden_[i].weight, bound, ctx.seed);
+    init_uniform(ctx, arena_, hidden_[i].bias, bound, ctx.seed);
     if (hidden_[i].gamma >= 0) {
-      init_constant(arena_, hidden_[i].gamma, 1.0f);
-      init_constant(arena_, hidden_[i].beta, 0.0f);
+      init_constant(ctx, arena_, hidden_[i].gamma, 1.0f);
+      init_constant(ctx, arena_, hidden_[i].beta, 0.0f);
     }
   }
   const float bound = 1.0f / std::sqrt(static_cast<float>(width));
-  init_uniform(arena_, out_weight_, bound, ctx.seed);
-  init_uniform(arena_, out_bias_, bound, ctx.seed);
+  init_uniform(ctx, arena_, out_weight_, bound, ctx.seed);
+  init_uniform(ctx, arena_, out_bias_, bound, ctx.seed);
 }
 
 const Tensor& Mlp::forward(Context& ctx, const Tensor& images, bool training) {

@@ -51,7 +51,9 @@ std::unique_ptr<Model> make_model(const pb::ModelConfig& config, const InputShap
 std::vector<GemmWorkload> record_model_gemms(Context& ctx, Model& model, int64_t batch, const InputShape& input);
 
 // Fills parameter `id` uniformly in [-bound, bound) from its own position of the init stream.
-void init_uniform(ParameterArena& arena, int id, float bound, uint64_t seed);
-void init_constant(ParameterArena& arena, int id, float value);
+// Parameter initialisation, computed on the host (the same values on every device) and copied to the
+// arena's device when it is not the CPU.
+void init_uniform(const Context& ctx, ParameterArena& arena, int id, float bound, uint64_t seed);
+void init_constant(const Context& ctx, ParameterArena& arena, int id, float value);
 
 }  // namespace joule

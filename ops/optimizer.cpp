@@ -5,10 +5,11 @@
 
 namespace joule {
 
-Optimizer::Optimizer(const pb::OptimizerConfig& config, ParameterArena& arena) : config_(config), arena_(arena) {
+Optimizer::Optimizer(const Context& ctx, const pb::OptimizerConfig& config, ParameterArena& arena)
+    : config_(config), arena_(arena) {
   const int64_t n = arena.total_elements();
-  state_a_ = Tensor::zeros({n});
-  if (config.has_adamw()) state_b_ = Tensor::zeros({n});
+  state_a_ = zeros_tensor(ctx, {n});
+  if (config.has_adamw()) state_b_ = zeros_tensor(ctx, {n});
 }
 
 float Optimizer::base_lr() const { return config_.has_adamw() ? config_.adamw().lr() : config_.sgd().lr(); }

@@ -17,8 +17,8 @@ namespace joule {
 
 class Optimizer {
  public:
-  // `arena` must be allocated and outlive the optimizer.
-  Optimizer(const pb::OptimizerConfig& config, ParameterArena& arena);
+  // `arena` must be allocated and outlive the optimizer; the state lives on the context's device.
+  Optimizer(const Context& ctx, const pb::OptimizerConfig& config, ParameterArena& arena);
 
   float base_lr() const;  // the configured lr (sgd.lr or adamw.lr)
   // One update of every parameter from the arena's gradients; step_1based counts updates applied

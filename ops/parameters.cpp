@@ -17,6 +17,12 @@ void ParameterArena::allocate(Device device) {
   grads_ = Tensor::zeros({total_}, DType::f32, device);
 }
 
+void ParameterArena::allocate(const Context& ctx) {
+  JOULE_ASSERT(!allocated(), "allocate() twice");
+  values_ = zeros_tensor(ctx, {total_});
+  grads_ = zeros_tensor(ctx, {total_});
+}
+
 const std::string& ParameterArena::name(int id) const { return slots_.at(static_cast<size_t>(id)).name; }
 
 int64_t ParameterArena::offset(int id) const { return slots_.at(static_cast<size_t>(id)).offset; }
@@ -46,5 +52,6 @@ int64_t ParameterArena::parameter_elements() const {
 }
 
 void ParameterArena::zero_grads() { grads_.zero_(); }
+void ParameterArena::zero_grads(const Context& ctx) { zero_tensor(ctx, grads_); }
 
 }  // namespace joule

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/context.h"
 #include "core/tensor.h"
 
 namespace joule {
@@ -21,7 +22,8 @@ class ParameterArena {
  public:
   // Declares a parameter; returns its id. Offsets are padded to 16 elements (64 bytes).
   int add(const std::string& name, const Shape& shape);
-  void allocate(Device device);  // after the last add(); values and grads start zeroed
+  void allocate(Device device);  // after the last add(); values and grads start zeroed (CPU only)
+  void allocate(const Context& ctx);  // the same on the context's device
 
   bool allocated() const { return values_.defined(); }
   int count() const { return static_cast<int>(slots_.size()); }
@@ -35,7 +37,8 @@ class ParameterArena {
   const Tensor& grads() const { return grads_; }
   int64_t total_elements() const { return total_; }
   int64_t parameter_elements() const;  // without padding
-  void zero_grads();
+  void zero_grads();                        // CPU arenas
+  void zero_grads(const Context& ctx);      // on the arena's device
 
  private:
   struct Slot {
