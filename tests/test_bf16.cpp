@@ -11,8 +11,8 @@
 // (≤ K·2^-24·Σ|a_k||b_k|, for the bf16 result and the f32 reference each). The tests compute Σ|a||b|
 // for every output by running the same op in f32 on |operands|, and assert that worst-case bound;
 // typical errors are ~sqrt(K) times smaller, the tolerance the brief names as eps·sqrt(K).
-#include <gtest/gtest.h>
 #include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
@@ -63,7 +63,8 @@ bool bit_equal(const Tensor& a, const Tensor& b) {
 // |got - ref| <= (2u + u² + 2·K·2^-24)·abs_sum + 1e-6·|ref| elementwise (see the file comment; the
 // last term is the f32 rounding of a bias or beta·C added to the product). Also asserts that bf16
 // changed something: a bf16 result equal to f32 everywhere means the f32 path ran.
-void expect_bf16_close(const Tensor& got, const Tensor& ref, const Tensor& abs_sum, int64_t K, const std::string& what) {
+void expect_bf16_close(const Tensor& got, const Tensor& ref, const Tensor& abs_sum, int64_t K,
+                       const std::string& what) {
   const std::vector<float> g = got.to_floats(), r = ref.to_floats(), s = abs_sum.to_floats();
   ASSERT_EQ(g.size(), r.size()) << what;
   ASSERT_EQ(g.size(), s.size()) << what;
@@ -128,7 +129,8 @@ TEST(Bf16, AvailabilityAndRequestResolution) {
 TEST(Bf16, ConfigFieldIsValidated) {
   pb::Config config = parse_config_text("model { mlp { hidden: 8 } }\ntrain { precision: \"fp16\" }\n", "cfg");
   fill_config_defaults(config);
-  testing::expect_invalid_input([&] { validate_config(config, "cfg"); }, {"train.precision", "\"fp16\"", "f32 or bf16"});
+  testing::expect_invalid_input([&] { validate_config(config, "cfg"); },
+                                {"train.precision", "\"fp16\"", "f32 or bf16"});
   config.mutable_train()->set_precision("bf16");
   validate_config(config, "cfg");  // valid even where bf16 is unavailable: the run then warns and uses f32
   EXPECT_EQ(pb::TrainConfig().precision(), "f32");
@@ -152,13 +154,13 @@ TEST(Bf16, GemmRoundsOperandsToNearestEven) {
   SKIP_WITHOUT_BF16();
   std::vector<float> a;
   for (int i = 0; i < 37; ++i) a.push_back(1.0f + static_cast<float>(i) * std::ldexp(1.0f, -10));  // between bf16 steps
-  a[3] = 1.0f + std::ldexp(1.0f, -8);                          // tie below an even bf16: stays at 1
-  a[4] = 1.0f + 3 * std::ldexp(1.0f, -8);                      // tie above an odd one: up to 1 + 2^-6
+  a[3] = 1.0f + std::ldexp(1.0f, -8);                             // tie below an even bf16: stays at 1
+  a[4] = 1.0f + 3 * std::ldexp(1.0f, -8);                         // tie above an odd one: up to 1 + 2^-6
   a[5] = -(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20));  // just past a tie: away from 1
   a[6] = std::numeric_limits<float>::infinity();
   a[7] = std::numeric_limits<float>::quiet_NaN();
-  a[8] = std::numeric_limits<float>::max();                    // rounds up to inf
-  a[36] = 3.14159265f;                                         // in the scalar tail
+  a[8] = std::numeric_limits<float>::max();  // rounds up to inf
+  a[36] = 3.14159265f;                       // in the scalar tail
   const float one = 1.0f;
   std::vector<float> c(a.size(), -7.0f);
   Context ctx = make_cpu_context(2, 0);
@@ -246,12 +248,14 @@ TEST(Bf16, Conv2dForwardBackwardMatchF32) {
   SKIP_WITHOUT_BF16();
   // the CNN's second layer in small (3x3, pad 1), stride 2, a 1x1, a 3x2 kernel; all at least
   // bf16_min_depth (32) deep; then a shallow C = 1 layer (depth 9), which stays f32 (conv2d_gemm.h)
-  const std::vector<ConvCase> cases = {{4, 8, 10, 10, 16, 3, 3, {1, 1}}, {2, 4, 7, 6, 5, 3, 3, {2, 1}},
-                                       {2, 40, 4, 3, 6, 1, 1, {1, 0}},   {3, 6, 6, 9, 5, 3, 2, {1, 0}},
+  const std::vector<ConvCase> cases = {{4, 8, 10, 10, 16, 3, 3, {1, 1}},
+                                       {2, 4, 7, 6, 5, 3, 3, {2, 1}},
+                                       {2, 40, 4, 3, 6, 1, 1, {1, 0}},
+                                       {3, 6, 6, 9, 5, 3, 2, {1, 0}},
                                        {3, 1, 9, 8, 6, 3, 3, {1, 1}}};
   for (const ConvCase& c : cases) {
-    const std::string name = "conv N" + std::to_string(c.N) + " C" + std::to_string(c.C) + " K" +
-                             std::to_string(c.K) + " " + std::to_string(c.R) + "x" + std::to_string(c.S) + " stride " +
+    const std::string name = "conv N" + std::to_string(c.N) + " C" + std::to_string(c.C) + " K" + std::to_string(c.K) +
+                             " " + std::to_string(c.R) + "x" + std::to_string(c.S) + " stride " +
                              std::to_string(c.params.stride) + " pad " + std::to_string(c.params.padding);
     const int64_t P = (c.H + 2 * c.params.padding - c.R) / c.params.stride + 1;
     const int64_t Q = (c.W + 2 * c.params.padding - c.S) / c.params.stride + 1;
@@ -308,8 +312,8 @@ TEST(Bf16, UnavailableBf16WarnsOnceAndTrainsInF32) {
   const testing::SyntheticFiles f = testing::write_synthetic_dataset(dir + "/data", 600, 200, 5);
   std::ofstream(dir + "/cfg.pbtxt") << "run { name: \"r\" seed: 3 threads: 2 }\n"
                                     << "data { train_images: \"" << f.train_images << "\" train_labels: \""
-                                    << f.train_labels << "\" test_images: \"" << f.test_images
-                                    << "\" test_labels: \"" << f.test_labels << "\" }\n"
+                                    << f.train_labels << "\" test_images: \"" << f.test_images << "\" test_labels: \""
+                                    << f.test_labels << "\" }\n"
                                     << "model { mlp { hidden: 32 } }\n"
                                     << "train { batch_size: 60 epochs: 1 log_every_steps: 1 precision: \"bf16\" }\n";
   const testing::CommandResult r = testing::run_command(
@@ -326,32 +330,45 @@ TEST(Bf16, UnavailableBf16WarnsOnceAndTrainsInF32) {
   fs::remove_all(dir);
 }
 
+// One Fashion-MNIST run of an example config at `precision` on the reference math (Eigen, so no
+// backend search runs and f32 is the same on every machine), train_limit training images, the
+// first test_limit test images (0 = all); the run directory is dir/precision.
+pb::Summary train_fashion(const std::string& example, const std::string& dir, const std::string& precision,
+                          int64_t train_limit, int64_t test_limit, std::vector<std::string> overrides) {
+  overrides.insert(overrides.end(),
+                   {"run.threads=2", "run.cpu_math=eigen", "data.train_limit=" + std::to_string(train_limit),
+                    "train.precision=" + precision});
+  const pb::Config config = load_config(std::string(JOULE_SOURCE_DIR) + "/examples/configs/" + example, overrides);
+  const Dataset train_set = load_dataset(config.data().train_images(), config.data().train_labels(), 10, train_limit);
+  const Dataset test_set = load_dataset(config.data().test_images(), config.data().test_labels(), 10, test_limit);
+  LocalCommunicator alone;
+  TrainerIo io;
+  io.progress = nullptr;
+  io.run_dir = dir + "/" + precision;
+  fs::create_directory(io.run_dir);
+  Trainer trainer(config, train_set, test_set, alone);
+  return trainer.run(io);
+}
+
+#define SKIP_WITHOUT_FASHION_MNIST()                                                 \
+  do {                                                                               \
+    if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) \
+      GTEST_SKIP() << "no Fashion-MNIST in /usr/share/datasets/fashion-mnist";       \
+  } while (0)
+
 // The fashion_mlp.pbtxt model and optimizer (784-1024-1024-10, SGD momentum, warm-up + cosine) on
 // 20000 Fashion-MNIST training images for 2 epochs, tested on all 10000: the same seed and steps in
-// f32 and in bf16 end within 0.3 accuracy points of each other (f32 on Eigen, the reference, so
-// no backend search runs and f32 is the same on every machine).
+// f32 and in bf16 end within 0.3 accuracy points of each other.
 TEST(Bf16, MlpTrainsToF32Accuracy) {
   SKIP_WITHOUT_BF16();
-  const std::string data = "/usr/share/datasets/fashion-mnist";
-  if (!fs::exists(data + "/train-images-idx3-ubyte.gz")) GTEST_SKIP() << "no Fashion-MNIST in " << data;
+  SKIP_WITHOUT_FASHION_MNIST();
   const std::string dir = testing::make_temp_dir("joule-bf16");
   double accuracy[2] = {0, 0};
   for (int i = 0; i < 2; ++i) {
     const std::string precision = i == 0 ? "f32" : "bf16";
-    const pb::Config config = load_config(std::string(JOULE_SOURCE_DIR) + "/examples/configs/fashion_mlp.pbtxt",
-                                          {"run.threads=2", "run.cpu_math=eigen", "data.train_limit=20000", "train.epochs=2",
-                                           "train.precision=" + precision});
-    const Dataset train_set = load_dataset(config.data().train_images(), config.data().train_labels(), 10, 20000);
-    const Dataset test_set = load_dataset(config.data().test_images(), config.data().test_labels(), 10, 0);
-    LocalCommunicator alone;
-    TrainerIo io;
-    io.progress = nullptr;
-    io.run_dir = dir + "/" + precision;
-    fs::create_directory(io.run_dir);
-    Trainer trainer(config, train_set, test_set, alone);
-    const pb::Summary summary = trainer.run(io);
+    const pb::Summary summary = train_fashion("fashion_mlp.pbtxt", dir, precision, 20000, 0, {"train.epochs=2"});
     accuracy[i] = summary.final_accuracy();
-    const std::vector<std::string> precisions = train_precisions(io.run_dir);
+    const std::vector<std::string> precisions = train_precisions(dir + "/" + precision);
     ASSERT_FALSE(precisions.empty());
     for (const std::string& p : precisions) EXPECT_EQ(p, precision) << "train records report the precision used";
     if (i == 0) {
@@ -371,24 +388,13 @@ TEST(Bf16, MlpTrainsToF32Accuracy) {
 // ends within 1.5 points of f32 from the same seed, and the summary names the convolution kernel.
 TEST(Bf16, CnnTrainsThroughTheBf16Convolution) {
   SKIP_WITHOUT_BF16();
-  const std::string data = "/usr/share/datasets/fashion-mnist";
-  if (!fs::exists(data + "/train-images-idx3-ubyte.gz")) GTEST_SKIP() << "no Fashion-MNIST in " << data;
+  SKIP_WITHOUT_FASHION_MNIST();
   const std::string dir = testing::make_temp_dir("joule-bf16-cnn");
   double accuracy[2] = {0, 0};
   for (int i = 0; i < 2; ++i) {
     const std::string precision = i == 0 ? "f32" : "bf16";
-    const pb::Config config = load_config(std::string(JOULE_SOURCE_DIR) + "/examples/configs/fashion_cnn.pbtxt",
-                                          {"run.threads=2", "run.cpu_math=eigen", "data.train_limit=6000", "train.epochs=1",
-                                           "train.schedule.warmup_steps=10", "train.precision=" + precision});
-    const Dataset train_set = load_dataset(config.data().train_images(), config.data().train_labels(), 10, 6000);
-    const Dataset test_set = load_dataset(config.data().test_images(), config.data().test_labels(), 10, 2000);
-    LocalCommunicator alone;
-    TrainerIo io;
-    io.progress = nullptr;
-    io.run_dir = dir + "/" + precision;
-    fs::create_directory(io.run_dir);
-    Trainer trainer(config, train_set, test_set, alone);
-    const pb::Summary summary = trainer.run(io);
+    const pb::Summary summary = train_fashion("fashion_cnn.pbtxt", dir, precision, 6000, 2000,
+                                              {"train.epochs=1", "train.schedule.warmup_steps=10"});
     accuracy[i] = summary.final_accuracy();
     if (i == 1) {
       EXPECT_NE(summary.bf16_kernels().find("convolution"), std::string::npos) << summary.bf16_kernels();

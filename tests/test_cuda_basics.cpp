@@ -9,6 +9,7 @@
 #include "core/build_info.h"
 #include "core/tensor.h"
 #include "ops/relu.h"
+#include "tests/support/cuda_test.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
@@ -32,12 +33,6 @@ TEST(GpuDispatch, AGpuContextWithoutGpuOpsIsRefusedByName) {
 }
 
 #if JOULE_HAVE_CUDA
-
-#define SKIP_WITHOUT_GPU()                                                               \
-  do {                                                                                   \
-    const CudaDevices devices = probe_cuda_devices();                                    \
-    if (devices.count == 0) GTEST_SKIP() << "no CUDA device here: " << devices.why_none; \
-  } while (0)
 
 TEST(CudaDevices, ProbeNeverThrowsAndExplainsNone) {
   const CudaDevices devices = probe_cuda_devices();
@@ -101,25 +96,15 @@ TEST(CudaParity, ReluForwardBackwardMatchTheCpuExactly) {
   }
 
   // bf16: the CPU reference on the bf16 roundings; the GPU's bf16 results read back and widened
-  auto to_bf16 = [](const Tensor& t) {
-    Tensor out = Tensor::empty(t.shape(), DType::bf16);
-    for (int64_t i = 0; i < t.numel(); ++i) out.data<BFloat16>()[i] = f32_to_bf16(t.data<float>()[i]);
-    return out;
-  };
-  auto widen = [](const Tensor& t) {
-    std::vector<float> out(static_cast<size_t>(t.numel()));
-    for (int64_t i = 0; i < t.numel(); ++i) out[static_cast<size_t>(i)] = bf16_to_f32(t.data<BFloat16>()[i]);
-    return out;
-  };
-  const Tensor x16 = to_bf16(x), dy16 = to_bf16(dy);
-  Tensor x_rounded = Tensor::from_floats(widen(x16), x.shape()),
-         dy_rounded = Tensor::from_floats(widen(dy16), dy.shape());
+  const Tensor x16 = testing::to_bf16(x), dy16 = testing::to_bf16(dy);
+  const Tensor x_rounded = testing::widen(x16), dy_rounded = testing::widen(dy16);
   relu_forward(cpu, y_cpu, x_rounded);
   relu_backward(cpu, dx_cpu, dy_rounded, y_cpu);
   Tensor y16, dx16;
   cuda::relu_forward(gpu, y16, cuda::to_device(gpu, x16));
   cuda::relu_backward(gpu, dx16, cuda::to_device(gpu, dy16), y16);
-  const std::vector<float> y_b = widen(cuda::to_host(gpu, y16)), dx_b = widen(cuda::to_host(gpu, dx16));
+  const std::vector<float> y_b = testing::widen(cuda::to_host(gpu, y16)).to_floats(),
+                           dx_b = testing::widen(cuda::to_host(gpu, dx16)).to_floats();
   const std::vector<float> y_bref = y_cpu.to_floats(), dx_bref = dx_cpu.to_floats();
   for (size_t i = 0; i < y_b.size(); ++i) {
     if (std::isnan(y_bref[i])) continue;

@@ -26,6 +26,7 @@
 #include "ops/maxpool2d.h"
 #include "ops/sgd.h"
 #include "ops/softmax_cross_entropy.h"
+#include "tests/support/cuda_test.h"
 #include "tests/support/gradcheck.h"
 
 #if JOULE_HAVE_CUDA
@@ -40,30 +41,15 @@
 namespace joule {
 namespace {
 
-#if JOULE_HAVE_CUDA
+using testing::to_bf16;
+using testing::widen;
 
-#define SKIP_WITHOUT_GPU()                                                               \
-  do {                                                                                   \
-    const CudaDevices devices = probe_cuda_devices();                                    \
-    if (devices.count == 0) GTEST_SKIP() << "no CUDA device here: " << devices.why_none; \
-  } while (0)
+#if JOULE_HAVE_CUDA
 
 Tensor abs_of(const Tensor& t) {
   std::vector<float> v = t.to_floats();
   for (float& x : v) x = std::fabs(x);
   return Tensor::from_floats(v, t.shape());
-}
-
-Tensor to_bf16(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape(), DType::bf16);
-  for (int64_t i = 0; i < t.numel(); ++i) out.data<BFloat16>()[i] = f32_to_bf16(t.data<float>()[i]);
-  return out;
-}
-
-Tensor widen(const Tensor& t) {
-  std::vector<float> out(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) out[static_cast<size_t>(i)] = bf16_to_f32(t.data<BFloat16>()[i]);
-  return Tensor::from_floats(out, t.shape());
 }
 
 // |got − want| ≤ k_unit · bound + rel · |want| elementwise; returns the number of violations.
