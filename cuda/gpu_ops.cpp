@@ -50,6 +50,9 @@ class CudaOps final : public GpuOps {
                                       float scale) override {
     cuda::softmax_cross_entropy_backward(ctx, dlogits, probs, labels, scale);
   }
+  int64_t count_correct(Context& ctx, const Tensor& logits, const Tensor& labels) override {
+    return cuda::count_correct(ctx, logits, labels);
+  }
   void sgd_step(Context& ctx, Tensor& params, Tensor& momentum_buffer, const Tensor& grads, const SgdOptions& options,
                 float lr) override {
     cuda::sgd_step(ctx, params, momentum_buffer, grads, options, lr);

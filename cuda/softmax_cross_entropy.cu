@@ -75,7 +75,33 @@ __global__ void softmax_xent_backward(float* dlogits, const float* probs, const 
   }
 }
 
+// One thread per row, the CPU's loop; integer atomics give the same count in any order.
+__global__ void count_correct_kernel(unsigned long long* count, const float* logits, const int32_t* labels, int64_t N,
+                                     int64_t C) {
+  for (int64_t n = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; n < N; n += int64_t{gridDim.x} * blockDim.x) {
+    const float* z = logits + n * C;
+    int64_t best = 0;
+    for (int64_t c = 1; c < C; ++c)
+      if (z[c] > z[best]) best = c;
+    if (best == labels[n]) atomicAdd(count, 1ull);
+  }
+}
+
 }  // namespace
+
+int64_t count_correct(Context& ctx, const Tensor& logits, const Tensor& labels) {
+  const char* op = "cuda::count_correct";
+  check_gpu_tensor(ctx, logits, op, "logits", 2, {DType::f32});
+  check_gpu_tensor(ctx, labels, op, "labels", 1, {DType::i32});
+  const int64_t N = logits.size(0), C = logits.size(1);
+  JOULE_CHECK(labels.size(0) == N, op, ": labels must be [N] = [", N, "], got ", labels.describe());
+  if (N == 0) return 0;
+  Tensor count = zeros_tensor(ctx, {1}, DType::i64);
+  count_correct_kernel<<<blocks_for(N), 256, 0, device_state(ctx).stream()>>>(
+      static_cast<unsigned long long*>(count.raw_data()), logits.data<float>(), labels.data<int32_t>(), N, C);
+  JOULE_CUDA_CHECK(cudaGetLastError());
+  return to_host(ctx, count).data<int64_t>()[0];
+}
 
 void softmax_cross_entropy_forward(Context& ctx, Tensor& probs, Tensor& loss_sum, const Tensor& logits,
                                    const Tensor& labels) {

@@ -18,4 +18,8 @@ void softmax_cross_entropy_forward(Context& ctx, Tensor& probs, Tensor& loss_sum
 void softmax_cross_entropy_backward(Context& ctx, Tensor& dlogits, const Tensor& probs, const Tensor& labels,
                                     float scale);
 
+// Rows whose argmax (the first maximum; a NaN never wins, as on the CPU) equals the label; logits f32
+// [N, C], labels i32 [N] on the device. Waits for the stream (the count is read back).
+int64_t count_correct(Context& ctx, const Tensor& logits, const Tensor& labels);
+
 }  // namespace joule::cuda

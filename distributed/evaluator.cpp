@@ -29,7 +29,7 @@ EvalResult Evaluator::evaluate(Context& ctx, Model& model, const std::atomic<boo
     }
     const Tensor& logits = model.forward(ctx, batch.images, /*training=*/false);
     sums[0] += softmax_cross_entropy_forward(ctx, probs_, logits, batch.labels);
-    sums[1] += static_cast<double>(count_correct(logits, batch.labels));
+    sums[1] += static_cast<double>(count_correct(ctx, logits, batch.labels));
     sums[2] += static_cast<double>(batch.labels.numel());
   }
   comm_.all_reduce_sum(sums, 4);

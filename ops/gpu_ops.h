@@ -34,6 +34,7 @@ class GpuOps {
                                                const Tensor& labels) = 0;
   virtual void softmax_cross_entropy_backward(Context& ctx, Tensor& dlogits, const Tensor& probs, const Tensor& labels,
                                               float scale) = 0;
+  virtual int64_t count_correct(Context& ctx, const Tensor& logits, const Tensor& labels) = 0;
   virtual void sgd_step(Context& ctx, Tensor& params, Tensor& momentum_buffer, const Tensor& grads,
                         const SgdOptions& options, float lr) = 0;
 };

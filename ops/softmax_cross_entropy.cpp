@@ -93,4 +93,9 @@ int64_t count_correct(const Tensor& logits, const Tensor& labels) {
   return correct;
 }
 
+int64_t count_correct(Context& ctx, const Tensor& logits, const Tensor& labels) {
+  if (!ctx.device.is_cpu()) return gpu_ops(ctx, "count_correct").count_correct(ctx, logits, labels);
+  return count_correct(logits, labels);
+}
+
 }  // namespace joule

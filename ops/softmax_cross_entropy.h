@@ -27,5 +27,7 @@ void softmax_cross_entropy_backward(Context& ctx, Tensor& dlogits, const Tensor&
 // Number of rows whose argmax (the first maximum on ties) equals the label. logits f32 [N, C] and
 // labels i32 [N] in [0, C), on the CPU.
 int64_t count_correct(const Tensor& logits, const Tensor& labels);
+// The same on the context's device (a GPU context: logits and labels on it; one wait for the count).
+int64_t count_correct(Context& ctx, const Tensor& logits, const Tensor& labels);
 
 }  // namespace joule

@@ -13,11 +13,13 @@
 //   products per output: C·R·S for y, K·R·S for dx, N·P·Q for dweight).
 //   Conv2d bf16: the same on bf16-rounded operands, plus the output's bf16 rounding (2⁻⁸ relative).
 //   Max pooling: a selection and (for the backward pass) sums in the CPU's order: exact.
+//   count_correct and f32↔bf16 conversion: the same comparisons and the same rounding: exact.
 //   SGD: the same operations in the same order without fused multiply-adds: bit for bit.
 // Every test skips without a CUDA build or a GPU and says why.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "core/build_info.h"
 #include "core/tensor.h"
@@ -31,6 +33,7 @@
 
 #if JOULE_HAVE_CUDA
 #include "cuda/conv2d.h"
+#include "cuda/convert.h"
 #include "cuda/device.h"
 #include "cuda/linear.h"
 #include "cuda/maxpool2d.h"
@@ -227,6 +230,29 @@ TEST(CudaParity, MaxPoolMatchesTheCpuExactly) {
     for (int64_t i = 0; i < argmax.numel(); ++i) EXPECT_EQ(ga.data<int32_t>()[i], argmax.data<int32_t>()[i]) << i;
     EXPECT_EQ(cuda::to_host(gpu, gdx).to_floats(), dx.to_floats()) << "kernel " << kernel;
   }
+}
+
+TEST(CudaParity, CountCorrectAndBf16ConversionMatchTheCpuExactly) {
+  SKIP_WITHOUT_GPU();
+  Context gpu = make_cuda_context(0, 1, 0), cpu = make_cpu_context(1, 0);
+  Tensor logits = testing::random_tensor({257, 10}, 41);
+  logits.data<float>()[3] = logits.data<float>()[4] = 7.0f;            // a tie: the first maximum counts
+  logits.data<float>()[25] = std::numeric_limits<float>::quiet_NaN();  // a NaN never wins
+  Tensor labels = Tensor::empty({257}, DType::i32);
+  for (int64_t i = 0; i < 257; ++i) labels.data<int32_t>()[i] = static_cast<int32_t>((i * 3) % 10);
+  labels.data<int32_t>()[0] = 3;
+  EXPECT_EQ(count_correct(gpu, cuda::to_device(gpu, logits), cuda::to_device(gpu, labels)),
+            count_correct(logits, labels));
+
+  Tensor x = testing::random_tensor({1000}, 42, -1e3f, 1e3f);
+  x.data<float>()[0] = std::numeric_limits<float>::infinity();
+  Tensor x16, back;
+  cuda::convert(gpu, x16, cuda::to_device(gpu, x), DType::bf16);
+  cuda::convert(gpu, back, x16, DType::f32);
+  const Tensor ref16 = to_bf16(x), got16 = cuda::to_host(gpu, x16);
+  for (int64_t i = 0; i < x.numel(); ++i)
+    EXPECT_EQ(got16.data<BFloat16>()[i].bits, ref16.data<BFloat16>()[i].bits) << "element " << i;
+  EXPECT_EQ(cuda::to_host(gpu, back).to_floats(), widen(ref16).to_floats());
 }
 
 TEST(CudaParity, SgdMatchesTheCpuBitForBit) {
