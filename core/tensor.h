@@ -93,6 +93,9 @@ Tensor zeros_tensor(const Context& ctx, const Shape& shape, DType dtype = DType:
 void ensure_tensor(const Context& ctx, Tensor& tensor, const Shape& shape, DType dtype);
 // dst = src across devices (host ↔ the context's device, or within one); same shape and dtype.
 void copy_tensor(const Context& ctx, const Tensor& dst, const Tensor& src);
+// `host` on the context's device, through `buffer` (reused across calls; resized when the shape
+// changes); `host` itself when the context is on the CPU.
+Tensor to_context_device(const Context& ctx, const Tensor& host, Tensor& buffer);
 // Every byte of t = 0, on whichever device t lives (the context's, or the host).
 void zero_tensor(const Context& ctx, const Tensor& t);
 

@@ -35,6 +35,13 @@ void ensure_tensor(const Context& ctx, Tensor& tensor, const Shape& shape, DType
   tensor = empty_tensor(ctx, shape, dtype);
 }
 
+Tensor to_context_device(const Context& ctx, const Tensor& host, Tensor& buffer) {
+  if (host.device() == ctx.device) return host;
+  ensure_tensor(ctx, buffer, host.shape(), host.dtype());
+  copy_tensor(ctx, buffer, host);
+  return buffer;
+}
+
 void zero_tensor(const Context& ctx, const Tensor& t) {
   if (t.device().is_cpu()) {
     std::memset(t.raw_data(), 0, t.nbytes());

@@ -27,9 +27,11 @@ EvalResult Evaluator::evaluate(Context& ctx, Model& model, const std::atomic<boo
       sums[3] = 1;
       break;
     }
-    const Tensor& logits = model.forward(ctx, batch.images, /*training=*/false);
-    sums[0] += softmax_cross_entropy_forward(ctx, probs_, logits, batch.labels);
-    sums[1] += static_cast<double>(count_correct(ctx, logits, batch.labels));
+    const Tensor images = to_context_device(ctx, batch.images, device_images_);  // itself on the CPU
+    const Tensor labels = to_context_device(ctx, batch.labels, device_labels_);
+    const Tensor& logits = model.forward(ctx, images, /*training=*/false);
+    sums[0] += softmax_cross_entropy_forward(ctx, probs_, logits, labels);
+    sums[1] += static_cast<double>(count_correct(ctx, logits, labels));
     sums[2] += static_cast<double>(batch.labels.numel());
   }
   comm_.all_reduce_sum(sums, 4);

@@ -35,6 +35,7 @@ class Evaluator {
   Communicator& comm_;
   std::unique_ptr<BatchLoader> loader_;
   Tensor probs_;
+  Tensor device_images_, device_labels_;  // the batch on a GPU context's device
 };
 
 }  // namespace joule

@@ -19,8 +19,13 @@ StepStats StepRunner::run(const Batch& batch, int micro_batches, int64_t global_
   reducer_.begin_step();
   for (int m = 0; m < micro_batches; ++m) {
     ctx_.step = step * 256 + static_cast<uint64_t>(m);  // distinct dropout masks per micro-batch
-    const Tensor images = batch.images.rows(m * rows, (m + 1) * rows);
-    const Tensor labels = batch.labels.rows(m * rows, (m + 1) * rows);
+    Tensor images = batch.images.rows(m * rows, (m + 1) * rows);
+    Tensor labels = batch.labels.rows(m * rows, (m + 1) * rows);
+    if (images.device() != ctx_.device) {  // host batches onto the device (buffers kept across steps)
+      clock_.enter(energy::Phase::data, monotonic_seconds());
+      images = to_context_device(ctx_, images, device_images_);
+      labels = to_context_device(ctx_, labels, device_labels_);
+    }
     clock_.enter(energy::Phase::forward, monotonic_seconds());
     const Tensor& logits = model_.forward(ctx_, images, /*training=*/true);
     stats.loss_sum += softmax_cross_entropy_forward(ctx_, probs_, logits, labels);

@@ -37,6 +37,7 @@ class StepRunner {
   energy::PhaseClock& clock_;
   bool overlap_;
   Tensor probs_, dlogits_;
+  Tensor device_images_, device_labels_;  // the micro-batch on a GPU context's device
 };
 
 }  // namespace joule

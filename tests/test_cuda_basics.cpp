@@ -66,6 +66,15 @@ TEST(CudaCopies, RoundTripIsExact) {
   const Tensor host = testing::random_tensor({17, 33}, 5);
   const Tensor back = cuda::to_host(ctx, cuda::to_device(ctx, host));
   EXPECT_EQ(back.to_floats(), host.to_floats());
+  // batches reach the device through one buffer kept across steps
+  Tensor buffer;
+  const Tensor first = to_context_device(ctx, host, buffer);
+  const Tensor second = to_context_device(ctx, testing::random_tensor({17, 33}, 6), buffer);
+  EXPECT_EQ(first.raw_data(), second.raw_data()) << "the same device buffer";
+  EXPECT_EQ(cuda::to_host(ctx, second).to_floats(), testing::random_tensor({17, 33}, 6).to_floats());
+  Context cpu = make_cpu_context(1, 0);
+  Tensor unused;
+  EXPECT_EQ(to_context_device(cpu, host, unused).raw_data(), host.raw_data()) << "a CPU context takes the host tensor";
 }
 
 // ReLU is exact in both precisions (a comparison and a copy), so the GPU must match the CPU bit for
