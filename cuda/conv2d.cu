@@ -139,7 +139,7 @@ void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weig
     JOULE_CHECK(bias.size(0) == k.K, op, ": bias ", bias.describe(), " must have K = ", k.K, " elements");
   }
   Plan& p = plan_for(ctx, k);
-  ensure(ctx, y, {k.N, k.K, p.P, p.Q}, x.dtype());
+  ensure_tensor(ctx, y, {k.N, k.K, p.P, p.Q}, x.dtype());
   if (k.N == 0) return;
   cudnnHandle_t dnn = device_state(ctx).dnn();
   const float one = 1.0f, zero = 0.0f;
@@ -173,7 +173,7 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, c
     JOULE_CUDNN_CHECK(cudnnConvolutionBackwardBias(dnn, &one, p.y, dy.raw_data(), &beta, p.bias, dbias->raw_data()));
   }
   if (dx == nullptr) return;
-  ensure(ctx, *dx, x.shape(), x.dtype());
+  ensure_tensor(ctx, *dx, x.shape(), x.dtype());
   Tensor ws = workspace(ctx, p.bwd_data_bytes);
   JOULE_CUDNN_CHECK(cudnnConvolutionBackwardData(dnn, &one, p.w, weight.raw_data(), p.y, dy.raw_data(), p.conv,
                                                  p.bwd_data, ws.raw_data(), p.bwd_data_bytes, &zero, p.x,

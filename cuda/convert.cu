@@ -27,7 +27,7 @@ void convert(Context& ctx, Tensor& dst, const Tensor& src, DType dtype) {
   check_gpu_tensor(ctx, src, op, "src", -1, {DType::f32, DType::bf16});
   JOULE_CHECK(dtype == DType::f32 || dtype == DType::bf16, op, ": to ", dtype_name(dtype), ": only f32 and bf16");
   JOULE_CHECK(dst.raw_data() != src.raw_data() || !dst.defined(), op, ": dst must not be src");
-  ensure(ctx, dst, src.shape(), dtype);
+  ensure_tensor(ctx, dst, src.shape(), dtype);
   const int64_t n = src.numel();
   if (n == 0) return;
   cudaStream_t stream = device_state(ctx).stream();

@@ -108,11 +108,6 @@ Tensor empty(const Context& ctx, const Shape& shape, DType dtype) {
   return empty_tensor(ctx, shape, dtype);
 }
 
-void ensure(const Context& ctx, Tensor& t, const Shape& shape, DType dtype) {
-  if (t.defined() && t.shape() == shape && t.dtype() == dtype && t.device() == ctx.device) return;
-  t = empty(ctx, shape, dtype);
-}
-
 Tensor to_device(const Context& ctx, const Tensor& host) {
   JOULE_CHECK(host.device().is_cpu(), "cuda::to_device: ", host.describe(), " is not on the CPU");
   Tensor out = empty(ctx, host.shape(), host.dtype());

@@ -69,8 +69,6 @@ DeviceState& device_state(const Context& ctx);
 namespace cuda {
 // Uninitialized device memory for a tensor on the context's device (from its caching allocator).
 Tensor empty(const Context& ctx, const Shape& shape, DType dtype = DType::f32);
-// Makes t a tensor of `shape` and `dtype` on the context's device, reusing it when it already is one.
-void ensure(const Context& ctx, Tensor& t, const Shape& shape, DType dtype);
 // Copies between host and device on the context's stream; to_host waits for the stream.
 Tensor to_device(const Context& ctx, const Tensor& host);
 Tensor to_host(const Context& ctx, const Tensor& device);

@@ -62,7 +62,7 @@ void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& weig
     check_gpu_tensor(ctx, bias, op, "bias", 1, {x.dtype()});
     JOULE_CHECK(bias.size(0) == OUT, op, ": bias ", bias.describe(), " must have OUT = ", OUT, " elements");
   }
-  ensure(ctx, y, {N, OUT}, x.dtype());
+  ensure_tensor(ctx, y, {N, OUT}, x.dtype());
   if (N == 0) return;
   gemm(ctx, x.dtype(), true, false, OUT, N, IN, weight.raw_data(), IN, x.raw_data(), IN, 0.0f, y.raw_data(), OUT);
   if (!bias.defined()) return;
@@ -109,7 +109,7 @@ void linear_backward(Context& ctx, Tensor* dx, Tensor& dweight, Tensor* dbias, c
     JOULE_CUDA_CHECK(cudaGetLastError());
   }
   if (dx == nullptr) return;
-  ensure(ctx, *dx, {N, IN}, dtype);
+  ensure_tensor(ctx, *dx, {N, IN}, dtype);
   if (N == 0) return;
   gemm(ctx, dtype, false, false, IN, N, OUT, weight.raw_data(), IN, dy.raw_data(), OUT, 0.0f, dx->raw_data(), IN);
 }

@@ -60,8 +60,8 @@ void maxpool2d_forward(Context& ctx, Tensor& y, Tensor& argmax, const Tensor& x,
               " and stride ", stride, " do not fit x ", x.describe());
   PoolShape s{x.size(0), x.size(1), x.size(2), x.size(3), 0, 0, kernel, stride};
   s.P = (s.H - kernel) / stride + 1, s.Q = (s.W - kernel) / stride + 1;
-  ensure(ctx, y, {s.N, s.C, s.P, s.Q}, x.dtype());
-  ensure(ctx, argmax, {s.N, s.C, s.P, s.Q}, DType::i32);
+  ensure_tensor(ctx, y, {s.N, s.C, s.P, s.Q}, x.dtype());
+  ensure_tensor(ctx, argmax, {s.N, s.C, s.P, s.Q}, DType::i32);
   const int64_t total = s.N * s.C * s.P * s.Q;
   if (total == 0) return;
   cudaStream_t stream = device_state(ctx).stream();
@@ -84,7 +84,7 @@ void maxpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor
   PoolShape s{x_shape[0], x_shape[1], x_shape[2], x_shape[3], dy.size(2), dy.size(3), 0, 0};
   JOULE_CHECK(s.N == dy.size(0) && s.C == dy.size(1) && s.P <= s.H && s.Q <= s.W, op, ": dy ", dy.describe(),
               " is not a pooled shape of x_shape ", shape_str(x_shape));
-  ensure(ctx, dx, x_shape, dy.dtype());
+  ensure_tensor(ctx, dx, x_shape, dy.dtype());
   const int64_t total = s.N * s.C;
   if (total == 0) return;
   cudaStream_t stream = device_state(ctx).stream();

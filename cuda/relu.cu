@@ -29,7 +29,7 @@ __global__ void relu_backward_kernel(T* dx, const T* dy, const T* y, int64_t n) 
 
 void relu_forward(Context& ctx, Tensor& y, const Tensor& x) {
   check_gpu_tensor(ctx, x, "cuda::relu_forward", "x", -1, {DType::f32, DType::bf16});
-  ensure(ctx, y, x.shape(), x.dtype());
+  ensure_tensor(ctx, y, x.shape(), x.dtype());
   const int64_t n = x.numel();
   if (n == 0) return;
   cudaStream_t stream = device_state(ctx).stream();
@@ -48,7 +48,7 @@ void relu_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& y) 
   check_gpu_tensor(ctx, y, op, "y", -1, {DType::f32, DType::bf16});
   JOULE_CHECK(dy.shape() == y.shape() && dy.dtype() == y.dtype(), op, ": dy ", dy.describe(), " must match y ",
               y.describe());
-  ensure(ctx, dx, dy.shape(), dy.dtype());
+  ensure_tensor(ctx, dx, dy.shape(), dy.dtype());
   const int64_t n = dy.numel();
   if (n == 0) return;
   cudaStream_t stream = device_state(ctx).stream();

@@ -111,8 +111,8 @@ void softmax_cross_entropy_forward(Context& ctx, Tensor& probs, Tensor& loss_sum
   const int64_t N = logits.size(0), C = logits.size(1);
   JOULE_CHECK(labels.size(0) == N, op, ": labels must be [N] = [", N, "], got ", labels.describe());
   JOULE_CHECK(C >= 1, op, ": logits need at least one class, got ", logits.describe());
-  ensure(ctx, probs, {N, C}, DType::f32);
-  ensure(ctx, loss_sum, {1}, DType::f32);
+  ensure_tensor(ctx, probs, {N, C}, DType::f32);
+  ensure_tensor(ctx, loss_sum, {1}, DType::f32);
   cudaStream_t stream = device_state(ctx).stream();
   if (N == 0) {
     JOULE_CUDA_CHECK(cudaMemsetAsync(loss_sum.raw_data(), 0, sizeof(float), stream));
@@ -139,7 +139,7 @@ void softmax_cross_entropy_backward(Context& ctx, Tensor& dlogits, const Tensor&
   check_gpu_tensor(ctx, labels, op, "labels", 1, {DType::i32});
   const int64_t N = probs.size(0), C = probs.size(1);
   JOULE_CHECK(labels.size(0) == N, op, ": labels must be [N] = [", N, "], got ", labels.describe());
-  ensure(ctx, dlogits, {N, C}, DType::f32);  // a no-op when dlogits is probs
+  ensure_tensor(ctx, dlogits, {N, C}, DType::f32);  // a no-op when dlogits is probs
   if (N == 0) return;
   softmax_xent_backward<<<blocks_for(N * C), 256, 0, device_state(ctx).stream()>>>(
       dlogits.data<float>(), probs.data<float>(), labels.data<int32_t>(), N, C, scale);
