@@ -1,10 +1,13 @@
 #include "core/file_util.h"
 
+#include <zlib.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -73,10 +76,11 @@ std::string read_text_file(const std::string& path, const std::string& what, siz
   char chunk[1 << 16];
   for (;;) {
     if (stream) {
-      struct pollfd p {d.fd, POLLIN, 0};
+      struct pollfd p {
+        d.fd, POLLIN, 0
+      };
       const int ready = ::poll(&p, 1, static_cast<int>(stream_timeout_s * 1000));
-      JOULE_CHECK(ready != 0, what, " \"", path, "\": no data for ", stream_timeout_s,
-                  " s (a FIFO without a writer?)");
+      JOULE_CHECK(ready != 0, what, " \"", path, "\": no data for ", stream_timeout_s, " s (a FIFO without a writer?)");
       JOULE_CHECK(ready > 0 || errno == EINTR, what, " \"", path, "\": ", describe_errno());
       if (ready < 0) continue;
     }
@@ -112,6 +116,65 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   }
 }
 
+uint32_t crc32_of(const void* data, size_t bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const auto* p = static_cast<const Bytef*>(data);
+  while (bytes > 0) {  // zlib takes uInt lengths
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(bytes, 1u << 30));
+    crc = crc32(crc, p, chunk);
+    p += chunk;
+    bytes -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+void fsync_directory(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  JOULE_CHECK_IO(fd >= 0, "cannot open folder \"", path, "\" to sync it: ", describe_errno());
+  const bool ok = ::fsync(fd) == 0;
+  const int sync_errno = errno;
+  ::close(fd);
+  errno = sync_errno;
+  JOULE_CHECK_IO(ok, "cannot sync folder \"", path, "\": ", describe_errno());
+}
+
+uint32_t write_file_durable(const std::string& path, const void* data, size_t bytes) {
+  const std::string temp = path + ".tmp";
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  JOULE_CHECK_IO(fd >= 0, "cannot write \"", temp, "\": ", describe_errno());
+  const auto* p = static_cast<const char*>(data);
+  size_t left = bytes;
+  bool ok = true;
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, std::min<size_t>(left, size_t{1} << 30));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = ENOSPC;
+      ok = false;
+      break;
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  ok = ok && ::fsync(fd) == 0;
+  const int write_errno = errno;
+  const bool closed = ::close(fd) == 0;
+  if (!ok || !closed) {
+    std::remove(temp.c_str());  // a full disk leaves nothing behind
+    errno = ok ? errno : write_errno;
+    JOULE_CHECK_IO(false, "writing \"", temp, "\" failed: ", describe_errno());
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    const int rename_errno = errno;
+    std::remove(temp.c_str());
+    errno = rename_errno;
+    JOULE_CHECK_IO(false, "cannot rename \"", temp, "\" to \"", path, "\": ", describe_errno());
+  }
+  const size_t slash = path.rfind('/');
+  fsync_directory(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+  return crc32_of(data, bytes);
+}
+
 void LineWriter::open(const std::string& path) {
   JOULE_ASSERT(fd_ < 0, "LineWriter opened twice");
   path_ = path;
@@ -120,6 +183,33 @@ void LineWriter::open(const std::string& path) {
   struct stat st {};
   JOULE_CHECK_IO(::fstat(fd_, &st) == 0, "cannot stat \"", path, "\": ", describe_errno());
   size_ = static_cast<uint64_t>(st.st_size);
+  cut_torn_line();
+}
+
+// A process killed inside write(2) can leave a line without its newline at the end of the file
+// (a run resumed in the same directory appends to it): cut the file back to its last whole line.
+void LineWriter::cut_torn_line() {
+  if (size_ == 0) return;
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  uint64_t end = size_;
+  char buffer[4096];
+  while (end > 0) {
+    const uint64_t begin = end > sizeof buffer ? end - sizeof buffer : 0;
+    const ssize_t n = ::pread(fd, buffer, static_cast<size_t>(end - begin), static_cast<off_t>(begin));
+    if (n != static_cast<ssize_t>(end - begin)) {  // unreadable: leave the file as it is
+      end = size_;
+      break;
+    }
+    const auto* last = static_cast<const char*>(::memrchr(buffer, '\n', static_cast<size_t>(n)));
+    if (last != nullptr) {
+      end = begin + static_cast<uint64_t>(last - buffer) + 1;
+      break;
+    }
+    end = begin;
+  }
+  ::close(fd);
+  if (end != size_ && ::ftruncate(fd_, static_cast<off_t>(end)) == 0) size_ = end;
 }
 
 LineWriter::~LineWriter() {

@@ -27,6 +27,16 @@ int open_regular_file(const std::string& path, const std::string& what, uint64_t
 // Writes `content` to path.tmp, flushes, renames onto `path`; on failure removes path.tmp (io error).
 void write_file_atomic(const std::string& path, const std::string& content);
 
+// As write_file_atomic, and durable: the temp file is fsynced before the rename and the folder
+// after it, so after a crash or power loss `path` holds either nothing or all of `content`.
+// Returns zlib's CRC-32 of `content`.
+uint32_t write_file_durable(const std::string& path, const void* data, size_t bytes);
+inline uint32_t write_file_durable(const std::string& path, const std::string& content) {
+  return write_file_durable(path, content.data(), content.size());
+}
+void fsync_directory(const std::string& path);      // io error when it cannot be synced
+uint32_t crc32_of(const void* data, size_t bytes);  // zlib's CRC-32
+
 // Appends whole lines, one write(2) each, so a killed process leaves only complete lines; a write
 // that fails part way (a full disk) is cut back to the last whole line before the error (io kind).
 class LineWriter {
@@ -37,11 +47,13 @@ class LineWriter {
   LineWriter& operator=(const LineWriter&) = delete;
   ~LineWriter();
 
-  void open(const std::string& path);  // for appending; once
+  // For appending; once. A last line without its newline (a writer killed inside write(2)) is cut.
+  void open(const std::string& path);
   bool is_open() const { return fd_ >= 0; }
   void write_line(const std::string& line);  // `line` without the trailing newline
 
  private:
+  void cut_torn_line();
   int fd_ = -1;
   uint64_t size_ = 0;  // bytes of whole lines in the file
   std::string path_;

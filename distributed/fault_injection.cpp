@@ -16,15 +16,18 @@ namespace joule {
 namespace {
 
 constexpr const char* kFormat =
-    "expected throw:RANK:STEP, sleep:RANK:STEP:SECONDS, kill:RANK:STEP, stop:RANK:STEP or nonfinite:RANK:STEP";
+    "expected throw:RANK:STEP, sleep:RANK:STEP:SECONDS, kill:RANK:STEP, term:RANK:STEP, stop:RANK:STEP or "
+    "nonfinite:RANK:STEP";
 
 std::atomic<bool> g_stop_armed{false};  // set by inject_fault (stop), taken by inject_armed_fault
 
 std::vector<std::string> split(const std::string& text, char separator) {
   std::vector<std::string> parts(1);
   for (char c : text) {
-    if (c == separator) parts.emplace_back();
-    else parts.back() += c;
+    if (c == separator)
+      parts.emplace_back();
+    else
+      parts.back() += c;
   }
   return parts;
 }
@@ -45,6 +48,7 @@ const char* kind_name(FaultKind kind) {
     case FaultKind::throw_error: return "throw";
     case FaultKind::sleep: return "sleep";
     case FaultKind::kill: return "kill";
+    case FaultKind::term: return "term";
     case FaultKind::stop: return "stop";
     case FaultKind::nonfinite: return "nonfinite";
     case FaultKind::none: break;
@@ -60,15 +64,22 @@ FaultPlan parse_fault_plan(const char* text) {
   const std::string value = text;
   const std::vector<std::string> parts = split(value, ':');
   const std::string& kind = parts[0];
-  if (kind == "throw") plan.kind = FaultKind::throw_error;
-  else if (kind == "sleep") plan.kind = FaultKind::sleep;
-  else if (kind == "kill") plan.kind = FaultKind::kill;
-  else if (kind == "stop") plan.kind = FaultKind::stop;
-  else if (kind == "nonfinite") plan.kind = FaultKind::nonfinite;
+  if (kind == "throw")
+    plan.kind = FaultKind::throw_error;
+  else if (kind == "sleep")
+    plan.kind = FaultKind::sleep;
+  else if (kind == "kill")
+    plan.kind = FaultKind::kill;
+  else if (kind == "term")
+    plan.kind = FaultKind::term;
+  else if (kind == "stop")
+    plan.kind = FaultKind::stop;
+  else if (kind == "nonfinite")
+    plan.kind = FaultKind::nonfinite;
   JOULE_CHECK(plan.kind != FaultKind::none, "JOULE_FAULT='", value, "': unknown fault '", kind, "': ", kFormat);
   const size_t expected_parts = plan.kind == FaultKind::sleep ? 4 : 3;
-  JOULE_CHECK(parts.size() == expected_parts, "JOULE_FAULT='", value, "': ", expected_parts - 1,
-              " fields after '", kind, "' expected: ", kFormat);
+  JOULE_CHECK(parts.size() == expected_parts, "JOULE_FAULT='", value, "': ", expected_parts - 1, " fields after '",
+              kind, "' expected: ", kFormat);
   const int64_t rank = parse_count(parts[1]);
   JOULE_CHECK(rank >= 0 && rank <= 1 << 30, "JOULE_FAULT='", value, "': RANK '", parts[1],
               "' is not a rank (a whole number >= 0): ", kFormat);
@@ -81,8 +92,7 @@ FaultPlan parse_fault_plan(const char* text) {
     char* end = nullptr;
     plan.seconds = seconds.empty() ? -1 : std::strtod(seconds.c_str(), &end);
     JOULE_CHECK(!seconds.empty() && end != nullptr && *end == '\0' && plan.seconds >= 0 && plan.seconds <= 1e6,
-                "JOULE_FAULT='", value, "': SECONDS '", seconds, "' is not a number of seconds in [0, 1e6]: ",
-                kFormat);
+                "JOULE_FAULT='", value, "': SECONDS '", seconds, "' is not a number of seconds in [0, 1e6]: ", kFormat);
   }
   return plan;
 }
@@ -95,18 +105,12 @@ void inject_fault(const FaultPlan& plan, int rank, int64_t step) {
   switch (plan.kind) {
     case FaultKind::throw_error:
       JOULE_FAIL("injected fault (JOULE_FAULT=throw:", rank, ":", step, ") on rank ", rank, " at step ", step);
-    case FaultKind::sleep:
-      std::this_thread::sleep_for(std::chrono::duration<double>(plan.seconds));
-      return;
-    case FaultKind::kill:
-      std::raise(SIGKILL);
-      return;
-    case FaultKind::stop:
-      g_stop_armed.store(true);
-      return;
+    case FaultKind::sleep: std::this_thread::sleep_for(std::chrono::duration<double>(plan.seconds)); return;
+    case FaultKind::kill: std::raise(SIGKILL); return;
+    case FaultKind::term: std::raise(SIGTERM); return;
+    case FaultKind::stop: g_stop_armed.store(true); return;
     case FaultKind::nonfinite:  // the trainer asks fault_nonfinite()
-    case FaultKind::none:
-      return;
+    case FaultKind::none: return;
   }
 }
 

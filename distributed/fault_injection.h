@@ -7,6 +7,8 @@
 //   throw:RANK:STEP            throws joule::Error (internal) "injected fault ..." on that rank
 //   sleep:RANK:STEP:SECONDS    sleeps that long (a straggler, or a stall for the watchdog)
 //   kill:RANK:STEP             raise(SIGKILL): the process dies at once, as if killed from outside
+//   term:RANK:STEP             raise(SIGTERM): as a scheduler's preemption notice (the step
+//                              finishes, a checkpoint is written, exit status 3)
 //   stop:RANK:STEP             raise(SIGSTOP) inside the rank's next collective that moves data,
 //                              right after every rank has passed its arrival gate: the rank has
 //                              arrived, then freezes (as under a debugger's breakpoint); with
@@ -14,6 +16,7 @@
 //                              all-reduce. Only the data phase's deadline can notice it.
 //   nonfinite:RANK:STEP        that step's loss on that rank is NaN (as an overflow in bf16 would
 //                              make it): the step is skipped; in bf16 the run falls back to fp32
+// A fault acts in a run's first launch only: a resumed run (--resume) is the relaunch after it.
 // e.g. `JOULE_FAULT=throw:1:3 mpirun -x JOULE_FAULT -np 2 build/bin/joule-train --config ...`
 #pragma once
 
@@ -21,7 +24,7 @@
 
 namespace joule {
 
-enum class FaultKind { none, throw_error, sleep, kill, stop, nonfinite };
+enum class FaultKind { none, throw_error, sleep, kill, term, stop, nonfinite };
 
 struct FaultPlan {
   FaultKind kind = FaultKind::none;

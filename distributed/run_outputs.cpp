@@ -43,8 +43,12 @@ void RunOutputs::decision_line(const pb::DecisionRecord& record) {
   if (options_.lead) metrics_.write_line(to_json_line(record));
 }
 
-void RunOutputs::eval_line(const pb::EvalRecord& record, const std::vector<double>& rank_energy_j,
-                           double since_start_s, double wall_s) {
+void RunOutputs::restart_line(const pb::RestartRecord& record) {
+  if (options_.lead) metrics_.write_line(to_json_line(record));
+}
+
+void RunOutputs::eval_line(const pb::EvalRecord& record, const std::vector<double>& rank_energy_j, double since_start_s,
+                           double wall_s) {
   if (!options_.lead) return;
   metrics_.write_line(to_json_line(record));
   const int64_t step = record.step();

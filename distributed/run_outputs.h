@@ -37,6 +37,8 @@ class RunOutputs {
                  double wall_s);
   // A controller decision line of metrics.jsonl.
   void decision_line(const pb::DecisionRecord& record);
+  // The restart line of metrics.jsonl (a resumed run, before its first record).
+  void restart_line(const pb::RestartRecord& record);
   // The knob state after a change (batch_size, precision_bits, sm_clock_mhz/rank_R scalars).
   void knobs(int64_t step, const pb::Knobs& knobs, double wall_s);
   void progress(const ProgressState& state, double now_s);

@@ -43,8 +43,8 @@ void Trainer::check_inputs(const pb::Config& config, const Dataset& train_set, c
               config.data().test_images(), "\": its images are ", test_set.height, "x", test_set.width,
               ", expected the ", train_set.height, "x", train_set.width, " of data.train_images = \"",
               config.data().train_images(), "\"");
-  JOULE_CHECK(test_set.size() >= world_size, "data.test_images = \"", config.data().test_images(), "\": ",
-              test_set.size(), " test samples for ", world_size, " ranks: expected at least one per rank");
+  JOULE_CHECK(test_set.size() >= world_size, "data.test_images = \"", config.data().test_images(),
+              "\": ", test_set.size(), " test samples for ", world_size, " ranks: expected at least one per rank");
 }
 
 Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Dataset& test_set, Communicator& comm,
@@ -57,7 +57,8 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
   std::string differing;
   for (size_t r = 1; r < digests.size(); ++r)
     if (digests[r] != digests[0]) differing += (differing.empty() ? "" : ", ") + std::to_string(r);
-  JOULE_CHECK(differing.empty(), "ranks ", differing, " run a different config than rank 0 (same file and --set on every rank?)");
+  JOULE_CHECK(differing.empty(), "ranks ", differing,
+              " run a different config than rank 0 (same file and --set on every rank?)");
   Context ctx = make_cpu_context(rank_threads(config.run(), comm), config.run().seed());
   ctx.rank = static_cast<uint32_t>(comm.rank());
   const InputShape shape{1, train_set.height, train_set.width, config.data().num_classes()};
@@ -70,21 +71,24 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
     largest_rows = std::max<int64_t>(largest_rows, k.global_batch() / comm.size() / k.micro_batches());
   // the controller's largest batch where a bound names it (else it is the training set: not tried here)
   const pb::ControllerConfig& controller = config.energy().controller();
-  const int64_t controller_max = controller.batch_size().max() > 0 ? controller.batch_size().max() : config.energy().batch().max();
+  const int64_t controller_max =
+      controller.batch_size().max() > 0 ? controller.batch_size().max() : config.energy().batch().max();
   if (controller.batch_size().mode() == pb::ADAPT && controller_max > 0)
     largest_rows = std::max<int64_t>(largest_rows, controller_max / comm.size() / tc.micro_batches());
   std::unique_ptr<Model> model;
   CpuMathSelection cpu_math;
   try {
     model = make_model(config.model(), shape, ctx);
-    cpu_math = select_cpu_math(config.run(), ctx, *model, tc.batch_size() / comm.size() / tc.micro_batches(), shape, comm);
+    cpu_math =
+        select_cpu_math(config.run(), ctx, *model, tc.batch_size() / comm.size() / tc.micro_batches(), shape, comm);
     model->forward(ctx, Tensor::zeros({largest_rows, shape.channels, shape.height, shape.width}), /*training=*/true);
     const int64_t eval_rows = Evaluator::eval_rows(config, test_set.size(), comm.size());
     model->forward(ctx, Tensor::zeros({eval_rows, shape.channels, shape.height, shape.width}), /*training=*/false);
   } catch (const std::bad_alloc& e) {
-    JOULE_FAIL_INPUT("model: the ", config.model().has_cnn() ? "cnn" : "mlp", " with train.batch_size = ",
-                     tc.batch_size(), " (largest micro-batch ", largest_rows, " rows per rank) and train.eval_batch_size = ",
-                     tc.eval_batch_size(), " needs more memory than this machine can give (", e.what(), " for ",
+    JOULE_FAIL_INPUT("model: the ", config.model().has_cnn() ? "cnn" : "mlp",
+                     " with train.batch_size = ", tc.batch_size(), " (largest micro-batch ", largest_rows,
+                     " rows per rank) and train.eval_batch_size = ", tc.eval_batch_size(),
+                     " needs more memory than this machine can give (", e.what(), " for ",
                      model ? "its activations" : "its parameters", "): make the model or the batches smaller");
   }
   // every rank initializes identically from the seed; the broadcast makes rank 0's copy the truth
@@ -106,10 +110,26 @@ Trainer::Trainer(const pb::Config& config, const Dataset& train_set, const Datas
   const pb::DistributedConfig& dc = config.distributed();
   auto reducer = std::make_unique<GradientReducer>(model->parameters(), comm,
                                                    ReducerOptions{dc.bucket_mb(), dc.first_bucket_mb(), dc.overlap()});
-  state_.reset(new State{config, comm, train_set, test_set, ctx, std::move(model), std::move(optimizer), schedule,
-                         parse_lr_scaling(tc.lr_scaling()), GradientNoiseEstimate{}, std::move(reducer), fault_plan,
-                         cpu_math, knob_bounds(config, comm.size(), train_set.size()), scheduled,
-                         initial_knobs(config, comm.size()), pb::TrainState{}});
+  state_.reset(new State{config,
+                         comm,
+                         train_set,
+                         test_set,
+                         ctx,
+                         std::move(model),
+                         std::move(optimizer),
+                         schedule,
+                         parse_lr_scaling(tc.lr_scaling()),
+                         GradientNoiseEstimate{},
+                         std::move(reducer),
+                         fault_plan,
+                         cpu_math,
+                         knob_bounds(config, comm.size(), train_set.size()),
+                         scheduled,
+                         initial_knobs(config, comm.size()),
+                         pb::TrainState{},
+                         std::string(),
+                         {},
+                         ResumeState{}});
   state_->train.set_last_accuracy(-1);
   state_->train.set_last_eval_step(-1);
   // the starting compute precision (after the cpu math search, which times f32); bf16 where this
@@ -134,11 +154,12 @@ pb::Summary Trainer::run(const TrainerIo& io) {
   Run run(*state_, io);
   const pb::TrainState& train = state_->train;
   Batch batch;
+  run.run_pending_eval();  // resumed from an interrupted evaluation
   while (train.stop_reason() == pb::running) {
-    run.apply_scheduled_knobs();          // a change due after this many steps (closes the window first)
-    run.apply_control();                   // the controller's change, decided at the last window close
-    if (!run.next_batch(batch)) {          // the epoch is exhausted
-      run.end_epoch();                     // evaluation, progress line, next epoch or stop
+    run.apply_scheduled_knobs();   // a change due after this many steps (closes the window first)
+    run.apply_control();           // the controller's change, decided at the last window close
+    if (!run.next_batch(batch)) {  // the epoch is exhausted
+      run.end_epoch();             // evaluation, progress line, next epoch or stop
       continue;
     }
     const StepStats stats = run.compute_step(batch);
@@ -148,7 +169,8 @@ pb::Summary Trainer::run(const TrainerIo& io) {
     run.evaluate_if_due();
     if (agreed.window_due) run.close_window("");
     run.show_progress();
-    run.check_stop(agreed);                // the stop vote, an interrupted evaluation, max_steps
+    run.check_stop(agreed);                                      // the stop vote, an interrupted evaluation, max_steps
+    if (run.checkpoint_due(agreed)) run.checkpoint("periodic");  // checkpoint.every_steps / every_seconds
   }
   return run.finish();
 }

@@ -26,21 +26,23 @@
 namespace joule {
 
 // What main() reads from the environment, passed in.
+struct LoadedCheckpoint;
+
 struct TrainerSetup {
   std::string fault_plan;  // JOULE_FAULT's value ("" = none; bad text fails the constructor, exit 2)
 };
 
 struct TrainerIo {
-  std::string run_dir;                          // exists (rank 0 created it) and is empty
-  std::FILE* progress = stderr;                 // progress lines (rank 0)
-  bool interactive = false;                     // live bar instead of plain lines
+  std::string run_dir;                                // exists (rank 0 created it) and is empty
+  std::FILE* progress = stderr;                       // progress lines (rank 0)
+  bool interactive = false;                           // live bar instead of plain lines
   const std::atomic<bool>* stop_requested = nullptr;  // set by SIGINT/SIGTERM handlers
   // This rank's meter (not owned; outlives run()). Its read() is called at the same points on
   // every rank (start, agreed window closes, evaluations, end). Null: the CPU meter the config's
   // energy section describes (RAPL, else the labelled estimate).
   energy::Meter* meter = nullptr;
-  std::vector<std::string> meter_warnings;      // printed once at the start (rank 0's)
-  std::vector<std::string> meter_notes;         // how energy is attributed, printed once (rank 0's)
+  std::vector<std::string> meter_warnings;  // printed once at the start (rank 0's)
+  std::vector<std::string> meter_notes;     // how energy is attributed, printed once (rank 0's)
   // This rank's SM-clock knob (not owned; null or unavailable: the knob only records its value).
   energy::ClockActuator* clock = nullptr;
   // Tests: called after every step with the dataset indices this rank trained on in it.
@@ -60,16 +62,27 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
+  // joule-train --resume, before run() (no collective): the checkpoint's parameters, optimizer
+  // state, TrainState, knobs and counters replace the fresh ones, and run() continues the run
+  // directory's logs. Invalid input (exit 2) naming the field when the checkpoint's model config or
+  // optimizer differ from this run's, or its batch does not divide over this job's ranks.
+  void restore(const LoadedCheckpoint& checkpoint);
+  // --resume without a complete checkpoint: run() starts over at step 0 in the existing run
+  // directory, after a restart record.
+  void resume_from_start();
+  // Differences of `config` from the checkpoint's config outside the model section ("" = none), for a
+  // note: a resumed run repeats an uninterrupted one only with the same settings.
+  static std::string config_changes(const LoadedCheckpoint& checkpoint, const pb::Config& config);
+
   pb::Summary run(const TrainerIo& io);
   // The checks of the config against the data and the rank count that need no collective and no
   // model (joule-train --check runs them too): batch sizes, micro-batches, the knob schedule,
   // image geometry.
-  static void check_inputs(const pb::Config& config, const Dataset& train_set, const Dataset& test_set,
-                           int world_size);
+  static void check_inputs(const pb::Config& config, const Dataset& train_set, const Dataset& test_set, int world_size);
   int64_t total_steps() const { return total_steps_; }  // at the initial batch, without schedule changes
-  const ParameterArena& parameters() const;  // the model's parameters (after run(): the trained ones)
-  const pb::TrainState& state() const;       // after run(): where training stopped
-  const pb::Knobs& knobs() const;            // the knobs in force
+  const ParameterArena& parameters() const;             // the model's parameters (after run(): the trained ones)
+  const pb::TrainState& state() const;                  // after run(): where training stopped
+  const pb::Knobs& knobs() const;                       // the knobs in force
 
  private:
   struct State;

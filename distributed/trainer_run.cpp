@@ -4,10 +4,11 @@
 #include <cstring>
 #include <filesystem>
 
-#include "core/clock.h"
 #include "core/build_info.h"
+#include "core/clock.h"
 #include "core/conv_bf16.h"
 #include "core/gemm.h"
+#include "distributed/checkpoint.h"
 #include "energy/estimate_meter.h"
 #include "energy/rank_meter.h"
 #include "energy/tensorboard_writer.h"
@@ -32,8 +33,8 @@ std::vector<double> gather_doubles(Communicator& comm, double value) {
 std::unique_ptr<energy::Meter> config_meter(const pb::Config& config, const TrainerIo& io,
                                             std::vector<std::string>& warnings) {
   if (io.meter != nullptr) return nullptr;
-  energy::RankMeter made = energy::make_rank_meter(
-      {"", config.energy().estimate_watts_per_core(), config.energy().estimate_static_watts()});
+  energy::RankMeter made =
+      energy::make_rank_meter({"", config.energy().estimate_watts_per_core(), config.energy().estimate_static_watts()});
   warnings.insert(warnings.end(), made.warnings.begin(), made.warnings.end());
   return std::move(made.meter);
 }
@@ -64,20 +65,30 @@ Trainer::Run::Run(State& state, const TrainerIo& io)
   for (const std::string& note : io.meter_notes) outputs_.message("energy: " + note);
   for (const std::string& warning : s_.warnings) outputs_.message("warning: " + warning);
   if (s_.lr_scaling == LrScaling::adascale && comm.size() == 1)
-    outputs_.message("note: train.lr_scaling = adascale on one rank: no gradient variance to measure, its gain stays 1");
+    outputs_.message(
+        "note: train.lr_scaling = adascale on one rank: no gradient variance to measure, its gain stays 1");
   char name[32];
   std::snprintf(name, sizeof name, "rank-%05d.jsonl", comm.rank());
   std::filesystem::create_directories(io.run_dir);  // ranks may not share rank 0's file system
-  window_log_ = std::make_unique<energy::WindowLog>((std::filesystem::path(io.run_dir) / name).string(),
-                                                    static_cast<uint32_t>(comm.rank()), comm.host(), *meter_,
+  const std::string rank_log = (std::filesystem::path(io.run_dir) / name).string();
+  window_log_ = std::make_unique<energy::WindowLog>(rank_log, static_cast<uint32_t>(comm.rank()), comm.host(), *meter_,
                                                     s_.config.energy().window_s(), now_s(), unix_seconds());
   runner_ = std::make_unique<StepRunner>(s_.ctx, *s_.model, *s_.reducer, window_log_->clock(),
                                          s_.config.distributed().overlap());
-  feed_.seek(0, 0, s_.knobs.global_batch());
+  feed_.seek(static_cast<int64_t>(s_.train.epoch()), static_cast<int64_t>(s_.train.epoch_offset()),
+             s_.knobs.global_batch());
   control_ = make_control();
-  outputs_.knobs(0, s_.knobs, unix_seconds());
   progress_.epochs = tc.epochs();
   start_s_ = now_s();
+  last_checkpoint_s_ = start_s_;
+  if (s_.resume.active) resume_logs(rank_log);  // after start_s_: the elapsed time goes on from the checkpoint's
+  outputs_.knobs(static_cast<int64_t>(s_.train.step()), s_.knobs, unix_seconds());
+}
+
+void Trainer::Run::run_pending_eval() {
+  if (!eval_pending_) return;
+  eval_pending_ = false;
+  evaluate();
 }
 
 void Trainer::Run::apply_scheduled_knobs() {
@@ -93,8 +104,9 @@ void Trainer::Run::apply_knobs(const pb::Knobs& requested, const std::string& re
   pb::Knobs next = requested;
   if (next.precision() == "bf16" && !s_.bf16_unavailable.empty()) {  // the knob stays at f32 here
     next.set_precision("f32");
-    if (s_.knobs.precision() == "f32") outputs_.message("step " + std::to_string(s_.train.step()) + ": " + reason +
-                                                        ": bf16 is not available (" + s_.bf16_unavailable + "), staying at f32");
+    if (s_.knobs.precision() == "f32")
+      outputs_.message("step " + std::to_string(s_.train.step()) + ": " + reason + ": bf16 is not available (" +
+                       s_.bf16_unavailable + "), staying at f32");
   }
   const std::string change = describe_change(s_.knobs, next);
   if (change.empty()) return;
@@ -125,7 +137,8 @@ void Trainer::Run::switch_knobs(const pb::Knobs& next, const std::string& reason
 void Trainer::Run::apply_clock(uint32_t mhz) {
   energy::ClockActuator* clock = io_.clock;
   if (clock == nullptr || !clock->available()) {
-    clock_note_ = "sm clock knob unavailable" + (clock != nullptr ? ": " + clock->reason() : std::string(" (energy.clock.gpu is unset)"));
+    clock_note_ = "sm clock knob unavailable" +
+                  (clock != nullptr ? ": " + clock->reason() : std::string(" (energy.clock.gpu is unset)"));
     return;
   }
   if (mhz == 0) {
@@ -163,13 +176,13 @@ void Trainer::Run::end_epoch() {
 StepStats Trainer::Run::compute_step(const Batch& batch) {
   const int64_t step = static_cast<int64_t>(s_.train.step());
   s_.ctx.step = static_cast<uint64_t>(step);
-  inject_fault(s_.fault_plan, s_.comm.rank(), step);
+  if (segment_ == 0) inject_fault(s_.fault_plan, s_.comm.rank(), step);  // the first launch only
   // gradient norms: local and global for the noise estimate (adascale); the global one alone is the
   // non-finite check in bf16 (a finite loss with a non-finite gradient)
   s_.reducer->set_measure_norms(measure_noise(), s_.knobs.precision() != "f32");
   StepStats stats = runner_->run(batch, static_cast<int>(s_.knobs.micro_batches()), s_.knobs.global_batch(),
                                  s_.comm.size(), static_cast<uint64_t>(step));
-  if (fault_nonfinite(s_.fault_plan, s_.comm.rank(), step)) stats.finite = false;
+  if (segment_ == 0 && fault_nonfinite(s_.fault_plan, s_.comm.rank(), step)) stats.finite = false;
   if (io_.on_batch) io_.on_batch(step + 1, feed_.last_ids());
   return stats;
 }
@@ -181,6 +194,7 @@ StepAgreement Trainer::Run::agree(const StepStats& stats) {
   votes.window_due = window_log_->window_due(now_s());
   votes.non_finite = !stats.finite;
   votes.local_grad_sq = stats.local_grad_sq;
+  votes.checkpoint_due = seconds_due();
   return agree_step(s_.comm, votes);
 }
 
@@ -209,7 +223,8 @@ bool Trainer::Run::update(const StepStats& stats, const StepAgreement& agreed) {
                           std::to_string(step + 1) + ", update skipped");
   } else {
     window_log_->clock().enter(energy::Phase::optimizer, now_s());
-    if (measure_noise()) s_.noise.observe(agreed.mean_local_grad_sq, stats.global_grad_sq, s_.comm.size(), feed_.local_batch());
+    if (measure_noise())
+      s_.noise.observe(agreed.mean_local_grad_sq, stats.global_grad_sq, s_.comm.size(), feed_.local_batch());
     last_lr_ = current_lr();
     if (control_ != nullptr && control_->cooling_down()) {  // linear decay to the schedule's floor
       const float floor = s_.schedule.base_lr * s_.schedule.min_lr_ratio;
@@ -239,9 +254,9 @@ void Trainer::Run::log_step(const StepAgreement& agreed) {
   }
   // the run's last step is logged too: max_steps, or the last full batch of the last epoch
   const int64_t max_steps = s_.config.train().max_steps();
-  const bool last = step == max_steps ||
-                    (static_cast<int64_t>(s_.train.epoch()) + 1 == s_.config.train().epochs() &&
-                     s_.train_set.size() - feed_.offset() < static_cast<int64_t>(s_.knobs.global_batch()));
+  const bool last =
+      step == max_steps || (static_cast<int64_t>(s_.train.epoch()) + 1 == s_.config.train().epochs() &&
+                            s_.train_set.size() - feed_.offset() < static_cast<int64_t>(s_.knobs.global_batch()));
   if (step % s_.config.train().log_every_steps() != 0 && !last) return;
   pb::TrainRecord record;
   record.set_kind("train");
@@ -271,6 +286,7 @@ void Trainer::Run::evaluate() {
   const EvalResult r = evaluator_.evaluate(s_.ctx, *s_.model, io_.stop_requested);
   s_.train.set_eval_seconds(s_.train.eval_seconds() + now_s() - t0);
   window_log_->clock().enter(energy::Phase::idle, now_s());
+  eval_cut_ = r.interrupted;
   if (r.interrupted) {  // cut short by an interrupt: no accuracy to record
     s_.train.set_stop_reason(pb::interrupted);
     return;
@@ -337,7 +353,8 @@ void Trainer::Run::check_stop(const StepAgreement& agreed) {
   if (control_ != nullptr && control_->cooldown_done() && s_.train.stop_reason() == pb::running)
     s_.train.set_stop_reason(pb::marginal_gain);
   if (s_.train.stop_reason() != pb::running) {  // a controller stop: the closing evaluation (not past a budget)
-    if (s_.train.stop_reason() != pb::budget && s_.train.last_eval_step() != static_cast<int64_t>(s_.train.step())) evaluate();
+    if (s_.train.stop_reason() != pb::budget && s_.train.last_eval_step() != static_cast<int64_t>(s_.train.step()))
+      evaluate();
     progress_.accuracy = s_.train.last_accuracy();
     outputs_.progress_line(progress_);
     return;
@@ -361,6 +378,11 @@ pb::Summary Trainer::Run::finish() {
   if (late_stop > 0 && s_.train.stop_reason() != pb::diverged) s_.train.set_stop_reason(pb::interrupted);
   const double seconds = now_s() - start_s_;
   s_.train.set_train_seconds(seconds);
+  // the last checkpoint (before the window closes: its time and energy are accounted); a diverged
+  // run's parameters are not worth keeping
+  if (s_.config.checkpoint().enabled() && s_.train.stop_reason() != pb::diverged &&
+      last_checkpoint_ != checkpoint_dir_name(s_.train.step()))
+    checkpoint(s_.train.stop_reason() == pb::interrupted ? "interrupted" : "end of run");
   close_window("");
   // the run total of each rank is the sum of its closed windows (they telescope)
   const std::vector<double> rank_j = gather_doubles(comm, window_log_->closed_energy_j());
@@ -369,7 +391,7 @@ pb::Summary Trainer::Run::finish() {
   summary.set_steps(static_cast<uint32_t>(s_.train.step()));
   summary.set_samples(s_.train.samples());
   summary.set_seconds(seconds);
-  double total = 0;
+  double total = departed_energy_j_;  // ranks a resumed checkpoint had and this job lacks
   for (double e : rank_j) {
     summary.add_energy_j_per_rank(e);
     total += e;
@@ -400,6 +422,10 @@ pb::Summary Trainer::Run::finish() {
     summary.set_predicted_full_accuracy(control_->predicted_full_accuracy());
   }
   summary.set_controller_decisions(decisions_);
+  summary.set_checkpoint(last_checkpoint_);
+  summary.set_checkpoint_error(checkpoint_error_);
+  summary.set_restarts(segment_);
+  summary.set_skipped_steps(s_.train.skipped_steps());
   outputs_.summary(summary);
   return summary;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/context.h"
+#include "core/proto/checkpoint.pb.h"
 #include "distributed/fault_injection.h"
 #include "distributed/gradient_reducer.h"
 #include "distributed/knob_control.h"
@@ -18,6 +19,15 @@
 #include "ops/optimizer.h"
 
 namespace joule {
+
+// A resumed run (joule-train --resume): where it continues from.
+struct ResumeState {
+  bool active = false;
+  std::string checkpoint;  // its folder; "" = none was complete: start over at step 0
+  pb::RunCounters counters;
+  pb::RankCheckpoint rank;            // this rank's accounting at the checkpoint
+  std::vector<double> rank_energy_j;  // every rank's of the checkpoint (index = its rank then)
+};
 
 struct Trainer::State {
   pb::Config config;
@@ -39,6 +49,7 @@ struct Trainer::State {
   pb::TrainState train;
   std::string bf16_unavailable;       // why this CPU or build cannot compute in bf16; "" = it can
   std::vector<std::string> warnings;  // found while constructing, printed when the run starts
+  ResumeState resume;
 };
 
 }  // namespace joule

@@ -1,5 +1,10 @@
 #include "energy/window_log.h"
 
+#include <google/protobuf/util/json_util.h>
+
+#include <filesystem>
+
+#include "core/file_util.h"
 #include "core/json_record.h"
 #include "core/proto/records.pb.h"
 
@@ -14,6 +19,38 @@ void set_phases(pb::PhaseBreakdown* out, const PhaseSeconds& values) {
 }
 
 }  // namespace
+
+LogTotals read_log_totals(const std::string& path) {
+  LogTotals totals;
+  std::error_code error;
+  if (!std::filesystem::exists(path, error)) return totals;
+  const std::string content = read_text_file(path, "rank log", size_t{1} << 30);
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  size_t begin = 0;
+  while (begin < content.size()) {
+    size_t end = content.find('\n', begin);
+    if (end == std::string::npos) break;  // a torn last line
+    const std::string line = content.substr(begin, end - begin);
+    begin = end + 1;
+    pb::RestartRecord kind;
+    if (!google::protobuf::util::JsonStringToMessage(line, &kind, options).ok()) continue;
+    if (kind.kind() == "restart") {
+      ++totals.restarts;
+      continue;
+    }
+    pb::RankWindowRecord window;
+    if (!kind.kind().empty() || !google::protobuf::util::JsonStringToMessage(line, &window, options).ok()) continue;
+    ++totals.windows;
+    totals.energy_j += window.energy_j().total();
+  }
+  return totals;
+}
+
+void WindowLog::continue_from(uint32_t windows, double prior_energy_j) {
+  window_ = windows;
+  prior_j_ = prior_energy_j;
+}
 
 WindowLog::WindowLog(const std::string& path, uint32_t rank, std::string host, Meter& meter, double window_s,
                      double now_s, double wall_s)
@@ -32,8 +69,8 @@ void WindowLog::step_done(int64_t step, int64_t samples) {
   samples_ += samples;
 }
 
-WindowEnergy WindowLog::close_window(int64_t step, const WindowKnobs& knobs, const std::string& decision,
-                                     double now_s, const std::function<std::string(const WindowEnergy&)>& decide) {
+WindowEnergy WindowLog::close_window(int64_t step, const WindowKnobs& knobs, const std::string& decision, double now_s,
+                                     const std::function<std::string(const WindowEnergy&)>& decide) {
   const double length = now_s - clock_.window_start();
   const PhaseSeconds seconds = clock_.take_window(now_s);
   const WindowEnergy energy = accountant_.close_window(seconds);

@@ -23,6 +23,15 @@
 
 namespace joule::energy {
 
+// What an existing rank log holds (a resumed run appends to it).
+struct LogTotals {
+  uint32_t windows = 0;   // window records
+  double energy_j = 0;    // their energy_j.total summed
+  uint32_t restarts = 0;  // restart records
+};
+// The complete lines of the log at `path`; a missing file is empty, unparsable lines are skipped.
+LogTotals read_log_totals(const std::string& path);
+
 struct WindowKnobs {
   uint32_t batch_size = 0;    // global batch at the window's end
   std::string precision;      // "f32" | "bf16"
@@ -47,8 +56,14 @@ class WindowLog {
   WindowEnergy close_window(int64_t step, const WindowKnobs& knobs, const std::string& decision, double now_s,
                             const std::function<std::string(const WindowEnergy&)>& decide = {});
 
-  double energy_j() { return accountant_.current_total_j(); }  // this rank since the start (reads the meter)
-  double closed_energy_j() const { return accountant_.total_j(); }  // up to the last closed window
+  // A resumed run: window numbers continue after `windows`, and the energy before (earlier
+  // segments of the run) counts in energy_j() and closed_energy_j(). Before the first close.
+  void continue_from(uint32_t windows, double prior_energy_j);
+  void write_line(const std::string& json) { writer_.write_line(json); }  // a record of another kind (restart)
+
+  // this rank since the run started, all segments (reads the meter)
+  double energy_j() { return prior_j_ + accountant_.current_total_j(); }
+  double closed_energy_j() const { return prior_j_ + accountant_.total_j(); }  // up to the last closed window
   uint32_t windows() const { return window_; }
 
  private:
@@ -63,6 +78,7 @@ class WindowLog {
   uint32_t window_ = 0;
   int64_t first_step_ = 0;  // 0: no step in the open window yet
   int64_t samples_ = 0;
+  double prior_j_ = 0;
 };
 
 }  // namespace joule::energy

@@ -12,23 +12,25 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/build_info.h"
 #include "core/config.h"
-#include "core/gemm.h"
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/exit_status.h"
 #include "core/file_util.h"
+#include "core/gemm.h"
+#include "distributed/checkpoint.h"
 #include "distributed/make_communicator.h"
-#include "examples/cli.h"
-#include "distributed/trainer.h"
 #include "distributed/node_shared_meter.h"
+#include "distributed/trainer.h"
 #include "energy/clock_actuator.h"
 #include "energy/rank_meter.h"
+#include "examples/cli.h"
 
 namespace {
 
@@ -38,6 +40,7 @@ struct Arguments {
   std::string output;
   bool check = false;
   bool resume = false;
+  std::string resume_from;  // --resume=CHECKPOINT_DIR; "" = the run directory's newest complete one
   bool reset_clocks = false;
   bool version = false;  // answered by main() before MPI starts, as --help
   bool help = false;
@@ -56,10 +59,15 @@ void define_options(CLI::App& app, Arguments& a) {
       ->allow_extra_args(false);
   app.add_option("--output", a.output, "parent folder of the run directory (overrides run.output)")->type_name("DIR");
   app.add_flag("--check", a.check, "validate and print the resolved config; run nothing");
-  app.add_flag("--resume", a.resume, "continue the run directory's last checkpoint (not available yet)");
+  app.add_option("--resume", a.resume_from,
+                 "continue the run in its directory (run.name and --output name it) from its newest complete "
+                 "checkpoint, or from the checkpoint folder given")
+      ->type_name("[CHECKPOINT]")
+      ->expected(0, 1);
   app.add_flag("--reset-clocks", a.reset_clocks, "restore the GPUs' default clocks (after a run that could not)");
-  app.footer("usage: joule-train --config FILE [--set a.b.c=VALUE]... [--output DIR] [--resume] [--check]\n"
-             "       joule-train --reset-clocks | --version | --help");
+  app.footer(
+      "usage: joule-train --config FILE [--set a.b.c=VALUE]... [--output DIR] [--resume] [--check]\n"
+      "       joule-train --reset-clocks | --version | --help");
 }
 
 std::string usage() {
@@ -76,21 +84,36 @@ int g_signal_pipe[2] = {-1, -1};
 // within seconds, which no destructor survives. joule-clockd connections are closed in the handler
 // (the daemon resets); NVML is not async-signal-safe (a handler calling it while the interrupted
 // thread holds NVML's lock deadlocks), so the handler wakes the watcher thread, which resets them.
+// A second signal ends the process at once with status 3: the watcher resets the clocks first (the
+// first signal's reset may still be running there), and SIGALRM ends it if NVML never returns.
+extern "C" void on_exit_alarm(int) { ::_exit(3); }
+
 extern "C" void on_stop_signal(int) {
-  g_stop_requested.store(true);
+  const bool again = g_stop_requested.exchange(true);
   joule::energy::reset_clocks_from_signal();
+  if (again) {
+    static const char message[] = "joule-train: second interrupt: exiting now (status 3)\n";
+    [[maybe_unused]] const ssize_t m = ::write(STDERR_FILENO, message, sizeof message - 1);
+    if (g_signal_pipe[1] < 0) ::_exit(3);
+    std::signal(SIGALRM, on_exit_alarm);
+    ::alarm(2);
+  }
   if (g_signal_pipe[1] >= 0) {
-    const char wake = 1;
+    const char wake = again ? 2 : 1;
     [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &wake, 1);
   }
 }
 
-// The signal watcher: resets the clocks (NVML) outside signal context after each stop request.
+// The signal watcher: resets the clocks (NVML) outside signal context after each stop request, and
+// ends the process after a second one.
 void start_signal_watcher() {
   if (::pipe(g_signal_pipe) != 0) return;  // no watcher: NVML locks are reset by the clean stop alone
   std::thread([] {
     char wake = 0;
-    while (::read(g_signal_pipe[0], &wake, 1) == 1) joule::energy::reset_clocks_emergency();
+    while (::read(g_signal_pipe[0], &wake, 1) == 1) {
+      joule::energy::reset_clocks_emergency();
+      if (wake == 2) ::_exit(3);
+    }
   }).detach();
 }
 
@@ -100,10 +123,12 @@ Arguments parse_arguments(int argc, char** argv) {
   define_options(app, a);
   joule::cli::parse(app, argc, argv);
   if (a.help || a.version) return a;
+  a.resume = app.count("--resume") > 0;
   JOULE_CHECK(!a.output.empty() || app.count("--output") == 0,
               "--output: expected a folder for run directories, got an empty string");
-  JOULE_CHECK(!a.config_path.empty() || a.reset_clocks, "--config FILE is required; run 'joule-train --help' for the usage");
-  JOULE_CHECK(!a.resume, "--resume: checkpoints are not available in this version");
+  JOULE_CHECK(!a.config_path.empty() || a.reset_clocks,
+              "--config FILE is required; run 'joule-train --help' for the usage");
+  JOULE_CHECK(!a.resume || !a.check, "--resume and --check: choose one");
   return a;
 }
 
@@ -124,8 +149,8 @@ std::string default_run_name(const std::string& config_path) {
 void print_version() {
   auto yes_no = [](int flag) { return flag ? "yes" : "no"; };
   std::printf("joule-train %s (%s)\nfeatures: cpu yes, cuda %s, nccl %s, mpi %s, nvml %s, blas %s, onednn %s\n",
-              JOULE_VERSION, JOULE_BUILD_TYPE, yes_no(JOULE_HAVE_CUDA), yes_no(JOULE_HAVE_NCCL),
-              yes_no(JOULE_HAVE_MPI), yes_no(JOULE_HAVE_NVML), yes_no(JOULE_HAVE_BLAS), yes_no(JOULE_HAVE_ONEDNN));
+              JOULE_VERSION, JOULE_BUILD_TYPE, yes_no(JOULE_HAVE_CUDA), yes_no(JOULE_HAVE_NCCL), yes_no(JOULE_HAVE_MPI),
+              yes_no(JOULE_HAVE_NVML), yes_no(JOULE_HAVE_BLAS), yes_no(JOULE_HAVE_ONEDNN));
   // run.cpu_math: what each backend would run here; auto picks among the available ones per model
   for (joule::CpuMath kind : joule::all_cpu_math()) {
     const std::string why = joule::cpu_math_unavailable(kind);
@@ -179,6 +204,37 @@ void create_run_directory(joule::Communicator& comm, const std::filesystem::path
   JOULE_CHECK_IO(false, refusal.substr(1));
 }
 
+// --resume: the checkpoint to continue from (rank 0's file system decides that the run directory
+// exists); none when the directory holds no complete one (the run starts over in it). A resumed
+// run keeps the GEMM backend its checkpoint chose (run.cpu_math auto could time another one now).
+std::optional<joule::LoadedCheckpoint> find_checkpoint(joule::Communicator& comm, const std::filesystem::path& run_dir,
+                                                       const std::string& named, joule::pb::Config& config) {
+  std::error_code error;
+  const std::string missing =
+      agree_with_rank0(comm, std::filesystem::is_directory(run_dir, error) ? "" : run_dir.string());
+  JOULE_CHECK(missing.empty(), "--resume: run directory ", missing,
+              " does not exist (run.name and --output name the run to continue)");
+  std::optional<joule::LoadedCheckpoint> found;
+  if (!named.empty()) {
+    found = joule::load_checkpoint(comm, named);
+  } else {
+    std::vector<std::string> notes;
+    found = joule::load_newest_checkpoint(comm, run_dir.string(), &notes);
+    if (comm.rank() == 0) {
+      for (const std::string& note : notes) std::fprintf(stderr, "joule-train: --resume: %s\n", note.c_str());
+      if (found && !notes.empty())
+        std::fprintf(stderr, "joule-train: --resume: using %s instead\n", found->dir.c_str());
+    }
+  }
+  if (!found) return found;
+  if (config.run().cpu_math() == "auto" && !found->manifest.cpu_math().empty())
+    config.mutable_run()->set_cpu_math(found->manifest.cpu_math());
+  const std::string changes = joule::Trainer::config_changes(*found, config);
+  if (comm.rank() == 0 && !changes.empty())
+    std::fprintf(stderr, "joule-train: --resume: the config differs from the checkpoint's: %s\n", changes.c_str());
+  return found;
+}
+
 // What the run takes from the environment (read in main(), nowhere else).
 struct Environment {
   std::string fault_plan;  // JOULE_FAULT (tests of failure handling)
@@ -191,29 +247,47 @@ int run(int argc, char** argv, joule::Communicator& comm, const Environment& env
   if (args.reset_clocks) {  // by hand, after a run that could not (energy.clock of --config, else every GPU)
     joule::energy::ClockActuatorOptions options;
     if (!args.config_path.empty())
-      options = joule::energy::clock_actuator_options(joule::load_config(args.config_path, args.overrides).energy().clock());
+      options =
+          joule::energy::clock_actuator_options(joule::load_config(args.config_path, args.overrides).energy().clock());
     if (options.gpu == "local") options.gpu = std::to_string(comm.local_rank());
     return joule::energy::reset_clocks_command(options, stdout);
   }
   joule::pb::Config config = joule::load_config(args.config_path, args.overrides);
   if (!args.output.empty()) config.mutable_run()->set_output(args.output);
+  if (args.resume && config.run().name().empty() && !args.resume_from.empty()) {  // the checkpoint's run directory
+    const std::filesystem::path run_dir =
+        std::filesystem::path(args.resume_from).lexically_normal().parent_path().parent_path();
+    config.mutable_run()->set_output(run_dir.parent_path().empty() ? "." : run_dir.parent_path().string());
+    config.mutable_run()->set_name(run_dir.filename().string());
+  }
+  JOULE_CHECK(!args.resume || !config.run().name().empty(),
+              "--resume: run.name is empty: name the run directory to continue (--set run.name=NAME, with --output "
+              "its parent folder)");
   if (config.run().name().empty())
     config.mutable_run()->set_name(agree_with_rank0(comm, default_run_name(args.config_path)));
 
   // Everything that can be wrong with the input is checked before the run directory exists.
   const joule::pb::DataConfig& data = config.data();
-  joule::Dataset train_set = joule::load_dataset(data.train_images(), data.train_labels(), data.num_classes(),
-                                                 data.train_limit());
-  joule::Dataset test_set = joule::load_dataset(data.test_images(), data.test_labels(), data.num_classes(),
-                                                data.test_limit());
+  joule::Dataset train_set =
+      joule::load_dataset(data.train_images(), data.train_labels(), data.num_classes(), data.train_limit());
+  joule::Dataset test_set =
+      joule::load_dataset(data.test_images(), data.test_labels(), data.num_classes(), data.test_limit());
   if (args.check) {  // what the run would refuse, --check refuses too
     joule::Trainer::check_inputs(config, train_set, test_set, comm.size());
     if (comm.rank() == 0) std::fputs(joule::config_to_text(config).c_str(), stdout);
     return 0;
   }
+  const std::filesystem::path run_dir = std::filesystem::path(config.run().output()) / config.run().name();
+  std::optional<joule::LoadedCheckpoint> checkpoint;
+  if (args.resume) checkpoint = find_checkpoint(comm, run_dir, args.resume_from, config);
   joule::TrainerSetup setup;
   setup.fault_plan = env.fault_plan;
   joule::Trainer trainer(config, train_set, test_set, comm, setup);
+  if (checkpoint) {
+    trainer.restore(*checkpoint);
+  } else if (args.resume) {
+    trainer.resume_from_start();
+  }
   // an interrupt while the data loaded or the model was built: stop before anything is written
   if (any_rank(comm, g_stop_requested.load())) {
     if (comm.rank() == 0) std::fprintf(stderr, "joule-train: interrupted before training started; nothing written\n");
@@ -226,8 +300,7 @@ int run(int argc, char** argv, joule::Communicator& comm, const Environment& env
   std::vector<std::string> clock_warnings;
   const std::unique_ptr<joule::energy::ClockActuator> clock =
       joule::energy::make_clock_actuator(clock_options, clock_warnings);
-  const std::filesystem::path run_dir = std::filesystem::path(config.run().output()) / config.run().name();
-  create_run_directory(comm, run_dir, config);
+  if (!args.resume) create_run_directory(comm, run_dir, config);
   joule::TrainerIo io;
   io.run_dir = run_dir.string();
   io.progress = stderr;
@@ -255,15 +328,22 @@ int run(int argc, char** argv, joule::Communicator& comm, const Environment& env
                  summary.best_accuracy() * 100, summary.seconds(), summary.energy_j(),
                  summary.measured() ? "measured" : "estimate", run_dir.c_str());
   if (comm.rank() == 0 && summary.controller_decisions() > 0)
-    std::fprintf(stderr, "controller: %u decisions (metrics.jsonl \"decision\" lines), %u knob changes, ending at batch %u %s\n",
-                 summary.controller_decisions(), summary.knob_changes(), summary.batch_size(), summary.precision().c_str());
-  if (comm.rank() == 0 && summary.stop_reason() == "marginal_gain" && summary.full_budget_energy_j() > summary.energy_j() &&
-      summary.energy_j() > 0)
+    std::fprintf(
+        stderr, "controller: %u decisions (metrics.jsonl \"decision\" lines), %u knob changes, ending at batch %u %s\n",
+        summary.controller_decisions(), summary.knob_changes(), summary.batch_size(), summary.precision().c_str());
+  if (comm.rank() == 0 && summary.stop_reason() == "marginal_gain" &&
+      summary.full_budget_energy_j() > summary.energy_j() && summary.energy_j() > 0)
     std::fprintf(stderr,
                  "controller: the full budget would have spent about %.0f J for a predicted %.2f%%: this run used "
                  "%.0f%% less energy at %.2f%%\n",
                  summary.full_budget_energy_j(), summary.predicted_full_accuracy() * 100,
                  100 * (1 - summary.energy_j() / summary.full_budget_energy_j()), summary.final_accuracy() * 100);
+  if (interrupted && !summary.checkpoint_error().empty()) {
+    if (comm.rank() == 0)
+      std::fprintf(stderr, "joule-train: error: interrupted, and the checkpoint failed: %s\n",
+                   summary.checkpoint_error().c_str());
+    return 1;
+  }
   if (interrupted) return 3;
   if (summary.stop_reason() == "diverged") return 1;
   return 0;

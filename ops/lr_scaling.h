@@ -30,10 +30,16 @@ class GradientNoiseEstimate {
   // Ignored with one rank or non-finite inputs.
   void observe(double mean_local_sq, double global_sq, int ranks, int64_t local_batch);
   bool ready() const { return weight_ > 0; }
-  double gradient_sq() const;       // smoothed |μ|² (≥ 1e-30)
-  double variance_trace() const;    // smoothed tr Σ, per sample (≥ 0)
+  double gradient_sq() const;     // smoothed |μ|² (≥ 1e-30)
+  double variance_trace() const;  // smoothed tr Σ, per sample (≥ 0)
   // Pollux/McCandlish's simple noise scale B_simple = tr Σ / |μ|² (samples); 0 before any step.
   double noise_scale() const { return ready() ? variance_trace() / gradient_sq() : 0; }
+  // The EMA sums and weight, for checkpoints.
+  struct Sums {
+    double sq = 0, trace = 0, weight = 0;
+  };
+  Sums sums() const { return {sq_, trace_, weight_}; }
+  void restore(const Sums& sums) { sq_ = sums.sq, trace_ = sums.trace, weight_ = sums.weight; }
 
  private:
   double smoothing_;
