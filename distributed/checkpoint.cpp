@@ -170,26 +170,29 @@ CheckpointWritten write_checkpoint(Communicator& comm, const std::string& run_di
                                    int keep) {
   CheckpointWritten written;
   written.dir = checkpoint_dir_name(content.manifest.step());
-  const fs::path dir = fs::path(run_dir) / written.dir;
+  const fs::path root = fs::path(run_dir) / "checkpoints";
+  const fs::path final_dir = fs::path(run_dir) / written.dir;
+  // written under a hidden name, renamed once complete: a folder named step-N is always whole
+  const fs::path dir = root / ("." + final_dir.filename().string() + ".tmp");
+  std::error_code ignored;
   // 1. every rank: its own file
   std::string mine;
   try {
     fs::create_directories(dir);
-    std::error_code ignored;
-    if (comm.rank() == 0) fs::remove(dir / kDone, ignored);  // a crashed earlier attempt at this step
     pb::CheckpointFile entry;
     const std::string bytes = content.rank.SerializeAsString();
     entry.set_name(rank_file_name(comm.rank()));
     entry.set_bytes(bytes.size());
     entry.set_rank(comm.rank());
     entry.set_crc32(write_file_durable((dir / entry.name()).string(), bytes));
+    if (content.after_rank_file) content.after_rank_file();
     const double energy = content.rank.energy_j();
     mine = "F" + std::string(reinterpret_cast<const char*>(&energy), sizeof energy) + entry.SerializeAsString();
   } catch (const std::exception& e) {
     mine = "E" + std::string("rank ") + std::to_string(comm.rank()) + ": " + e.what();
   }
   const std::vector<std::string> parts = comm.all_gather(mine);
-  // 2. rank 0: the tensors, the manifest, DONE; then which checkpoints stay
+  // 2. rank 0: the tensors, the manifest, DONE, the rename; then which checkpoints stay
   std::string outcome;
   if (comm.rank() == 0) {
     try {
@@ -216,6 +219,9 @@ CheckpointWritten write_checkpoint(Communicator& comm, const std::string& run_di
       google::protobuf::TextFormat::PrintToString(manifest, &text);
       write_file_durable((dir / kManifest).string(), text);
       write_file_durable((dir / kDone).string(), "step " + std::to_string(manifest.step()) + "\n");
+      fs::remove_all(final_dir, ignored);  // an earlier checkpoint of this step (a resumed run's)
+      fs::rename(dir, final_dir);
+      fsync_directory(root.string());
       const std::vector<int64_t> steps = listed_steps(run_dir);
       int64_t oldest_kept = static_cast<int64_t>(manifest.step());
       int complete = 0;
@@ -232,17 +238,23 @@ CheckpointWritten write_checkpoint(Communicator& comm, const std::string& run_di
     }
   }
   outcome = from_rank0(comm, outcome);
-  std::error_code ignored;
   if (outcome[0] == 'E') {  // nothing half-written stays
     written.error = outcome.substr(1);
-    fs::remove(dir / rank_file_name(comm.rank()), ignored);
-    if (comm.rank() == 0) fs::remove_all(dir, ignored);
+    fs::remove_all(dir, ignored);
     return written;
   }
+  // ranks on a file system of their own rename their part too (on a shared one it is done)
+  if (fs::exists(dir, ignored)) {
+    fs::remove_all(final_dir, ignored);
+    fs::rename(dir, final_dir, ignored);
+  }
+  // hidden folders of writes a killed process left (every rank is past writing this one: safe on a
+  // shared file system too)
+  for (fs::directory_iterator it(root, ignored), end; !ignored && it != end; it.increment(ignored))
+    if (it->path().filename().string().rfind(".step-", 0) == 0) fs::remove_all(it->path(), ignored);
   const int64_t oldest_kept = std::stoll(outcome.substr(1));
   for (int64_t step : listed_steps(run_dir))  // every rank, in its own file system
-    if (step < oldest_kept)
-      fs::remove_all(fs::path(run_dir) / checkpoint_dir_name(static_cast<uint64_t>(step)), ignored);
+    if (step < oldest_kept) fs::remove_all(fs::path(run_dir) / checkpoint_dir_name(static_cast<uint64_t>(step)), ignored);
   return written;
 }
 

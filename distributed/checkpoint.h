@@ -1,17 +1,20 @@
 // Checkpoints: writing one collectively, finding and verifying the newest complete one, loading it
 // (format: core/proto/checkpoint.proto; README "Checkpoints and resume").
 //
-// Writing: every rank writes its RankCheckpoint, rank 0 the tensors and then the manifest (which
-// lists every file with its size and CRC-32, gathered from the ranks); each file goes to a temporary
-// name, is fsynced and renamed. After an agreement that every rank succeeded, rank 0 writes DONE and
-// removes the checkpoints beyond `keep`. A failure anywhere (a full disk) leaves no DONE: the
-// half-written folder is removed and the error is returned to every rank, which goes on.
+// Writing, into checkpoints/.step-NNNNNNNN.tmp/: every rank writes its RankCheckpoint, rank 0 the
+// tensors and then the manifest (which lists every file with its size and CRC-32, gathered from the
+// ranks); each file goes to a temporary name, is fsynced and renamed. After an agreement that every
+// rank succeeded, rank 0 writes DONE and renames the folder to step-NNNNNNNN (so a folder of that
+// name is always complete, whenever the process dies), then removes the checkpoints beyond `keep`.
+// A failure anywhere (a full disk) removes the hidden folder and returns the error to every rank,
+// which goes on; a hidden folder left by a killed process is removed by the next write.
 //
 // Loading: rank 0 reads the manifest and the tensors and checks them; every rank checks its own
 // rank file (ranks need not share a file system); the tensors reach the other ranks by broadcast.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +36,7 @@ struct CheckpointContent {
   pb::CheckpointManifest manifest;
   std::vector<CheckpointTensor> tensors;
   pb::RankCheckpoint rank;
+  std::function<void()> after_rank_file;  // tests: called once this rank's file is written
 };
 
 struct CheckpointWritten {

@@ -16,7 +16,7 @@ namespace joule {
 namespace {
 
 constexpr const char* kFormat =
-    "expected throw:RANK:STEP, sleep:RANK:STEP:SECONDS, kill:RANK:STEP, term:RANK:STEP, stop:RANK:STEP or "
+    "expected throw:RANK:STEP, sleep:RANK:STEP:SECONDS, kill:RANK:STEP, term:RANK:STEP[:eval|:checkpoint|:twice], stop:RANK:STEP or "
     "nonfinite:RANK:STEP";
 
 std::atomic<bool> g_stop_armed{false};  // set by inject_fault (stop), taken by inject_armed_fault
@@ -77,7 +77,14 @@ FaultPlan parse_fault_plan(const char* text) {
   else if (kind == "nonfinite")
     plan.kind = FaultKind::nonfinite;
   JOULE_CHECK(plan.kind != FaultKind::none, "JOULE_FAULT='", value, "': unknown fault '", kind, "': ", kFormat);
-  const size_t expected_parts = plan.kind == FaultKind::sleep ? 4 : 3;
+  if (plan.kind == FaultKind::term && parts.size() == 4) {
+    const std::string& where = parts[3];
+    if (where == "eval") plan.point = FaultPoint::eval;
+    else if (where == "checkpoint") plan.point = FaultPoint::checkpoint;
+    else if (where == "twice") plan.twice = true;
+    else JOULE_FAIL_INPUT("JOULE_FAULT='", value, "': WHERE '", where, "' is not eval, checkpoint or twice: ", kFormat);
+  }
+  const size_t expected_parts = plan.kind == FaultKind::sleep || (plan.kind == FaultKind::term && parts.size() == 4) ? 4 : 3;
   JOULE_CHECK(parts.size() == expected_parts, "JOULE_FAULT='", value, "': ", expected_parts - 1, " fields after '",
               kind, "' expected: ", kFormat);
   const int64_t rank = parse_count(parts[1]);
@@ -97,20 +104,30 @@ FaultPlan parse_fault_plan(const char* text) {
   return plan;
 }
 
-void inject_fault(const FaultPlan& plan, int rank, int64_t step) {
-  if (plan.kind == FaultKind::none || plan.rank != rank || plan.step != step) return;
+void inject_fault(const FaultPlan& plan, int rank, int64_t step, FaultPoint point) {
+  if (plan.kind == FaultKind::none || plan.rank != rank || plan.step != step || plan.point != point) return;
   std::fprintf(stderr, "joule (rank %d): JOULE_FAULT: injecting '%s' at step %lld\n", rank, kind_name(plan.kind),
                static_cast<long long>(step));
   std::fflush(stderr);
   switch (plan.kind) {
     case FaultKind::throw_error:
       JOULE_FAIL("injected fault (JOULE_FAULT=throw:", rank, ":", step, ") on rank ", rank, " at step ", step);
-    case FaultKind::sleep: std::this_thread::sleep_for(std::chrono::duration<double>(plan.seconds)); return;
-    case FaultKind::kill: std::raise(SIGKILL); return;
-    case FaultKind::term: std::raise(SIGTERM); return;
-    case FaultKind::stop: g_stop_armed.store(true); return;
+    case FaultKind::sleep:
+      std::this_thread::sleep_for(std::chrono::duration<double>(plan.seconds));
+      return;
+    case FaultKind::kill:
+      std::raise(SIGKILL);
+      return;
+    case FaultKind::term:
+      std::raise(SIGTERM);
+      if (plan.twice) std::raise(SIGTERM);
+      return;
+    case FaultKind::stop:
+      g_stop_armed.store(true);
+      return;
     case FaultKind::nonfinite:  // the trainer asks fault_nonfinite()
-    case FaultKind::none: return;
+    case FaultKind::none:
+      return;
   }
 }
 

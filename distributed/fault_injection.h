@@ -7,8 +7,12 @@
 //   throw:RANK:STEP            throws joule::Error (internal) "injected fault ..." on that rank
 //   sleep:RANK:STEP:SECONDS    sleeps that long (a straggler, or a stall for the watchdog)
 //   kill:RANK:STEP             raise(SIGKILL): the process dies at once, as if killed from outside
-//   term:RANK:STEP             raise(SIGTERM): as a scheduler's preemption notice (the step
-//                              finishes, a checkpoint is written, exit status 3)
+//   term:RANK:STEP[:WHERE]     raise(SIGTERM): as a scheduler's preemption notice (the step
+//                              finishes, a checkpoint is written, exit status 3). WHERE: at the
+//                              step's start (default), `eval` (as the evaluation after STEP steps
+//                              starts), `checkpoint` (inside the checkpoint of step STEP, once the
+//                              rank's own file is written) or `twice` (two signals at the step's
+//                              start: the second ends the process at once)
 //   stop:RANK:STEP             raise(SIGSTOP) inside the rank's next collective that moves data,
 //                              right after every rank has passed its arrival gate: the rank has
 //                              arrived, then freezes (as under a debugger's breakpoint); with
@@ -26,8 +30,13 @@ namespace joule {
 
 enum class FaultKind { none, throw_error, sleep, kill, term, stop, nonfinite };
 
+// Where in a step a fault acts.
+enum class FaultPoint { step_start, eval, checkpoint };
+
 struct FaultPlan {
   FaultKind kind = FaultKind::none;
+  FaultPoint point = FaultPoint::step_start;
+  bool twice = false;  // term: two signals
   int rank = -1;
   int64_t step = -1;
   double seconds = 0;  // sleep only
@@ -40,7 +49,8 @@ FaultPlan parse_fault_plan(const char* text);
 // Call at the start of every training step (every rank, every step); acts only when rank and step
 // match the plan. Prints a line to stderr before acting. A stop is only armed here: it happens in
 // inject_armed_fault.
-void inject_fault(const FaultPlan& plan, int rank, int64_t step);
+// Call also as every evaluation starts (point eval) and inside every checkpoint (point checkpoint).
+void inject_fault(const FaultPlan& plan, int rank, int64_t step, FaultPoint point = FaultPoint::step_start);
 
 // True when the plan makes this rank's loss at `step` non-finite (nonfinite:RANK:STEP).
 bool fault_nonfinite(const FaultPlan& plan, int rank, int64_t step);

@@ -248,6 +248,10 @@ void Trainer::Run::checkpoint(const std::string& why) {
   rank.set_windows(window_log_->windows());
   const int r = s_.comm.rank();
   rank.set_sm_clock_mhz(r < s_.knobs.sm_clock_mhz_size() ? s_.knobs.sm_clock_mhz(r) : 0);
+  content.after_rank_file = [this] {
+    if (segment_ == 0)
+      inject_fault(s_.fault_plan, s_.comm.rank(), static_cast<int64_t>(s_.train.step()), FaultPoint::checkpoint);
+  };
   const CheckpointWritten written = write_checkpoint(s_.comm, io_.run_dir, content, s_.config.checkpoint().keep());
   window_log_->clock().enter(energy::Phase::idle, now_seconds());
   last_checkpoint_s_ = now_seconds();

@@ -281,6 +281,7 @@ void Trainer::Run::evaluate_if_due() {
 }
 
 void Trainer::Run::evaluate() {
+  if (segment_ == 0) inject_fault(s_.fault_plan, s_.comm.rank(), static_cast<int64_t>(s_.train.step()), FaultPoint::eval);
   const double t0 = now_s();
   window_log_->clock().enter(energy::Phase::eval, t0);
   const EvalResult r = evaluator_.evaluate(s_.ctx, *s_.model, io_.stop_requested);

@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 
+#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include "core/build_info.h"
@@ -231,6 +232,103 @@ TEST_F(Resume, ABatchThatNoLongerDividesOverTheRanksIsRefused) {
   const CommandResult resumed = train("cut", "", "--set train.batch_size=34 --resume", 2);
   EXPECT_EQ(resumed.status, 2) << resumed.output;
   EXPECT_NE(resumed.output.find("written by 1 ranks at global batch 33"), std::string::npos) << resumed.output;
+}
+
+// Every line of every log parses, and every checkpoint folder that has its final name is complete.
+void expect_clean_run_directory(const std::string& run_dir) {
+  for (const auto& entry : fs::directory_iterator(run_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.path().extension() != ".jsonl") continue;
+    std::istringstream lines(read_file(entry.path().string()));
+    for (std::string line; std::getline(lines, line);) {
+      google::protobuf::Struct any;  // any JSON object
+      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &any).ok()) << name << ": " << line;
+    }
+  }
+  std::error_code none;
+  for (const auto& entry : fs::directory_iterator(run_dir + "/checkpoints", none)) {
+    const std::string name = entry.path().filename().string();
+    if (name[0] == '.') continue;  // a hidden folder being written is never loaded
+    EXPECT_TRUE(fs::exists(entry.path() / "DONE")) << name << " has no DONE";
+  }
+}
+
+TEST_F(Resume, SigtermDuringAnEvaluationResumesWithThatEvaluation) {
+  ASSERT_EQ(train("straight", "", "").status, 0);
+  const CommandResult cut = train("cut", "term:0:20:eval", "");
+  ASSERT_EQ(cut.status, 3) << cut.output;
+  expect_clean_run_directory(run_dir("cut"));
+  EXPECT_EQ(count_of(read_file(run_dir("cut") + "/metrics.jsonl"), "\"kind\":\"eval\""), 0);  // cut short
+  ASSERT_TRUE(fs::exists(run_dir("cut") + "/checkpoints/step-00000020/DONE"));
+  const CommandResult resumed = train("cut", "", "--resume");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  expect_identical_runs("straight", "cut");
+  // the evaluation at step 20 ran after the resume: the same evaluations as the straight run
+  const std::string straight_metrics = read_file(run_dir("straight") + "/metrics.jsonl");
+  const std::string cut_metrics = read_file(run_dir("cut") + "/metrics.jsonl");
+  EXPECT_EQ(count_of(cut_metrics, "\"kind\":\"eval\""), count_of(straight_metrics, "\"kind\":\"eval\""));
+  EXPECT_EQ(summary_of(run_dir("cut")).final_accuracy(), summary_of(run_dir("straight")).final_accuracy());
+}
+
+TEST_F(Resume, SigtermDuringACheckpointWriteCompletesItAndStopsAfterTheStep) {
+  const std::string every = "--set checkpoint.every_steps=10";
+  const CommandResult cut = train("cut", "term:0:20:checkpoint", every);
+  ASSERT_EQ(cut.status, 3) << cut.output;
+  expect_clean_run_directory(run_dir("cut"));
+  EXPECT_TRUE(fs::exists(run_dir("cut") + "/checkpoints/step-00000020/DONE")) << cut.output;
+  EXPECT_TRUE(fs::exists(run_dir("cut") + "/checkpoints/step-00000021/DONE")) << cut.output;
+  EXPECT_EQ(summary_of(run_dir("cut")).steps(), 21u);
+}
+
+TEST_F(Resume, ASecondSignalExitsAtOnceAndLeavesNoHalfCheckpoint) {
+  const std::string every = "--set checkpoint.every_steps=10";
+  ASSERT_EQ(train("straight", "", every).status, 0);
+  const CommandResult cut = train("cut", "term:0:15:twice", every);
+  ASSERT_EQ(cut.status, 3) << cut.output;
+  EXPECT_NE(cut.output.find("second interrupt: exiting now"), std::string::npos) << cut.output;
+  expect_clean_run_directory(run_dir("cut"));
+  EXPECT_FALSE(fs::exists(run_dir("cut") + "/summary.json"));  // no clean stop: it did not wait for one
+  const CommandResult resumed = train("cut", "", every + " --resume");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("continuing from checkpoints/step-00000010"), std::string::npos) << resumed.output;
+  expect_identical_runs("straight", "cut");
+}
+
+TEST_F(Resume, TheRestartWrapperRelaunchesAKilledRankToCompletion) {
+#if !JOULE_HAVE_MPI || !defined(JOULE_MPIEXEC)
+  GTEST_SKIP() << "built without MPI";
+#else
+  const std::string command =
+      "JOULE_FAULT=kill:1:25 timeout -k 5 240 bash " + shell_quote(std::string(JOULE_SOURCE_DIR) + "/scripts/launch.sh") +
+      " --max-restarts 2 -- " + shell_quote(JOULE_MPIEXEC) + " --allow-run-as-root --oversubscribe -np 2 -x JOULE_FAULT " +
+      shell_quote(binary_path("joule-train")) + " --config " + shell_quote(config_) + " --output " +
+      shell_quote(dir_ + "/runs") + " --set run.name=k --set checkpoint.every_steps=10 --set energy.window_s=0.05 2>&1";
+  const CommandResult launched = run_command(command);
+  ASSERT_EQ(launched.status, 0) << launched.output;
+  EXPECT_NE(launched.output.find("launch: restart 1/2: the job failed"), std::string::npos) << launched.output;
+  EXPECT_NE(launched.output.find("completed after 1 restart(s)"), std::string::npos) << launched.output;
+  expect_clean_run_directory(run_dir("k"));
+  const pb::Summary summary = summary_of(run_dir("k"));
+  EXPECT_EQ(summary.steps(), 60u);
+  EXPECT_EQ(summary.restarts(), 1u);
+  // the summary's energy covers both segments: at least every window either segment logged
+  double logged = 0;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  for (const char* rank : {"rank-00000.jsonl", "rank-00001.jsonl"}) {
+    const std::string log = read_file(run_dir("k") + "/" + rank);
+    EXPECT_EQ(count_of(log, "\"kind\":\"restart\""), 1) << rank;
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("\"kind\":\"restart\"") != std::string::npos) continue;
+      pb::RankWindowRecord window;
+      ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &window, options).ok()) << line;
+      logged += window.energy_j().total();
+    }
+  }
+  EXPECT_GT(logged, 0);
+  EXPECT_GE(summary.energy_j(), logged * (1 - 1e-12));
+#endif
 }
 
 }  // namespace
