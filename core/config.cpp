@@ -225,6 +225,7 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
   c.at_least<int64_t>("train.eval_every_steps", train.eval_every_steps(), 0);
   c.at_least<int64_t>("train.eval_every_samples", train.eval_every_samples(), 0);
   c.at_least("train.log_every_steps", train.log_every_steps(), 1);
+  c.in_range("train.max_bad_steps", train.max_bad_steps(), 1, 1000000);
   c.at_least("train.eval_batch_size", train.eval_batch_size(), 1);
   if (train.optimizer().has_sgd()) {
     const pb::SgdConfig& sgd = train.optimizer().sgd();

@@ -17,7 +17,7 @@ namespace {
 
 constexpr const char* kFormat =
     "expected throw:RANK:STEP, sleep:RANK:STEP:SECONDS, kill:RANK:STEP, term:RANK:STEP[:eval|:checkpoint|:twice], stop:RANK:STEP or "
-    "nonfinite:RANK:STEP";
+    "nonfinite:RANK:STEP[:COUNT]";
 
 std::atomic<bool> g_stop_armed{false};  // set by inject_fault (stop), taken by inject_armed_fault
 
@@ -77,6 +77,11 @@ FaultPlan parse_fault_plan(const char* text) {
   else if (kind == "nonfinite")
     plan.kind = FaultKind::nonfinite;
   JOULE_CHECK(plan.kind != FaultKind::none, "JOULE_FAULT='", value, "': unknown fault '", kind, "': ", kFormat);
+  if (plan.kind == FaultKind::nonfinite && parts.size() == 4) {
+    plan.count = parse_count(parts[3]);
+    JOULE_CHECK(plan.count >= 1, "JOULE_FAULT='", value, "': COUNT '", parts[3], "' is not a count of steps (>= 1): ",
+                kFormat);
+  }
   if (plan.kind == FaultKind::term && parts.size() == 4) {
     const std::string& where = parts[3];
     if (where == "eval") plan.point = FaultPoint::eval;
@@ -84,7 +89,8 @@ FaultPlan parse_fault_plan(const char* text) {
     else if (where == "twice") plan.twice = true;
     else JOULE_FAIL_INPUT("JOULE_FAULT='", value, "': WHERE '", where, "' is not eval, checkpoint or twice: ", kFormat);
   }
-  const size_t expected_parts = plan.kind == FaultKind::sleep || (plan.kind == FaultKind::term && parts.size() == 4) ? 4 : 3;
+  const bool optional_fourth = (plan.kind == FaultKind::term || plan.kind == FaultKind::nonfinite) && parts.size() == 4;
+  const size_t expected_parts = plan.kind == FaultKind::sleep || optional_fourth ? 4 : 3;
   JOULE_CHECK(parts.size() == expected_parts, "JOULE_FAULT='", value, "': ", expected_parts - 1, " fields after '",
               kind, "' expected: ", kFormat);
   const int64_t rank = parse_count(parts[1]);
@@ -132,7 +138,8 @@ void inject_fault(const FaultPlan& plan, int rank, int64_t step, FaultPoint poin
 }
 
 bool fault_nonfinite(const FaultPlan& plan, int rank, int64_t step) {
-  return plan.kind == FaultKind::nonfinite && plan.rank == rank && plan.step == step;
+  return plan.kind == FaultKind::nonfinite && plan.rank == rank && step >= plan.step &&
+         step < plan.step + plan.count;
 }
 
 void inject_armed_fault(int rank, const char* what) {

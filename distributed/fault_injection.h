@@ -18,8 +18,9 @@
 //                              arrived, then freezes (as under a debugger's breakpoint); with
 //                              distributed.overlap (the default) that is the step's agreement
 //                              all-reduce. Only the data phase's deadline can notice it.
-//   nonfinite:RANK:STEP        that step's loss on that rank is NaN (as an overflow in bf16 would
-//                              make it): the step is skipped; in bf16 the run falls back to fp32
+//   nonfinite:RANK:STEP[:COUNT]  that step's loss on that rank is NaN (as an overflow in bf16 would
+//                              make it), and the next COUNT-1 steps' (default 1): each is skipped;
+//                              in bf16 the run falls back to fp32; train.max_bad_steps in a row end it
 // A fault acts in a run's first launch only: a resumed run (--resume) is the relaunch after it.
 // e.g. `JOULE_FAULT=throw:1:3 mpirun -x JOULE_FAULT -np 2 build/bin/joule-train --config ...`
 #pragma once
@@ -40,6 +41,7 @@ struct FaultPlan {
   int rank = -1;
   int64_t step = -1;
   double seconds = 0;  // sleep only
+  int64_t count = 1;   // nonfinite: this many steps from `step` on
 };
 
 // Parses JOULE_FAULT's value; null or "" → no fault. Bad text → joule::Error (invalid input) naming

@@ -209,19 +209,30 @@ bool Trainer::Run::update(const StepStats& stats, const StepAgreement& agreed) {
   const int64_t step = static_cast<int64_t>(s_.train.step());
   const int64_t batch = s_.knobs.global_batch();
   if (agreed.non_finite) {
-    if (s_.knobs.precision() == "f32") {
+    const int32_t limit = s_.config.train().max_bad_steps();
+    s_.train.set_bad_steps_in_a_row(s_.train.bad_steps_in_a_row() + 1);
+    if (static_cast<int32_t>(s_.train.bad_steps_in_a_row()) >= limit) {
       outputs_.message("error: training diverged: the loss or a gradient is not finite at step " +
-                       std::to_string(step + 1) + " (try a lower learning rate)");
+                       std::to_string(step + 1) + ", " + std::to_string(limit) +
+                       " step(s) in a row (train.max_bad_steps); try a lower learning rate");
       s_.train.set_stop_reason(pb::diverged);
       return false;
     }
     s_.train.set_skipped_steps(s_.train.skipped_steps() + 1);
-    if (control_ != nullptr) control_->precision_failed(s_.knobs.precision());
-    pb::Knobs fp32 = s_.knobs;
-    fp32.set_precision("f32");
-    apply_knobs(fp32, "non-finite loss or gradient in " + s_.knobs.precision() + " at step " +
-                          std::to_string(step + 1) + ", update skipped");
+    const std::string what = "non-finite loss or gradient in " + s_.knobs.precision() + " at step " +
+                             std::to_string(step + 1) + ", update skipped (" +
+                             std::to_string(s_.train.bad_steps_in_a_row()) + " in a row, train.max_bad_steps = " +
+                             std::to_string(limit) + ")";
+    if (s_.knobs.precision() == "f32") {
+      outputs_.message("warning: step " + std::to_string(step + 1) + ": " + what);
+    } else {
+      if (control_ != nullptr) control_->precision_failed(s_.knobs.precision());
+      pb::Knobs fp32 = s_.knobs;
+      fp32.set_precision("f32");
+      apply_knobs(fp32, what);
+    }
   } else {
+    s_.train.set_bad_steps_in_a_row(0);
     window_log_->clock().enter(energy::Phase::optimizer, now_s());
     if (measure_noise())
       s_.noise.observe(agreed.mean_local_grad_sq, stats.global_grad_sq, s_.comm.size(), feed_.local_batch());

@@ -83,6 +83,25 @@ std::vector<Record> read_json_lines(const std::string& path, const std::string& 
   return records;
 }
 
+// A rank log's window records; its restart records (a resumed run) are counted in *restarts.
+std::vector<pb::RankWindowRecord> read_rank_log(const std::string& path, uint32_t* skipped, uint32_t* corrupt,
+                                                uint32_t* restarts) {
+  std::vector<pb::RankWindowRecord> windows;
+  for_each_json_line(path, "rank log", skipped, corrupt, [&](const std::string& line) {
+    pb::RestartRecord kind;  // window records have no kind
+    if (!parse_line(line, &kind)) return false;
+    if (kind.kind() == "restart") {
+      ++*restarts;
+      return true;
+    }
+    pb::RankWindowRecord window;
+    if (!parse_line(line, &window)) return false;
+    windows.push_back(std::move(window));
+    return true;
+  });
+  return windows;
+}
+
 // metrics.jsonl: eval lines into report.evals, decision and train lines into the other two.
 void read_metrics(const std::string& path, RunReport& report, std::vector<pb::DecisionRecord>& decisions,
                   std::vector<pb::TrainRecord>& train, uint32_t* skipped, uint32_t* corrupt) {
@@ -235,11 +254,12 @@ RunReport load_run_report(const std::string& run_dir) {
   };
 
   // one unreadable file does not hide the others: it is named in the notes
+  uint32_t restarts = 0;  // rank 0's log's (every rank logs each restart)
   for (const auto& [rank, file] : logs) {
-    uint32_t skipped = 0, corrupt = 0;
+    uint32_t skipped = 0, corrupt = 0, rank_restarts = 0;
     try {
-      report.windows.push_back(
-          read_json_lines<pb::RankWindowRecord>((dir / file).string(), "rank log", &skipped, &corrupt));
+      report.windows.push_back(read_rank_log((dir / file).string(), &skipped, &corrupt, &rank_restarts));
+      if (rank == 0) restarts = rank_restarts;
     } catch (const Error& e) {
       report.windows.emplace_back();
       unreadable.push_back(e.message());
@@ -284,6 +304,9 @@ RunReport load_run_report(const std::string& run_dir) {
   // notes, most important first
   for (const std::string& why : unreadable) a.add_notes("unreadable, left out: " + why);
   if (!finished) a.add_notes("no summary.json (run did not finish)");
+  if (restarts > 0)
+    a.add_notes("resumed " + plural(restarts, "time") +
+                " (restart records): the energy includes the steps trained again after each restart");
   const uint32_t torn = a.skipped_lines() - a.corrupt_lines();
   if (torn > 0)
     a.add_notes(plural(torn, "incomplete last line") + " skipped, cut short by a crash (" + torn_by_file + ")");

@@ -51,7 +51,7 @@ TEST(FaultInjection, ParsesEachKind) {
 }
 
 TEST(FaultInjection, BadTextNamesTheVariableAndTheFormat) {
-  const char* format = "throw:RANK:STEP, sleep:RANK:STEP:SECONDS, kill:RANK:STEP, term:RANK:STEP[:eval|:checkpoint|:twice], stop:RANK:STEP or nonfinite:RANK:STEP";
+  const char* format = "throw:RANK:STEP, sleep:RANK:STEP:SECONDS, kill:RANK:STEP, term:RANK:STEP[:eval|:checkpoint|:twice], stop:RANK:STEP or nonfinite:RANK:STEP[:COUNT]";
   for (const char* bad : {"explode:1:3", "throw", "throw:1", "throw:1:3:4", "sleep:1:3", "throw:-1:3", "throw:a:3",
                           "throw:1:", "throw::3", "kill:1:3.5", "sleep:1:3:x", "sleep:1:3:-2", "sleep:1:3:",
                           "sleep:1:3:1s", "THROW:1:3", " throw:1:3", "stop:1", "stop:1:3:2"}) {

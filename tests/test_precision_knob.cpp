@@ -60,7 +60,8 @@ TEST_F(PrecisionKnob, NonFiniteStepInBf16FallsBackToF32AndTheRunCompletes) {
   EXPECT_EQ(lines[4].precision(), "bf16") << "steps 1..5 in bf16";
   EXPECT_EQ(lines[5].precision(), "f32") << "the skipped step 6 and after: f32";
   EXPECT_EQ(lines.back().precision(), "f32");
-  EXPECT_NE(r.output.find("non-finite loss or gradient in bf16 at step 6, update skipped: precision bf16 -> f32"),
+  EXPECT_NE(r.output.find("non-finite loss or gradient in bf16 at step 6, update skipped (1 in a row, "
+                          "train.max_bad_steps = 3): precision bf16 -> f32"),
             std::string::npos)
       << r.output;
   const std::string log = testing::read_file(dir_ + "/out/r/rank-00000.jsonl");
@@ -71,10 +72,24 @@ TEST_F(PrecisionKnob, NonFiniteStepInBf16FallsBackToF32AndTheRunCompletes) {
   EXPECT_NE(summary.find("\"knob_changes\": 1"), std::string::npos) << summary;
 }
 
-TEST_F(PrecisionKnob, NonFiniteStepInF32EndsTheRunAsDiverged) {
-  const testing::CommandResult r = train("", "JOULE_FAULT=nonfinite:0:3");
-  EXPECT_EQ(r.status, 1) << r.output;
-  EXPECT_NE(r.output.find("training diverged"), std::string::npos) << r.output;
+TEST_F(PrecisionKnob, NonFiniteStepsInF32AreSkippedUntilMaxBadStepsInARow) {
+  // two in a row (below the default 3): skipped and counted, the run goes on
+  const testing::CommandResult skipped = train("", "JOULE_FAULT=nonfinite:0:3:2");
+  EXPECT_EQ(skipped.status, 0) << skipped.output;
+  EXPECT_NE(skipped.output.find("step 5: non-finite loss or gradient in f32 at step 5, update skipped (2 in a row"),
+            std::string::npos)
+      << skipped.output;
+  const std::string summary = testing::read_file(dir_ + "/out/r/summary.json");
+  EXPECT_NE(summary.find("\"skipped_steps\": 2"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("\"stop_reason\": \"max_epochs\""), std::string::npos) << summary;
+  EXPECT_EQ(train_lines().size(), 20u);  // every step logged, the skipped ones too
+  // three in a row: diverged
+  std::filesystem::remove_all(dir_ + "/out/r");
+  const testing::CommandResult diverged = train("", "JOULE_FAULT=nonfinite:0:3:3");
+  EXPECT_EQ(diverged.status, 1) << diverged.output;
+  EXPECT_NE(diverged.output.find("training diverged: the loss or a gradient is not finite at step 6, 3 step(s) in a row"),
+            std::string::npos)
+      << diverged.output;
   EXPECT_NE(testing::read_file(dir_ + "/out/r/summary.json").find("\"stop_reason\": \"diverged\""), std::string::npos);
 }
 
