@@ -68,7 +68,8 @@ std::string verify_file(const fs::path& dir, const pb::CheckpointFile& entry, st
 
 // Rank 0: the manifest of `dir` and the tensors it names, checked; "" when sound.
 std::string verify_lead(const fs::path& dir, pb::CheckpointManifest* manifest,
-                        std::vector<std::pair<std::string, std::string>>* tensors) {
+                        std::vector<std::pair<std::string, std::string>>* tensors,
+                        std::vector<std::pair<std::string, std::string>>* blobs) {
   if (!fs::exists(dir / kDone)) return (dir / kDone).string() + " is missing (an incomplete checkpoint)";
   std::string text;
   try {
@@ -87,7 +88,7 @@ std::string verify_lead(const fs::path& dir, pb::CheckpointManifest* manifest,
   for (const pb::CheckpointFile& entry : manifest->files()) {
     if (entry.name().empty() || entry.name().find('/') != std::string::npos || entry.name()[0] == '.')
       return (dir / kManifest).string() + ": file name \"" + entry.name() + "\" is not a plain name (corrupt)";
-    if (entry.rank() != 0) continue;
+    if (entry.rank() != 0 || entry.name() == rank_file_name(0)) continue;
     const bool tensor = entry.name().size() > 4 && entry.name().compare(entry.name().size() - 4, 4, ".f32") == 0;
     if (tensor && entry.bytes() != manifest->parameter_elements() * sizeof(float))
       return (dir / kManifest).string() + ": " + entry.name() + " has " + std::to_string(entry.bytes()) +
@@ -98,6 +99,8 @@ std::string verify_lead(const fs::path& dir, pb::CheckpointManifest* manifest,
     if (tensor) {
       has_parameters = has_parameters || entry.name() == "parameters.f32";
       tensors->emplace_back(entry.name(), std::move(bytes));
+    } else {
+      blobs->emplace_back(entry.name(), std::move(bytes));
     }
   }
   if (!has_parameters) return (dir / kManifest).string() + ": lists no parameters.f32 (corrupt)";
@@ -123,9 +126,9 @@ std::string verify_rank(const fs::path& dir, const pb::CheckpointManifest& manif
 
 // Collective: verifies and loads `dir`; "" and *out filled, or what is wrong (rank 0's text first).
 std::string try_load(Communicator& comm, const fs::path& dir, LoadedCheckpoint* out) {
-  std::vector<std::pair<std::string, std::string>> tensors;
+  std::vector<std::pair<std::string, std::string>> tensors, blobs;
   std::string problem;
-  if (comm.rank() == 0) problem = verify_lead(dir, &out->manifest, &tensors);
+  if (comm.rank() == 0) problem = verify_lead(dir, &out->manifest, &tensors, &blobs);
   std::string manifest_text;
   if (comm.rank() == 0 && problem.empty()) out->manifest.SerializeToString(&manifest_text);
   const std::string shared = from_rank0(comm, problem.empty() ? "M" + manifest_text : "E" + problem);
@@ -135,6 +138,10 @@ std::string try_load(Communicator& comm, const fs::path& dir, LoadedCheckpoint* 
   const std::string mine = verify_rank(dir, out->manifest, comm.rank(), &out->rank);
   for (const std::string& other : comm.all_gather(mine))
     if (!other.empty()) return other;
+  for (size_t i = 0, n = std::stoul(from_rank0(comm, std::to_string(blobs.size()))); i < n; ++i) {
+    const std::string name = from_rank0(comm, comm.rank() == 0 ? blobs[i].first : "");
+    out->blobs.emplace_back(name, from_rank0(comm, comm.rank() == 0 ? blobs[i].second : ""));
+  }
   // the tensors, from rank 0 to every rank, in the manifest's order
   for (const pb::CheckpointFile& entry : out->manifest.files()) {
     if (entry.rank() != 0 || entry.name().size() < 5 || entry.name().compare(entry.name().size() - 4, 4, ".f32") != 0)
@@ -157,6 +164,12 @@ std::string try_load(Communicator& comm, const fs::path& dir, LoadedCheckpoint* 
 const std::vector<float>* LoadedCheckpoint::tensor(const std::string& file) const {
   for (const auto& [name, values] : tensors)
     if (name == file) return &values;
+  return nullptr;
+}
+
+const std::string* LoadedCheckpoint::blob(const std::string& file) const {
+  for (const auto& [name, bytes] : blobs)
+    if (name == file) return &bytes;
   return nullptr;
 }
 
@@ -209,6 +222,13 @@ CheckpointWritten write_checkpoint(Communicator& comm, const std::string& run_di
         entry->set_rank(0);
         entry->set_crc32(write_file_durable((dir / t.file).string(), t.data, entry->bytes()));
       }
+      for (const auto& [file, bytes] : content.blobs) {
+        pb::CheckpointFile* entry = manifest.add_files();
+        entry->set_name(file);
+        entry->set_bytes(bytes.size());
+        entry->set_rank(0);
+        entry->set_crc32(write_file_durable((dir / file).string(), bytes));
+      }
       for (const std::string& part : parts) {
         double energy = 0;
         std::memcpy(&energy, part.data() + 1, sizeof energy);
@@ -254,7 +274,8 @@ CheckpointWritten write_checkpoint(Communicator& comm, const std::string& run_di
     if (it->path().filename().string().rfind(".step-", 0) == 0) fs::remove_all(it->path(), ignored);
   const int64_t oldest_kept = std::stoll(outcome.substr(1));
   for (int64_t step : listed_steps(run_dir))  // every rank, in its own file system
-    if (step < oldest_kept) fs::remove_all(fs::path(run_dir) / checkpoint_dir_name(static_cast<uint64_t>(step)), ignored);
+    if (step < oldest_kept)
+      fs::remove_all(fs::path(run_dir) / checkpoint_dir_name(static_cast<uint64_t>(step)), ignored);
   return written;
 }
 

@@ -35,6 +35,7 @@ struct CheckpointTensor {
 struct CheckpointContent {
   pb::CheckpointManifest manifest;
   std::vector<CheckpointTensor> tensors;
+  std::vector<std::pair<std::string, std::string>> blobs;  // rank 0: other files (name → bytes)
   pb::RankCheckpoint rank;
   std::function<void()> after_rank_file;  // tests: called once this rank's file is written
 };
@@ -53,7 +54,9 @@ struct LoadedCheckpoint {
   pb::CheckpointManifest manifest;
   pb::RankCheckpoint rank;  // this rank's; empty (rank = this rank) when the checkpoint had fewer ranks
   std::vector<std::pair<std::string, std::vector<float>>> tensors;  // file → values, on every rank
+  std::vector<std::pair<std::string, std::string>> blobs;           // rank 0's other files, on every rank
   const std::vector<float>* tensor(const std::string& file) const;  // null when absent
+  const std::string* blob(const std::string& file) const;           // null when absent
 };
 
 std::string checkpoint_dir_name(uint64_t step);  // "checkpoints/step-NNNNNNNN"

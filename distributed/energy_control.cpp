@@ -38,6 +38,7 @@ std::string number(double v) {
 EnergyControl::EnergyControl(const pb::ControllerConfig& config, const ControlSetup& setup, const pb::Knobs& start,
                              Communicator& comm)
     : config_(config), setup_(setup), comm_(comm) {
+  journal_.set_ranks(static_cast<uint32_t>(comm.size()));
   energy::KnobPolicyOptions o;
   o.batches = setup.batches.empty() ? std::vector<int64_t>{start.global_batch()} : setup.batches;
   o.precisions = setup.precisions.size() < 2 ? std::vector<std::string>{start.precision()} : setup.precisions;
@@ -81,35 +82,58 @@ ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::K
   const energy::PhaseSeconds& s = mine.energy.phase_seconds;
   const energy::PhaseSeconds& j = mine.energy.phase_j;
   using energy::Phase;
-  const double mine_fields[field_count] = {mine.energy.total_j, at(j, Phase::eval), mine.energy.seconds, at(s, Phase::eval),
+  const double mine_fields[field_count] = {mine.energy.total_j,
+                                           at(j, Phase::eval),
+                                           mine.energy.seconds,
+                                           at(s, Phase::eval),
                                            at(s, Phase::forward) + at(s, Phase::backward) + at(s, Phase::optimizer),
-                                           at(s, Phase::comm_wait), static_cast<double>(mine.clock_mhz),
+                                           at(s, Phase::comm_wait),
+                                           static_cast<double>(mine.clock_mhz),
                                            static_cast<double>(step - last_step_)};
-  last_step_ = step;
   const std::vector<double> table = gather_fields(comm_, mine_fields);
-  const int ranks = comm_.size();
-  double window_j = 0, train_j = 0, wall_s = 0, train_s = 0;
-  std::vector<energy::RankTiming> timing(static_cast<size_t>(ranks));
-  for (int r = 0; r < ranks; ++r) {
+  pb::ControlWindow w;
+  for (int r = 0; r < comm_.size(); ++r) {
     const double* f = &table[static_cast<size_t>(r) * field_count];
-    window_j += f[energy_j];
-    train_j += f[energy_j] - f[eval_j];
-    wall_s = std::max(wall_s, f[seconds]);
-    train_s = std::max(train_s, f[seconds] - f[eval_s]);
+    w.set_window_j(w.window_j() + f[energy_j]);
+    w.set_train_j(w.train_j() + f[energy_j] - f[eval_j]);
+    w.set_wall_s(std::max(w.wall_s(), f[seconds]));
+    w.set_train_s(std::max(w.train_s(), f[seconds] - f[eval_s]));
     const double per_step = f[steps] > 0 ? 1.0 / f[steps] : 0.0;
-    timing[static_cast<size_t>(r)] = {static_cast<uint32_t>(f[clock_mhz]), f[compute_s] * per_step, f[wait_s] * per_step};
+    w.add_clock_mhz(static_cast<uint32_t>(f[clock_mhz]));
+    w.add_compute_s_per_step(f[compute_s] * per_step);
+    w.add_wait_s_per_step(f[wait_s] * per_step);
   }
-  job_energy_j_ += window_j;
-  wall_seconds_ += wall_s;
+  *w.mutable_knobs() = knobs;
+  w.set_step(step);
+  w.set_samples(samples);
+  w.set_mean_loss(mean_loss);
+  w.set_noise_scale(noise_scale);
+  w.set_stopping(stopping);
+  return apply_window(w);
+}
+
+ControlDecision EnergyControl::apply_window(const pb::ControlWindow& w) {
+  *journal_.add_events()->mutable_window() = w;
+  last_step_ = w.step();
+  const pb::Knobs& knobs = w.knobs();
+  const double samples = w.samples(), mean_loss = w.mean_loss(), noise_scale = w.noise_scale();
+  const bool stopping = w.stopping();
+  const double train_j = w.train_j(), train_s = w.train_s();
+  std::vector<energy::RankTiming> timing(static_cast<size_t>(w.clock_mhz_size()));
+  for (int r = 0; r < w.clock_mhz_size(); ++r)
+    timing[static_cast<size_t>(r)] = {w.clock_mhz(r), w.compute_s_per_step(r), w.wait_s_per_step(r)};
+  job_energy_j_ += w.window_j();
+  wall_seconds_ += w.wall_s();
   train_seconds_ += train_s;
   samples_ += samples;
-  const bool changed = last_knobs_.global_batch() != 0 &&
-                       (last_knobs_.global_batch() != knobs.global_batch() || last_knobs_.precision() != knobs.precision());
+  const bool changed = last_knobs_.global_batch() != 0 && (last_knobs_.global_batch() != knobs.global_batch() ||
+                                                           last_knobs_.precision() != knobs.precision());
   if (changed) {
     since_change_s_ = 0;
     if (clocks_ != nullptr) clocks_->reset_models();  // the work per step changed: relearn every curve
   }
-  const bool clock_transient = changed || clocks_changed_;  // this window began with a change: its timing is a transient
+  const bool clock_transient =
+      changed || clocks_changed_;  // this window began with a change: its timing is a transient
   clocks_changed_ = false;
   last_knobs_ = knobs;
 
@@ -119,17 +143,20 @@ ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::K
     d.what = "stop";
     d.reason = "energy budget spent: " + number(job_energy_j_ / 1000) + " kJ >= energy.controller.budget_kj " +
                number(config_.budget_kj());
-    d.detail_json = "{\"job_energy_j\":" + number(job_energy_j_) + ",\"budget_kj\":" + number(config_.budget_kj()) + "}";
+    d.detail_json =
+        "{\"job_energy_j\":" + number(job_energy_j_) + ",\"budget_kj\":" + number(config_.budget_kj()) + "}";
     return d;
   }
   if (config_.max_seconds() > 0 && wall_seconds_ >= config_.max_seconds()) {
     d.stop = pb::max_seconds;
     d.what = "stop";
-    d.reason = "time limit: " + number(wall_seconds_) + " s >= energy.controller.max_seconds " + number(config_.max_seconds());
+    d.reason =
+        "time limit: " + number(wall_seconds_) + " s >= energy.controller.max_seconds " + number(config_.max_seconds());
     d.detail_json = "{\"seconds\":" + number(wall_seconds_) + "}";
     return d;
   }
-  if (cooling_down() || stopping || samples <= 0) {  // the knobs stay as they are until the run ends; an empty window says nothing
+  if (cooling_down() || stopping ||
+      samples <= 0) {  // the knobs stay as they are until the run ends; an empty window says nothing
     since_change_s_ += train_s;
     return d;
   }
@@ -164,8 +191,8 @@ ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::K
       for (uint32_t mhz : c.clock_mhz) next.add_sm_clock_mhz(mhz);
       d.what = d.what.empty() ? "clock" : d.what + "+clock";
       d.reason += (d.reason.empty() ? "" : "; ") + c.reason;
-      d.detail_json = "{\"knobs\":" + (d.detail_json.empty() ? "{}" : d.detail_json) + ",\"clocks\":" +
-                      (c.detail_json.empty() ? "{}" : c.detail_json) + "}";
+      d.detail_json = "{\"knobs\":" + (d.detail_json.empty() ? "{}" : d.detail_json) +
+                      ",\"clocks\":" + (c.detail_json.empty() ? "{}" : c.detail_json) + "}";
     }
   }
   if (!d.what.empty()) d.knobs = next;
@@ -173,6 +200,17 @@ ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::K
 }
 
 ControlDecision EnergyControl::evaluated(double accuracy, double job_energy_j, int64_t step) {
+  pb::ControlEval e;
+  e.set_accuracy(accuracy);
+  e.set_job_energy_j(job_energy_j);
+  e.set_step(step);
+  return apply_eval(e);
+}
+
+ControlDecision EnergyControl::apply_eval(const pb::ControlEval& e) {
+  *journal_.add_events()->mutable_eval() = e;
+  const double accuracy = e.accuracy(), job_energy_j = e.job_energy_j();
+  const int64_t step = e.step();
   ControlDecision d;
   if (config_.target_accuracy() > 0 && accuracy >= config_.target_accuracy()) {
     d.stop = pb::target_reached;
@@ -205,13 +243,29 @@ ControlDecision EnergyControl::evaluated(double accuracy, double job_energy_j, i
 }
 
 void EnergyControl::precision_failed(const std::string& precision) {
+  journal_.add_events()->set_precision_failed(precision);
   if (knobs_ != nullptr) knobs_->precision_failed(precision);
 }
 
 double EnergyControl::cooldown_step() {
   JOULE_ASSERT(cooling_down(), "cooldown_step outside the cooldown");
+  journal_.add_events()->set_cooldown_step(true);
   if (cooldown_left_ > 0) --cooldown_left_;
   return cooldown_total_ > 0 ? 1.0 - static_cast<double>(cooldown_left_) / static_cast<double>(cooldown_total_) : 1.0;
+}
+
+bool EnergyControl::replay(const pb::ControlJournal& journal) {
+  if (journal.ranks() != static_cast<uint32_t>(comm_.size())) return false;
+  for (const pb::ControlEvent& event : journal.events()) {
+    switch (event.event_case()) {
+      case pb::ControlEvent::kWindow: apply_window(event.window()); break;
+      case pb::ControlEvent::kEval: apply_eval(event.eval()); break;
+      case pb::ControlEvent::kPrecisionFailed: precision_failed(event.precision_failed()); break;
+      case pb::ControlEvent::kCooldownStep: cooldown_step(); break;
+      case pb::ControlEvent::EVENT_NOT_SET: break;
+    }
+  }
+  return true;
 }
 
 double EnergyControl::predicted_full_accuracy() const {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/proto/checkpoint.pb.h"
 #include "core/proto/config.pb.h"
 #include "core/proto/train_state.pb.h"
 #include "distributed/communicator.h"
@@ -29,10 +30,10 @@ class StopRule;
 }  // namespace energy
 
 struct ControlSetup {
-  int64_t train_size = 0;          // training samples per epoch
-  int64_t test_size = 0;           // test samples per evaluation (the accuracy's sampling noise)
-  int64_t epochs = 0;              // train.epochs (the full budget, for what the stop saved)
-  std::vector<int64_t> batches;    // candidate global batches (ascending); empty: the batch knob is not adapted
+  int64_t train_size = 0;               // training samples per epoch
+  int64_t test_size = 0;                // test samples per evaluation (the accuracy's sampling noise)
+  int64_t epochs = 0;                   // train.epochs (the full budget, for what the stop saved)
+  std::vector<int64_t> batches;         // candidate global batches (ascending); empty: the batch knob is not adapted
   std::vector<std::string> precisions;  // candidate precisions (available here); one or none: not adapted
   std::vector<uint32_t> supported_mhz;  // the card's supported SM clocks (ascending); clocks adapted when non-empty
   uint32_t clock_min_mhz = 0, clock_max_mhz = 0;
@@ -41,23 +42,25 @@ struct ControlSetup {
 // What the trainer does next. Knob changes apply at the next step boundary.
 struct ControlDecision {
   std::optional<pb::Knobs> knobs;  // a change
-  pb::StopReason stop = pb::running;  // a stop now (budget, max_seconds, target_reached, marginal_gain after the cooldown)
-  bool start_cooldown = false;     // the marginal-gain rule fired: decay the lr over cooldown_steps, then stop
+  pb::StopReason stop =
+      pb::running;              // a stop now (budget, max_seconds, target_reached, marginal_gain after the cooldown)
+  bool start_cooldown = false;  // the marginal-gain rule fired: decay the lr over cooldown_steps, then stop
   int64_t cooldown_steps = 0;
-  std::string what;                // "batch_size", "precision", "clock", "explore", "stop", "cooldown"
-  std::string reason;              // one sentence with the numbers
-  std::string detail_json;         // the numbers behind it (candidates, gain, noise scale, fit), a JSON object
+  std::string what;         // "batch_size", "precision", "clock", "explore", "stop", "cooldown"
+  std::string reason;       // one sentence with the numbers
+  std::string detail_json;  // the numbers behind it (candidates, gain, noise scale, fit), a JSON object
 };
 
 // One closed window as this rank measured it.
 struct RankWindow {
-  energy::WindowEnergy energy;     // the window's seconds and joules, by phase
-  uint32_t clock_mhz = 0;          // this rank's SM clock in the window (0 = none)
+  energy::WindowEnergy energy;  // the window's seconds and joules, by phase
+  uint32_t clock_mhz = 0;       // this rank's SM clock in the window (0 = none)
 };
 
 class EnergyControl {
  public:
-  EnergyControl(const pb::ControllerConfig& config, const ControlSetup& setup, const pb::Knobs& start, Communicator& comm);
+  EnergyControl(const pb::ControllerConfig& config, const ControlSetup& setup, const pb::Knobs& start,
+                Communicator& comm);
   ~EnergyControl();
 
   // Collective, at every window close: the window that ran with `knobs` from step `first_step`
@@ -85,19 +88,28 @@ class EnergyControl {
   // Every rank's energy over the closed windows (identical on every rank).
   double job_energy_j() const { return job_energy_j_; }
 
+  // Every input so far (checkpoints), and a resume's replay of one through this fresh controller
+  // (no collective; the decisions it re-takes were applied before the checkpoint and are dropped).
+  // False, changing nothing, when the journal came from another rank count.
+  const pb::ControlJournal& journal() const { return journal_; }
+  bool replay(const pb::ControlJournal& journal);
+
  private:
+  ControlDecision apply_window(const pb::ControlWindow& w);  // window_closed after the gather
+  ControlDecision apply_eval(const pb::ControlEval& e);
+  pb::ControlJournal journal_;
   pb::ControllerConfig config_;
   ControlSetup setup_;
   Communicator& comm_;
   std::unique_ptr<energy::KnobPolicy> knobs_;
   std::unique_ptr<energy::ClockPolicy> clocks_;
   std::unique_ptr<energy::StopRule> stop_rule_;
-  double job_energy_j_ = 0;        // closed windows, all ranks
-  double wall_seconds_ = 0;        // closed windows (the slowest rank's each)
-  double train_seconds_ = 0;       // closed windows, eval excluded (the slowest rank's)
-  int64_t last_step_ = 0;          // the step the previous window closed at
-  pb::Knobs last_knobs_;           // the previous window's
-  bool clocks_changed_ = false;    // the last decision changed clocks: the next window is a transient
+  double job_energy_j_ = 0;      // closed windows, all ranks
+  double wall_seconds_ = 0;      // closed windows (the slowest rank's each)
+  double train_seconds_ = 0;     // closed windows, eval excluded (the slowest rank's)
+  int64_t last_step_ = 0;        // the step the previous window closed at
+  pb::Knobs last_knobs_;         // the previous window's
+  bool clocks_changed_ = false;  // the last decision changed clocks: the next window is a transient
   double samples_ = 0;
   double since_change_s_ = 0;
   int64_t cooldown_total_ = 0, cooldown_left_ = -1;

@@ -122,6 +122,8 @@ void Trainer::restore(const LoadedCheckpoint& checkpoint) {
   s.resume.counters = m.counters();
   s.resume.rank = checkpoint.rank;
   s.resume.rank_energy_j.assign(m.rank_energy_j().begin(), m.rank_energy_j().end());
+  const std::string* journal = checkpoint.blob("controller.pb");
+  s.resume.controller = journal != nullptr ? *journal : "";
   if (m.world_size() != static_cast<uint32_t>(ranks))
     s.warnings.push_back("the checkpoint was written by " + std::to_string(m.world_size()) + " ranks, this job has " +
                          std::to_string(ranks) + ": the sampler's position is kept, the steps differ in rounding");
@@ -181,6 +183,18 @@ void Trainer::Run::resume_logs(const std::string& rank_log) {
   cooldown_start_lr_ = c.cooldown_start_lr();
   start_s_ -= c.seconds();  // elapsed time and throughput go on from the checkpoint's
   eval_pending_ = c.eval_pending();
+  window_samples_start_ = s_.train.samples();  // the first window opens here
+  // the controller: its inputs replayed (what it measured and fitted), its pending change kept
+  if (control_ != nullptr && !r.controller.empty()) {
+    pb::ControlJournal journal;
+    if (!journal.ParseFromString(r.controller) || !control_->replay(journal))
+      outputs_.message("warning: resume: the controller's record is from " + std::to_string(journal.ranks()) +
+                       " ranks: the controller starts over (profiles and fits are measured again)");
+    else if (journal.events_size() > 0)
+      outputs_.message("resume: the energy controller continues from its " + std::to_string(journal.events_size()) +
+                       " recorded inputs (windows, evaluations)");
+    if (c.has_pending_knobs()) control_knobs_ = c.pending_knobs();
+  }
   const uint32_t clock = rank < s_.knobs.sm_clock_mhz_size() ? s_.knobs.sm_clock_mhz(rank) : 0;
   if (clock != 0) apply_clock(clock);
 }
@@ -231,6 +245,9 @@ void Trainer::Run::checkpoint(const std::string& why) {
   c->set_eval_pending(s_.train.stop_reason() == pb::interrupted &&
                       s_.train.last_eval_step() != static_cast<int64_t>(s_.train.step()) && eval_cut_);
   c->set_segment(segment_);
+  if (control_knobs_) *c->mutable_pending_knobs() = *control_knobs_;
+  if (lead_ && control_ != nullptr)
+    content.blobs.emplace_back("controller.pb", control_->journal().SerializeAsString());
   // tensors as host f32 (on a GPU context: copied here first)
   std::vector<std::vector<float>> host;
   if (lead_) {

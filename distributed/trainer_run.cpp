@@ -221,8 +221,8 @@ bool Trainer::Run::update(const StepStats& stats, const StepAgreement& agreed) {
     s_.train.set_skipped_steps(s_.train.skipped_steps() + 1);
     const std::string what = "non-finite loss or gradient in " + s_.knobs.precision() + " at step " +
                              std::to_string(step + 1) + ", update skipped (" +
-                             std::to_string(s_.train.bad_steps_in_a_row()) + " in a row, train.max_bad_steps = " +
-                             std::to_string(limit) + ")";
+                             std::to_string(s_.train.bad_steps_in_a_row()) +
+                             " in a row, train.max_bad_steps = " + std::to_string(limit) + ")";
     if (s_.knobs.precision() == "f32") {
       outputs_.message("warning: step " + std::to_string(step + 1) + ": " + what);
     } else {
@@ -292,7 +292,8 @@ void Trainer::Run::evaluate_if_due() {
 }
 
 void Trainer::Run::evaluate() {
-  if (segment_ == 0) inject_fault(s_.fault_plan, s_.comm.rank(), static_cast<int64_t>(s_.train.step()), FaultPoint::eval);
+  if (segment_ == 0)
+    inject_fault(s_.fault_plan, s_.comm.rank(), static_cast<int64_t>(s_.train.step()), FaultPoint::eval);
   const double t0 = now_s();
   window_log_->clock().enter(energy::Phase::eval, t0);
   const EvalResult r = evaluator_.evaluate(s_.ctx, *s_.model, io_.stop_requested);

@@ -27,6 +27,7 @@ struct ResumeState {
   pb::RunCounters counters;
   pb::RankCheckpoint rank;            // this rank's accounting at the checkpoint
   std::vector<double> rank_energy_j;  // every rank's of the checkpoint (index = its rank then)
+  std::string controller;            // its controller.pb (a pb::ControlJournal); "" = none
 };
 
 struct Trainer::State {

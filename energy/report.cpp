@@ -290,8 +290,8 @@ RunReport load_run_report(const std::string& run_dir) {
       gp::util::JsonParseOptions options;
       options.ignore_unknown_fields = true;
       const auto status = gp::util::JsonStringToMessage(text, a.mutable_summary(), options);
-      JOULE_CHECK(status.ok(), "summary \"", summary_path.string(), "\": not a valid summary.json (",
-                  status.ToString(), ")");
+      JOULE_CHECK(status.ok(), "summary \"", summary_path.string(), "\": not a valid summary.json (", status.ToString(),
+                  ")");
       a.set_accuracy_per_kj(ratio(a.summary().final_accuracy(), a.summary().energy_j() / 1000));
       summary_ok = true;
     } catch (const Error& e) {  // the rank logs still report
@@ -353,8 +353,8 @@ std::string format_report_table(const RunReport& report) {
     row(std::to_string(r.rank()), r.host().empty() ? "-" : r.host(), r.windows(), r.seconds(), r.energy_j(),
         r.avg_power_w(), r.comm_wait_share(), r.samples(), r.j_per_sample(), r.sources(), r.measured());
   const pb::ReportTotal& t = a.total();
-  row("total", plural(t.ranks(), "rank"), t.windows(), t.seconds(), t.energy_j(), t.avg_power_w(),
-      t.comm_wait_share(), t.samples(), t.j_per_sample(), t.sources(), t.measured());
+  row("total", plural(t.ranks(), "rank"), t.windows(), t.seconds(), t.energy_j(), t.avg_power_w(), t.comm_wait_share(),
+      t.samples(), t.j_per_sample(), t.sources(), t.measured());
   out += "\n";
   if (t.energy_j() > 0) {
     out += "energy by phase:  " + split_line(t.phase_energy_j(), t.energy_j()) + "\n";
@@ -365,7 +365,8 @@ std::string format_report_table(const RunReport& report) {
     const pb::Summary& s = a.summary();
     out += "summary: stopped by " + (s.stop_reason().empty() ? std::string("-") : s.stop_reason()) + " after " +
            plural(s.steps(), "step") + format(", %.1f s", s.seconds()) + format(", %.1f J", s.energy_j()) +
-           (s.measured() ? " (measured)" : " (estimate)") + format(", final accuracy %.2f%%", 100 * s.final_accuracy()) +
+           (s.measured() ? " (measured)" : " (estimate)") +
+           format(", final accuracy %.2f%%", 100 * s.final_accuracy()) +
            format(" (best %.2f%%)", 100 * s.best_accuracy()) +
            (s.energy_j() > 0 ? format(", %.4g accuracy per kJ", a.accuracy_per_kj()) : std::string()) + "\n";
   }
@@ -382,14 +383,15 @@ PlotFigure report_figure(const RunReport& report) {
   const pb::ReportTotal& t = a.total();
   const bool has_energy = t.energy_j() > 0 || t.sources_size() > 0;
   // the eval lines' energy comes from the same meters as the rank logs, or else from the summary's
-  const bool measured = has_energy ? t.measured() && (!a.finished() || a.summary().measured())
-                                   : a.finished() && a.summary().measured();
+  const bool measured =
+      has_energy ? t.measured() && (!a.finished() || a.summary().measured()) : a.finished() && a.summary().measured();
   PlotFigure figure;
   figure.title = "joule-report: " + a.run_name() + (measured ? "" : " (estimate)");
-  figure.subtitle = plural(t.ranks(), "rank") + format(", %.1f s", t.seconds()) +
-                    (has_energy ? format(", %.1f J", t.energy_j()) + " (" + source_label(t.sources(), t.measured()) + ")"
-                                : std::string(", no energy in the rank logs")) +
-                    (a.finished() ? ", stopped by " + a.summary().stop_reason() : ", did not finish");
+  figure.subtitle =
+      plural(t.ranks(), "rank") + format(", %.1f s", t.seconds()) +
+      (has_energy ? format(", %.1f J", t.energy_j()) + " (" + source_label(t.sources(), t.measured()) + ")"
+                  : std::string(", no energy in the rank logs")) +
+      (a.finished() ? ", stopped by " + a.summary().stop_reason() : ", did not finish");
 
   PlotPanel power;
   power.title = "Average power per rank (per window)";
@@ -402,7 +404,8 @@ PlotFigure report_figure(const RunReport& report) {
     for (const pb::RankWindowRecord& w : windows) t0 = std::min(t0, w.t_start());
   for (int i = 0; i < a.ranks_size() && has_energy; ++i) {
     PlotSeries s;
-    s.label = "rank " + std::to_string(a.ranks(i).rank()) + (a.ranks(i).host().empty() ? "" : " (" + a.ranks(i).host() + ")");
+    s.label =
+        "rank " + std::to_string(a.ranks(i).rank()) + (a.ranks(i).host().empty() ? "" : " (" + a.ranks(i).host() + ")");
     for (const pb::RankWindowRecord& w : report.windows[static_cast<size_t>(i)]) {
       const double length = w.t_end() - w.t_start();
       s.x.push_back(w.t_end() - t0);

@@ -16,6 +16,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "core/build_info.h"
+#include "core/proto/checkpoint.pb.h"
 #include "core/proto/records.pb.h"
 #include "tests/support/command.h"
 #include "tests/support/synthetic_data.h"
@@ -43,7 +44,8 @@ pb::Summary summary_of(const std::string& run_dir) {
   pb::Summary summary;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(read_file(run_dir + "/summary.json"), &summary, options).ok());
+  EXPECT_TRUE(
+      google::protobuf::util::JsonStringToMessage(read_file(run_dir + "/summary.json"), &summary, options).ok());
   return summary;
 }
 
@@ -208,8 +210,8 @@ TEST_F(Resume, ResumingWhatIsNotThereExitsTwo) {
   EXPECT_EQ(missing.status, 2) << missing.output;
   EXPECT_NE(missing.output.find("does not exist"), std::string::npos) << missing.output;
   EXPECT_FALSE(fs::exists(run_dir("never-ran")));
-  const CommandResult unnamed = run_command(shell_quote(binary_path("joule-train")) + " --config " +
-                                            shell_quote(config_) + " --resume 2>&1");
+  const CommandResult unnamed =
+      run_command(shell_quote(binary_path("joule-train")) + " --config " + shell_quote(config_) + " --resume 2>&1");
   EXPECT_EQ(unnamed.status, 2) << unnamed.output;
   EXPECT_NE(unnamed.output.find("run.name"), std::string::npos) << unnamed.output;
 }
@@ -294,13 +296,51 @@ TEST_F(Resume, ASecondSignalExitsAtOnceAndLeavesNoHalfCheckpoint) {
   expect_identical_runs("straight", "cut");
 }
 
+// The controller's state survives: its recorded inputs at the checkpoint are the first ones of the
+// finished run's (replayed, not measured again), and the budget counts the energy of both segments.
+TEST_F(Resume, TheControllerContinuesWithWhatItMeasuredAndTheBudgetCoversBothSegments) {
+#if !JOULE_HAVE_MPI || !defined(JOULE_MPIEXEC)
+  GTEST_SKIP() << "built without MPI";
+#endif
+  config_ = write_config(
+      "ctl.pbtxt", 64,
+      "energy { window_s: 0.2 controller { budget_kj: 0.02 batch_size { mode: ADAPT min: 16 max: 128 }\n"
+      "  precision { mode: ADAPT } warmup_s: 1 transient_s: 1 measure_s: 0.2 max_explore_fraction: 0.3 } }\n");
+  const std::string long_run = "--set train.max_steps=0 --set train.epochs=5000";  // the budget ends it
+  const CommandResult cut = train("cut", "term:0:150", long_run, 2);
+  ASSERT_EQ(cut.status, 3) << cut.output;
+  const std::string first = read_file(run_dir("cut") + "/checkpoints/step-00000151/controller.pb");
+  pb::ControlJournal before;
+  ASSERT_TRUE(before.ParseFromString(first));
+  ASSERT_GT(before.events_size(), 0);
+  const double first_energy = summary_of(run_dir("cut")).energy_j();
+  const CommandResult resumed = train("cut", "", long_run + " --resume", 2);
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("the energy controller continues from its " + std::to_string(before.events_size()) +
+                                " recorded inputs"),
+            std::string::npos)
+      << resumed.output;
+  const pb::Summary summary = summary_of(run_dir("cut"));
+  EXPECT_EQ(summary.stop_reason(), "budget");
+  EXPECT_GE(summary.energy_j(), 20.0);
+  EXPECT_GT(summary.energy_j(), first_energy);
+  // the final checkpoint's journal begins with the interrupted run's, event for event
+  pb::ControlJournal after;
+  ASSERT_TRUE(after.ParseFromString(read_file(run_dir("cut") + "/checkpoints/" +
+                                              fs::path(summary.checkpoint()).filename().string() + "/controller.pb")));
+  ASSERT_GT(after.events_size(), before.events_size());
+  for (int i = 0; i < before.events_size(); ++i)
+    EXPECT_EQ(after.events(i).SerializeAsString(), before.events(i).SerializeAsString()) << "event " << i;
+}
+
 TEST_F(Resume, TheRestartWrapperRelaunchesAKilledRankToCompletion) {
 #if !JOULE_HAVE_MPI || !defined(JOULE_MPIEXEC)
   GTEST_SKIP() << "built without MPI";
 #else
   const std::string command =
-      "JOULE_FAULT=kill:1:25 timeout -k 5 240 bash " + shell_quote(std::string(JOULE_SOURCE_DIR) + "/scripts/launch.sh") +
-      " --max-restarts 2 -- " + shell_quote(JOULE_MPIEXEC) + " --allow-run-as-root --oversubscribe -np 2 -x JOULE_FAULT " +
+      "JOULE_FAULT=kill:1:25 timeout -k 5 240 bash " +
+      shell_quote(std::string(JOULE_SOURCE_DIR) + "/scripts/launch.sh") + " --max-restarts 2 -- " +
+      shell_quote(JOULE_MPIEXEC) + " --allow-run-as-root --oversubscribe -np 2 -x JOULE_FAULT " +
       shell_quote(binary_path("joule-train")) + " --config " + shell_quote(config_) + " --output " +
       shell_quote(dir_ + "/runs") + " --set run.name=k --set checkpoint.every_steps=10 --set energy.window_s=0.05 2>&1";
   const CommandResult launched = run_command(command);
