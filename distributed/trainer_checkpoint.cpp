@@ -107,7 +107,13 @@ void Trainer::restore(const LoadedCheckpoint& checkpoint) {
     copy_from_host(s.ctx, state->data(), *tensor);
   }
   s.train = m.train();
-  if (s.train.stop_reason() == pb::interrupted) s.train.set_stop_reason(pb::running);  // a finished run stays finished
+  // an interrupted run goes on; a finished one too when the config now asks for more epochs or steps
+  const pb::TrainConfig& tc = s.config.train();
+  const pb::StopReason stopped = s.train.stop_reason();
+  if (stopped == pb::interrupted ||
+      (stopped == pb::max_epochs && static_cast<int64_t>(s.train.epoch()) < tc.epochs()) ||
+      (stopped == pb::max_steps && (tc.max_steps() == 0 || static_cast<int64_t>(s.train.step()) < tc.max_steps())))
+    s.train.set_stop_reason(pb::running);
   s.knobs = knobs;
   s.knobs.mutable_sm_clock_mhz()->Resize(ranks, 0);
   if (s.knobs.precision() == "bf16" && !s.bf16_unavailable.empty()) {
@@ -183,6 +189,7 @@ void Trainer::Run::resume_logs(const std::string& rank_log) {
   cooldown_start_lr_ = c.cooldown_start_lr();
   start_s_ -= c.seconds();  // elapsed time and throughput go on from the checkpoint's
   eval_pending_ = c.eval_pending();
+  if (!r.checkpoint.empty()) last_checkpoint_ = checkpoint_dir_name(s_.train.step());  // not written again
   window_samples_start_ = s_.train.samples();  // the first window opens here
   // the controller: its inputs replayed (what it measured and fitted), its pending change kept
   if (control_ != nullptr && !r.controller.empty()) {

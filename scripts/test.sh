@@ -1,9 +1,42 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test (ctest). CI calls this through .ci/run.
+#   scripts/test.sh [--sanitize=address|thread] [ctest arguments...]
+# --sanitize=address: the whole suite built with ASan + UBSan (build-address/; any report fails its
+# test); --sanitize=thread: the threaded parts (prefetching loader, stall watchdog and interrupts,
+# joule-clockd and the clock actuator, checkpoints under signals) built with TSan (build-thread/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+sanitize=""
+ctest_args=()
+for arg in "$@"; do
+  case "$arg" in
+    --sanitize=address|--sanitize=thread) sanitize=${arg#--sanitize=} ;;
+    --sanitize=*) echo "test: $arg: expected --sanitize=address or --sanitize=thread" >&2; exit 2 ;;
+    *) ctest_args+=("$arg") ;;
+  esac
+done
 bash scripts/setup.sh
 build_dir="${JOULE_BUILD_DIR:-build}"
+
+if [ -n "$sanitize" ]; then
+  dir="${build_dir}-$sanitize"
+  if [ ! -f "$dir/build.ninja" ]; then
+    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOULE_SANITIZE="$sanitize" -DJOULE_WITH_CUDA=OFF >/dev/null
+  fi
+  cmake --build "$dir" -j "$(nproc)"
+  supp="$PWD/tests/sanitizers"
+  # Open MPI and its helpers (hwloc, PMIx, libevent) keep allocations until exit: not ours to report
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0"
+  export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$supp/ubsan.supp"
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
+  filter=()
+  if [ "$sanitize" = thread ]; then
+    filter=(-R 'BatchLoader|DataFeed|LocalCommunicator|JouleClockd|ClockActuator|Interrupts|MpiFailures|Resume\.Sigterm|Resume\.ASecond|FullDisk')
+  fi
+  ctest --test-dir "$dir" --output-on-failure --timeout 900 -j "$(nproc)" -E '^(slurm|mpi_np4)$' "${filter[@]}" "${ctest_args[@]}"
+  exit
+fi
 
 # TensorBoard's own reader checks our event files (tests/test_tensorboard_writer.cpp). Best effort:
 # into the current Python where pip may install, else into $build_dir/python (Debian's system Python
@@ -27,4 +60,4 @@ if [ "${JOULE_SKIP_MINIMAL_BUILD:-0}" != 1 ]; then
   "$minimal_dir/bin/joule_tests" --gtest_brief=1 --gtest_filter='Gemm*:CpuMath*:Linear*:Models*:JouleTrainCli*:Bf16*:PrecisionKnob*:TrainerAccounting*:DataFeed*'
 fi
 
-ctest --test-dir "$build_dir" --output-on-failure --timeout 600 -j "$(nproc)" "$@"
+ctest --test-dir "$build_dir" --output-on-failure --timeout 600 -j "$(nproc)" "${ctest_args[@]}"

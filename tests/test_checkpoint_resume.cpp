@@ -226,6 +226,23 @@ TEST_F(Resume, ARunWithoutACompleteCheckpointStartsOverInItsDirectory) {
   EXPECT_EQ(summary_of(run_dir("cut")).restarts(), 1u);
 }
 
+TEST_F(Resume, AFinishedRunStaysFinishedUnlessTheConfigAsksForMore) {
+  ASSERT_EQ(train("done", "", "").status, 0);
+  const CommandResult again = train("done", "", "--resume");
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_EQ(summary_of(run_dir("done")).steps(), 60u);
+  EXPECT_EQ(summary_of(run_dir("done")).stop_reason(), "max_steps");
+  const CommandResult more = train("done", "", "--set train.max_steps=75 --resume");
+  ASSERT_EQ(more.status, 0) << more.output;
+  EXPECT_NE(more.output.find("the config differs from the checkpoint's: config.train.max_steps (60 in the checkpoint, "
+                             "75 now)"),
+            std::string::npos)
+      << more.output;
+  EXPECT_EQ(summary_of(run_dir("done")).steps(), 75u);
+  EXPECT_EQ(summary_of(run_dir("done")).restarts(), 2u);
+  EXPECT_TRUE(fs::exists(run_dir("done") + "/checkpoints/step-00000075/DONE"));
+}
+
 TEST_F(Resume, ABatchThatNoLongerDividesOverTheRanksIsRefused) {
 #if !JOULE_HAVE_MPI || !defined(JOULE_MPIEXEC)
   GTEST_SKIP() << "built without MPI";
