@@ -29,7 +29,8 @@ class CollectFirstError : public gp::io::ErrorCollector {
     first_ = std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
     std::stringstream lines(text_);
     std::string source;
-    for (int i = 0; i <= line && std::getline(lines, source); ++i) {}
+    for (int i = 0; i <= line && std::getline(lines, source); ++i) {
+    }
     const size_t begin = source.find_first_not_of(" \t");
     if (line >= 0 && begin != std::string::npos) first_ += " (in: " + source.substr(begin) + ")";
   }
@@ -60,29 +61,15 @@ void fill_defaults(gp::Message& message) {
     }
     if (in_oneof || reflection->HasField(message, field)) continue;
     switch (field->cpp_type()) {
-      case gp::FieldDescriptor::CPPTYPE_INT32:
-        reflection->SetInt32(&message, field, field->default_value_int32());
-        break;
-      case gp::FieldDescriptor::CPPTYPE_INT64:
-        reflection->SetInt64(&message, field, field->default_value_int64());
-        break;
-      case gp::FieldDescriptor::CPPTYPE_UINT32:
-        reflection->SetUInt32(&message, field, field->default_value_uint32());
-        break;
-      case gp::FieldDescriptor::CPPTYPE_UINT64:
-        reflection->SetUInt64(&message, field, field->default_value_uint64());
-        break;
-      case gp::FieldDescriptor::CPPTYPE_FLOAT:
-        reflection->SetFloat(&message, field, field->default_value_float());
-        break;
-      case gp::FieldDescriptor::CPPTYPE_DOUBLE:
-        reflection->SetDouble(&message, field, field->default_value_double());
-        break;
+      case gp::FieldDescriptor::CPPTYPE_INT32: reflection->SetInt32(&message, field, field->default_value_int32()); break;
+      case gp::FieldDescriptor::CPPTYPE_INT64: reflection->SetInt64(&message, field, field->default_value_int64()); break;
+      case gp::FieldDescriptor::CPPTYPE_UINT32: reflection->SetUInt32(&message, field, field->default_value_uint32()); break;
+      case gp::FieldDescriptor::CPPTYPE_UINT64: reflection->SetUInt64(&message, field, field->default_value_uint64()); break;
+      case gp::FieldDescriptor::CPPTYPE_FLOAT: reflection->SetFloat(&message, field, field->default_value_float()); break;
+      case gp::FieldDescriptor::CPPTYPE_DOUBLE: reflection->SetDouble(&message, field, field->default_value_double()); break;
       case gp::FieldDescriptor::CPPTYPE_BOOL: reflection->SetBool(&message, field, field->default_value_bool()); break;
       case gp::FieldDescriptor::CPPTYPE_ENUM: reflection->SetEnum(&message, field, field->default_value_enum()); break;
-      case gp::FieldDescriptor::CPPTYPE_STRING:
-        reflection->SetString(&message, field, field->default_value_string());
-        break;
+      case gp::FieldDescriptor::CPPTYPE_STRING: reflection->SetString(&message, field, field->default_value_string()); break;
       case gp::FieldDescriptor::CPPTYPE_MESSAGE: break;
     }
   }
@@ -200,8 +187,7 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
   c.in_range("data.num_classes", data.num_classes(), 2, 65536);
 
   const pb::ModelConfig& model = config.model();
-  JOULE_CHECK(model.has_mlp() || model.has_cnn(), origin,
-              ": model: expected a model section, mlp { ... } or cnn { ... }");
+  JOULE_CHECK(model.has_mlp() || model.has_cnn(), origin, ": model: expected a model section, mlp { ... } or cnn { ... }");
   if (model.has_mlp()) {
     for (int i = 0; i < model.mlp().hidden_size(); ++i)
       c.in_range("model.mlp.hidden[" + std::to_string(i) + "]", model.mlp().hidden(i), 1, 1 << 20);
@@ -276,8 +262,7 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
   for (int i = 0; i < config.energy().schedule_size(); ++i) {
     const pb::KnobChange& change = config.energy().schedule(i);
     const std::string field = "energy.schedule[" + std::to_string(i) + "]";
-    JOULE_CHECK(change.has_at_step(), origin, ": ", field,
-                ".at_step is missing: expected the step after which it applies");
+    JOULE_CHECK(change.has_at_step(), origin, ": ", field, ".at_step is missing: expected the step after which it applies");
     JOULE_CHECK(change.at_step() > previous_step, origin, ": ", field, ".at_step = ", change.at_step(),
                 ": expected ≥ 0 and after the previous entry's ", previous_step);
     previous_step = change.at_step();
@@ -289,11 +274,9 @@ void validate_config(const pb::Config& config, const std::string& origin, const 
   }
 }
 
-pb::Config load_config(const std::string& path, const std::vector<std::string>& overrides,
-                       const ConfigOptions& options) {
+pb::Config load_config(const std::string& path, const std::vector<std::string>& overrides, const ConfigOptions& options) {
   // a config is a few KB: 4 MiB bounds a wrong file (say /dev/zero) before it fills memory
-  pb::Config config =
-      parse_config_text(read_text_file(path, "config file", size_t{4} << 20, /*allow_stream=*/true), path);
+  pb::Config config = parse_config_text(read_text_file(path, "config file", size_t{4} << 20, /*allow_stream=*/true), path);
   for (const std::string& assignment : overrides) apply_config_override(config, assignment);
   fill_config_defaults(config);
   validate_config(config, path, options);

@@ -96,6 +96,19 @@ std::string read_text_file(const std::string& path, const std::string& what, siz
   return content;
 }
 
+namespace {
+
+// Renames temp onto path; on failure removes temp (nothing half-made stays) and throws (io).
+void rename_or_remove(const std::string& temp, const std::string& path) {
+  if (std::rename(temp.c_str(), path.c_str()) == 0) return;
+  const int rename_errno = errno;
+  std::remove(temp.c_str());
+  errno = rename_errno;
+  JOULE_CHECK_IO(false, "cannot rename \"", temp, "\" to \"", path, "\": ", describe_errno());
+}
+
+}  // namespace
+
 void write_file_atomic(const std::string& path, const std::string& content) {
   const std::string temp = path + ".tmp";
   std::FILE* f = std::fopen(temp.c_str(), "wb");
@@ -108,12 +121,7 @@ void write_file_atomic(const std::string& path, const std::string& content) {
     errno = write_errno;
     JOULE_CHECK_IO(false, "writing \"", temp, "\" failed: ", describe_errno());
   }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    const int rename_errno = errno;
-    std::remove(temp.c_str());
-    errno = rename_errno;
-    JOULE_CHECK_IO(false, "cannot rename \"", temp, "\" to \"", path, "\": ", describe_errno());
-  }
+  rename_or_remove(temp, path);
 }
 
 uint32_t crc32_of(const void* data, size_t bytes) {
@@ -164,12 +172,7 @@ uint32_t write_file_durable(const std::string& path, const void* data, size_t by
     errno = ok ? errno : write_errno;
     JOULE_CHECK_IO(false, "writing \"", temp, "\" failed: ", describe_errno());
   }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    const int rename_errno = errno;
-    std::remove(temp.c_str());
-    errno = rename_errno;
-    JOULE_CHECK_IO(false, "cannot rename \"", temp, "\" to \"", path, "\": ", describe_errno());
-  }
+  rename_or_remove(temp, path);
   const size_t slash = path.rfind('/');
   fsync_directory(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
   return crc32_of(data, bytes);

@@ -16,18 +16,16 @@ namespace joule {
 namespace {
 
 constexpr const char* kFormat =
-    "expected throw:RANK:STEP, sleep:RANK:STEP:SECONDS, kill:RANK:STEP, term:RANK:STEP[:eval|:checkpoint|:twice], stop:RANK:STEP or "
-    "nonfinite:RANK:STEP[:COUNT]";
+    "expected throw:RANK:STEP, sleep:RANK:STEP:SECONDS, kill:RANK:STEP, term:RANK:STEP[:eval|:checkpoint|:twice], "
+    "stop:RANK:STEP or nonfinite:RANK:STEP[:COUNT]";
 
 std::atomic<bool> g_stop_armed{false};  // set by inject_fault (stop), taken by inject_armed_fault
 
 std::vector<std::string> split(const std::string& text, char separator) {
   std::vector<std::string> parts(1);
   for (char c : text) {
-    if (c == separator)
-      parts.emplace_back();
-    else
-      parts.back() += c;
+    if (c == separator) parts.emplace_back();
+    else parts.back() += c;
   }
   return parts;
 }
@@ -64,35 +62,30 @@ FaultPlan parse_fault_plan(const char* text) {
   const std::string value = text;
   const std::vector<std::string> parts = split(value, ':');
   const std::string& kind = parts[0];
-  if (kind == "throw")
-    plan.kind = FaultKind::throw_error;
-  else if (kind == "sleep")
-    plan.kind = FaultKind::sleep;
-  else if (kind == "kill")
-    plan.kind = FaultKind::kill;
-  else if (kind == "term")
-    plan.kind = FaultKind::term;
-  else if (kind == "stop")
-    plan.kind = FaultKind::stop;
-  else if (kind == "nonfinite")
-    plan.kind = FaultKind::nonfinite;
+  if (kind == "throw") plan.kind = FaultKind::throw_error;
+  else if (kind == "sleep") plan.kind = FaultKind::sleep;
+  else if (kind == "kill") plan.kind = FaultKind::kill;
+  else if (kind == "term") plan.kind = FaultKind::term;
+  else if (kind == "stop") plan.kind = FaultKind::stop;
+  else if (kind == "nonfinite") plan.kind = FaultKind::nonfinite;
   JOULE_CHECK(plan.kind != FaultKind::none, "JOULE_FAULT='", value, "': unknown fault '", kind, "': ", kFormat);
-  if (plan.kind == FaultKind::nonfinite && parts.size() == 4) {
-    plan.count = parse_count(parts[3]);
-    JOULE_CHECK(plan.count >= 1, "JOULE_FAULT='", value, "': COUNT '", parts[3], "' is not a count of steps (>= 1): ",
-                kFormat);
-  }
-  if (plan.kind == FaultKind::term && parts.size() == 4) {
+  // term and nonfinite take an optional fourth field (WHERE, COUNT)
+  const bool optional_fourth = (plan.kind == FaultKind::term || plan.kind == FaultKind::nonfinite) && parts.size() == 4;
+  if (optional_fourth && plan.kind == FaultKind::term) {
     const std::string& where = parts[3];
     if (where == "eval") plan.point = FaultPoint::eval;
     else if (where == "checkpoint") plan.point = FaultPoint::checkpoint;
     else if (where == "twice") plan.twice = true;
     else JOULE_FAIL_INPUT("JOULE_FAULT='", value, "': WHERE '", where, "' is not eval, checkpoint or twice: ", kFormat);
   }
-  const bool optional_fourth = (plan.kind == FaultKind::term || plan.kind == FaultKind::nonfinite) && parts.size() == 4;
+  if (optional_fourth && plan.kind == FaultKind::nonfinite) {
+    plan.count = parse_count(parts[3]);
+    JOULE_CHECK(plan.count >= 1, "JOULE_FAULT='", value, "': COUNT '", parts[3], "' is not a count of steps (>= 1): ",
+                kFormat);
+  }
   const size_t expected_parts = plan.kind == FaultKind::sleep || optional_fourth ? 4 : 3;
-  JOULE_CHECK(parts.size() == expected_parts, "JOULE_FAULT='", value, "': ", expected_parts - 1, " fields after '",
-              kind, "' expected: ", kFormat);
+  JOULE_CHECK(parts.size() == expected_parts, "JOULE_FAULT='", value, "': ", expected_parts - 1,
+              " fields after '", kind, "' expected: ", kFormat);
   const int64_t rank = parse_count(parts[1]);
   JOULE_CHECK(rank >= 0 && rank <= 1 << 30, "JOULE_FAULT='", value, "': RANK '", parts[1],
               "' is not a rank (a whole number >= 0): ", kFormat);
@@ -105,7 +98,8 @@ FaultPlan parse_fault_plan(const char* text) {
     char* end = nullptr;
     plan.seconds = seconds.empty() ? -1 : std::strtod(seconds.c_str(), &end);
     JOULE_CHECK(!seconds.empty() && end != nullptr && *end == '\0' && plan.seconds >= 0 && plan.seconds <= 1e6,
-                "JOULE_FAULT='", value, "': SECONDS '", seconds, "' is not a number of seconds in [0, 1e6]: ", kFormat);
+                "JOULE_FAULT='", value, "': SECONDS '", seconds, "' is not a number of seconds in [0, 1e6]: ",
+                kFormat);
   }
   return plan;
 }
@@ -126,7 +120,7 @@ void inject_fault(const FaultPlan& plan, int rank, int64_t step, FaultPoint poin
       return;
     case FaultKind::term:
       std::raise(SIGTERM);
-      if (plan.twice) std::raise(SIGTERM);
+      if (plan.twice) std::raise(SIGTERM);  // the second ends the process at once
       return;
     case FaultKind::stop:
       g_stop_armed.store(true);
@@ -138,8 +132,7 @@ void inject_fault(const FaultPlan& plan, int rank, int64_t step, FaultPoint poin
 }
 
 bool fault_nonfinite(const FaultPlan& plan, int rank, int64_t step) {
-  return plan.kind == FaultKind::nonfinite && plan.rank == rank && step >= plan.step &&
-         step < plan.step + plan.count;
+  return plan.kind == FaultKind::nonfinite && plan.rank == rank && step >= plan.step && step < plan.step + plan.count;
 }
 
 void inject_armed_fault(int rank, const char* what) {

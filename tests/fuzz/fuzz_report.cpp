@@ -13,10 +13,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       joule::fuzz::write_bytes(dir + "/" + files[i], reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   }
   try {
-    const joule::RunReport report = joule::load_run_report(dir);
-    (void)joule::format_report_table(report);
-    (void)joule::report_json(report);
-    (void)joule::report_svg(report);
+    const joule::energy::RunReport report = joule::energy::load_run_report(dir);
+    (void)joule::energy::format_report_table(report);
+    (void)joule::energy::report_json(report);
+    (void)joule::energy::report_svg(report);
   } catch (const joule::Error&) {
   }
   return 0;
