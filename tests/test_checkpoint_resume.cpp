@@ -243,6 +243,21 @@ TEST_F(Resume, AFinishedRunStaysFinishedUnlessTheConfigAsksForMore) {
   EXPECT_TRUE(fs::exists(run_dir("done") + "/checkpoints/step-00000075/DONE"));
 }
 
+TEST_F(Resume, AnotherRankCountIsAllowedWhileTheBatchDivides) {
+#if !JOULE_HAVE_MPI || !defined(JOULE_MPIEXEC)
+  GTEST_SKIP() << "built without MPI";
+#endif
+  ASSERT_EQ(train("cut", "term:0:30", "").status, 3);
+  const CommandResult resumed = train("cut", "", "--resume", 2);
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("the checkpoint was written by 1 ranks, this job has 2"), std::string::npos)
+      << resumed.output;
+  const pb::Summary summary = summary_of(run_dir("cut"));
+  EXPECT_EQ(summary.steps(), 60u);
+  EXPECT_EQ(summary.world_size(), 2u);
+  EXPECT_EQ(summary.samples(), 60.0 * 32);  // both segments counted
+}
+
 TEST_F(Resume, ABatchThatNoLongerDividesOverTheRanksIsRefused) {
 #if !JOULE_HAVE_MPI || !defined(JOULE_MPIEXEC)
   GTEST_SKIP() << "built without MPI";
