@@ -142,14 +142,15 @@ void Trainer::resume_from_start() {
 
 // The logs of a resumed run continue: each rank's window numbers and energy go on from its log (it
 // holds the energy of steps trained after the checkpoint, lost now but spent), after a restart
-// record in every rank log and in metrics.jsonl.
+// record in every rank log and in metrics.jsonl. Collective (the restart count is rank 0's).
 void Trainer::Run::resume_logs(const std::string& rank_log) {
   const ResumeState& r = s_.resume;
   const energy::LogTotals totals = energy::read_log_totals(rank_log);
   const int rank = s_.comm.rank();
   const double at_checkpoint = rank < static_cast<int>(r.rank_energy_j.size()) ? r.rank_energy_j[rank] : 0.0;
   const double prior_j = std::max(totals.energy_j, at_checkpoint);
-  segment_ = totals.restarts + 1;
+  // rank 0's count of restarts decides (a rank new to the job has no log yet)
+  segment_ = static_cast<uint32_t>(std::stoul(s_.comm.all_gather(std::to_string(totals.restarts + 1))[0]));
   window_log_->continue_from(totals.windows, prior_j);
   // ranks the checkpoint had and this job has not: their energy still counts in the total
   if (lead_)
@@ -170,8 +171,7 @@ void Trainer::Run::resume_logs(const std::string& rank_log) {
   record.set_prior_energy_j(prior_j);
   window_log_->write_line(to_json_line(record));
   record.clear_rank();
-  record.clear_host();
-  record.set_prior_energy_j(prior_j);  // rank 0's; the summary has every rank's
+  record.clear_host();  // metrics.jsonl: prior_energy_j is rank 0's; the summary has every rank's
   outputs_.restart_line(record);
   outputs_.message(
       r.checkpoint.empty()

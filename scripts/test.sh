@@ -30,6 +30,9 @@ if [ -n "$sanitize" ]; then
   export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$supp/ubsan.supp"
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
+  # Open MPI unloads its components at exit, which leaves their allocations without a module name
+  # that a suppression could match: keep them loaded
+  export OMPI_MCA_mca_base_component_disable_dlclose=1
   filter=()
   if [ "$sanitize" = thread ]; then
     filter=(-R 'BatchLoader|DataFeed|LocalCommunicator|JouleClockd|ClockActuator|Interrupts|MpiFailures|Resume\.Sigterm|Resume\.ASecond|FullDisk')
