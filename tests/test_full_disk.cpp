@@ -97,5 +97,25 @@ TEST_F(FullDisk, FullDuringTheRunEndsWithStatus1AndOnlyWholeLines) {
   EXPECT_GE(files, 2) << "metrics.jsonl and rank-00000.jsonl";
 }
 
+// A checkpoint that does not fit: a warning, the training goes on, nothing half-written stays, and
+// the summary says why there is no checkpoint (exit 0: an interrupt would have exited 1).
+TEST_F(FullDisk, ACheckpointThatDoesNotFitIsAWarningAndLeavesNothing) {
+  fill_leaving(160 << 10);  // room for the logs; a checkpoint of this model needs about 0.5 MB
+  std::string text = read_file(config_);
+  text.replace(text.find("hidden: 16"), 10, "hidden: 2000");
+  std::ofstream(config_) << text;
+  const CommandResult big = train("--set train.epochs=1 --set energy.window_s=1 --set checkpoint.every_steps=5");
+  EXPECT_EQ(big.status, 0) << big.output;
+  EXPECT_NE(big.output.find("warning: step 5: checkpoint checkpoints/step-00000005 failed, training goes on"),
+            std::string::npos)
+      << big.output;
+  const std::string summary = read_file(disk_ + "/runs/r/summary.json");
+  EXPECT_NE(summary.find("No space left on device"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("\"checkpoint\": \"\""), std::string::npos) << summary;
+  std::error_code none;
+  for (const auto& entry : fs::directory_iterator(disk_ + "/runs/r/checkpoints", none))
+    ADD_FAILURE() << "left behind: " << entry.path();
+}
+
 }  // namespace
 }  // namespace joule::testing
