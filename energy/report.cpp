@@ -1,5 +1,6 @@
 #include "energy/report.h"
 
+#include "energy/rank_log_reader.h"
 #include "energy/report_knobs.h"
 #include "energy/report_timeline.h"
 
@@ -38,85 +39,21 @@ void add_doubles(gp::Message* to, const gp::Message& from) {
   }
 }
 
-// Calls parse(line) on each complete line of a JSON-lines log; `skipped` counts an unterminated last
-// line (a torn write of a killed process) and lines parse rejects, `corrupt` the latter alone.
-// Blank lines are ignored.
-template <class Parse>
-void for_each_json_line(const std::string& path, const std::string& what, uint32_t* skipped, uint32_t* corrupt,
-                        Parse parse) {
-  const std::string content = read_text_file(path, what);
-  size_t begin = 0;
-  while (begin < content.size()) {
-    const size_t end = content.find('\n', begin);
-    if (end == std::string::npos) {  // no newline: the write was cut short
-      ++*skipped;
-      break;
-    }
-    const std::string line = content.substr(begin, end - begin);
-    begin = end + 1;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    if (!parse(line)) {
-      ++*skipped;
-      ++*corrupt;
-    }
-  }
-}
-
-// `line` as `record`; unknown fields are ignored (logs of newer or older versions still report).
-bool parse_line(const std::string& line, gp::Message* record) {
-  gp::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  return gp::util::JsonStringToMessage(line, record, options).ok();
-}
-
-// The complete lines of a JSON-lines log parsed as `Record` (for_each_json_line).
-template <class Record>
-std::vector<Record> read_json_lines(const std::string& path, const std::string& what, uint32_t* skipped,
-                                    uint32_t* corrupt) {
-  std::vector<Record> records;
-  for_each_json_line(path, what, skipped, corrupt, [&](const std::string& line) {
-    Record record;
-    if (!parse_line(line, &record)) return false;
-    records.push_back(std::move(record));
-    return true;
-  });
-  return records;
-}
-
-// A rank log's window records; its restart records (a resumed run) are counted in *restarts.
-std::vector<pb::RankWindowRecord> read_rank_log(const std::string& path, uint32_t* skipped, uint32_t* corrupt,
-                                                uint32_t* restarts) {
-  std::vector<pb::RankWindowRecord> windows;
-  for_each_json_line(path, "rank log", skipped, corrupt, [&](const std::string& line) {
-    pb::RestartRecord kind;  // window records have no kind
-    if (!parse_line(line, &kind)) return false;
-    if (kind.kind() == "restart") {
-      ++*restarts;
-      return true;
-    }
-    pb::RankWindowRecord window;
-    if (!parse_line(line, &window)) return false;
-    windows.push_back(std::move(window));
-    return true;
-  });
-  return windows;
-}
-
 // metrics.jsonl: eval lines into report.evals, decision and train lines into the other two.
 void read_metrics(const std::string& path, RunReport& report, std::vector<pb::DecisionRecord>& decisions,
                   std::vector<pb::TrainRecord>& train, uint32_t* skipped, uint32_t* corrupt) {
   for_each_json_line(path, "metrics log", skipped, corrupt, [&](const std::string& line) {
     pb::EvalRecord eval;  // every line has kind and step; the rest of a non-eval line is unknown here
-    if (!parse_line(line, &eval)) return false;
+    if (!parse_json_line(line, &eval)) return false;
     if (eval.kind() == "eval") {
       report.evals.push_back(std::move(eval));
     } else if (eval.kind() == "decision") {
       pb::DecisionRecord d;
-      if (!parse_line(line, &d)) return false;
+      if (!parse_json_line(line, &d)) return false;
       decisions.push_back(std::move(d));
     } else if (eval.kind() == "train") {
       pb::TrainRecord t;
-      if (!parse_line(line, &t)) return false;
+      if (!parse_json_line(line, &t)) return false;
       train.push_back(std::move(t));
     }
     return true;
@@ -258,7 +195,9 @@ RunReport load_run_report(const std::string& run_dir) {
   for (const auto& [rank, file] : logs) {
     uint32_t skipped = 0, corrupt = 0, rank_restarts = 0;
     try {
-      report.windows.push_back(read_rank_log((dir / file).string(), &skipped, &corrupt, &rank_restarts));
+      RankLog log = read_rank_log((dir / file).string(), &skipped, &corrupt);
+      rank_restarts = log.restarts;
+      report.windows.push_back(std::move(log.windows));
       if (rank == 0) restarts = rank_restarts;
     } catch (const Error& e) {
       report.windows.emplace_back();

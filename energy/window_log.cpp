@@ -1,11 +1,10 @@
 #include "energy/window_log.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <filesystem>
 
 #include "core/file_util.h"
 #include "core/json_record.h"
+#include "energy/rank_log_reader.h"
 #include "core/proto/records.pb.h"
 
 namespace joule::energy {
@@ -24,26 +23,11 @@ LogTotals read_log_totals(const std::string& path) {
   LogTotals totals;
   std::error_code error;
   if (!std::filesystem::exists(path, error)) return totals;
-  const std::string content = read_text_file(path, "rank log", size_t{1} << 30);
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  size_t begin = 0;
-  while (begin < content.size()) {
-    size_t end = content.find('\n', begin);
-    if (end == std::string::npos) break;  // a torn last line
-    const std::string line = content.substr(begin, end - begin);
-    begin = end + 1;
-    pb::RestartRecord kind;
-    if (!google::protobuf::util::JsonStringToMessage(line, &kind, options).ok()) continue;
-    if (kind.kind() == "restart") {
-      ++totals.restarts;
-      continue;
-    }
-    pb::RankWindowRecord window;
-    if (!kind.kind().empty() || !google::protobuf::util::JsonStringToMessage(line, &window, options).ok()) continue;
-    ++totals.windows;
-    totals.energy_j += window.energy_j().total();
-  }
+  uint32_t skipped = 0, corrupt = 0;
+  const RankLog log = read_rank_log(path, &skipped, &corrupt, size_t{1} << 30);
+  totals.windows = static_cast<uint32_t>(log.windows.size());
+  totals.restarts = log.restarts;
+  for (const pb::RankWindowRecord& w : log.windows) totals.energy_j += w.energy_j().total();
   return totals;
 }
 
