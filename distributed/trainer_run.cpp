@@ -392,9 +392,10 @@ pb::Summary Trainer::Run::finish() {
   const double seconds = now_s() - start_s_;
   s_.train.set_train_seconds(seconds);
   // the last checkpoint (before the window closes: its time and energy are accounted); a diverged
-  // run's parameters are not worth keeping
+  // run's parameters are not worth keeping, and a spent budget is a hard cap (no closing work past
+  // it, as no closing evaluation)
   if (s_.config.checkpoint().enabled() && s_.train.stop_reason() != pb::diverged &&
-      last_checkpoint_ != checkpoint_dir_name(s_.train.step()))
+      s_.train.stop_reason() != pb::budget && last_checkpoint_ != checkpoint_dir_name(s_.train.step()))
     checkpoint(s_.train.stop_reason() == pb::interrupted ? "interrupted" : "end of run");
   close_window("");
   // the run total of each rank is the sum of its closed windows (they telescope)

@@ -161,6 +161,7 @@ TEST_F(ControllerRun, BudgetEndsWithinOneWindowOfIt) {
   const double largest = *std::max_element(window_j.begin(), window_j.end());
   EXPECT_GE(summary.energy_j(), budget_kj * 1000) << "stopped before the budget was spent";
   EXPECT_LE(summary.energy_j(), budget_kj * 1000 + largest);
+  EXPECT_EQ(summary.checkpoint(), "") << "no closing checkpoint past a spent budget";
 }
 
 
