@@ -120,7 +120,15 @@ void inject_fault(const FaultPlan& plan, int rank, int64_t step, FaultPoint poin
       return;
     case FaultKind::term:
       std::raise(SIGTERM);
-      if (plan.twice) std::raise(SIGTERM);  // the second ends the process at once
+      if (plan.twice) {  // the second ends the process at once
+        // after the first is handled: a signal that arrives while the same one is pending merges
+        // with it (ThreadSanitizer defers delivery to its next interceptor, a sleep is one)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        std::raise(SIGTERM);
+        // the watcher thread ends the process while this one would go on to a clean stop: waiting
+        // here lets a deferred delivery happen and keeps the clean stop from racing the exit
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+      }
       return;
     case FaultKind::stop:
       g_stop_armed.store(true);
