@@ -74,9 +74,13 @@ class MpiFailures : public ::testing::Test {
     for (const auto& entry : fs::directory_iterator("/proc", error)) {
       const std::string pid = entry.path().filename().string();
       if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-      auto slurp = [&](const char* file) {
+      auto slurp = [&](const char* file) -> std::string {
         std::ifstream in("/proc/" + pid + "/" + file);
-        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        try {  // a process that ends while it is read fails the read (ESRCH): it is gone, not ours
+          return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        } catch (const std::ios_base::failure&) {
+          return "";
+        }
       };
       if (slurp("comm") != "joule-train\n" || slurp("cmdline").find(dir_) == std::string::npos) continue;
       const std::string stat = slurp("stat");  // "PID (comm) STATE ..."
