@@ -37,8 +37,17 @@ std::string number(double v) {
 
 EnergyControl::EnergyControl(const pb::ControllerConfig& config, const ControlSetup& setup, const pb::Knobs& start,
                              Communicator& comm)
-    : config_(config), setup_(setup), comm_(comm) {
-  journal_.set_ranks(static_cast<uint32_t>(comm.size()));
+    : EnergyControl(config, setup, start, comm.size(), &comm) {}
+
+EnergyControl::EnergyControl(const pb::ControllerConfig& config, const ControlSetup& setup, const pb::Knobs& start,
+                             int ranks)
+    : EnergyControl(config, setup, start, ranks, nullptr) {}
+
+EnergyControl::EnergyControl(const pb::ControllerConfig& config, const ControlSetup& setup, const pb::Knobs& start,
+                             int ranks, Communicator* comm)
+    : config_(config), setup_(setup), comm_(comm), ranks_(ranks) {
+  JOULE_ASSERT(ranks >= 1, "EnergyControl needs at least one rank, got ", ranks);
+  journal_.set_ranks(static_cast<uint32_t>(ranks));
   energy::KnobPolicyOptions o;
   o.batches = setup.batches.empty() ? std::vector<int64_t>{start.global_batch()} : setup.batches;
   o.precisions = setup.precisions.size() < 2 ? std::vector<std::string>{start.precision()} : setup.precisions;
@@ -63,7 +72,7 @@ EnergyControl::EnergyControl(const pb::ControllerConfig& config, const ControlSe
     c.margin = config.clocks().margin();
     c.min_interval_s = config.clocks().min_interval_s();
     c.max_slowdown = std::max(1.0, config.max_slowdown());
-    clocks_ = std::make_unique<energy::ClockPolicy>(c, comm.size());
+    clocks_ = std::make_unique<energy::ClockPolicy>(c, ranks);
   }
   if (config.min_gain_per_kj() > 0) {
     energy::StopRuleOptions s;
@@ -77,8 +86,15 @@ EnergyControl::EnergyControl(const pb::ControllerConfig& config, const ControlSe
 
 EnergyControl::~EnergyControl() = default;
 
+pb::ControlEvent* EnergyControl::journal_event() {
+  if (keep_journal_) return journal_.add_events();
+  scratch_event_.Clear();
+  return &scratch_event_;
+}
+
 ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::Knobs& knobs, int64_t step,
                                              double samples, double mean_loss, double noise_scale, bool stopping) {
+  JOULE_ASSERT(comm_ != nullptr, "window_closed without a communicator: call decide() with the gathered window");
   const energy::PhaseSeconds& s = mine.energy.phase_seconds;
   const energy::PhaseSeconds& j = mine.energy.phase_j;
   using energy::Phase;
@@ -90,9 +106,9 @@ ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::K
                                            at(s, Phase::comm_wait),
                                            static_cast<double>(mine.clock_mhz),
                                            static_cast<double>(step - last_step_)};
-  const std::vector<double> table = gather_fields(comm_, mine_fields);
+  const std::vector<double> table = gather_fields(*comm_, mine_fields);
   pb::ControlWindow w;
-  for (int r = 0; r < comm_.size(); ++r) {
+  for (int r = 0; r < comm_->size(); ++r) {
     const double* f = &table[static_cast<size_t>(r) * field_count];
     w.set_window_j(w.window_j() + f[energy_j]);
     w.set_train_j(w.train_j() + f[energy_j] - f[eval_j]);
@@ -113,7 +129,11 @@ ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::K
 }
 
 ControlDecision EnergyControl::apply_window(const pb::ControlWindow& w) {
-  *journal_.add_events()->mutable_window() = w;
+  JOULE_ASSERT(w.clock_mhz_size() == ranks_ && w.compute_s_per_step_size() == ranks_ &&
+                   w.wait_s_per_step_size() == ranks_,
+               "a control window needs one clock, compute and wait per rank (", ranks_, " ranks), got ",
+               w.clock_mhz_size(), ", ", w.compute_s_per_step_size(), ", ", w.wait_s_per_step_size());
+  *journal_event()->mutable_window() = w;
   last_step_ = w.step();
   const pb::Knobs& knobs = w.knobs();
   const double samples = w.samples(), mean_loss = w.mean_loss(), noise_scale = w.noise_scale();
@@ -200,6 +220,7 @@ ControlDecision EnergyControl::apply_window(const pb::ControlWindow& w) {
 }
 
 ControlDecision EnergyControl::evaluated(double accuracy, double job_energy_j, int64_t step) {
+  JOULE_ASSERT(comm_ != nullptr, "evaluated without a communicator: call decide() with the evaluation");
   pb::ControlEval e;
   e.set_accuracy(accuracy);
   e.set_job_energy_j(job_energy_j);
@@ -208,7 +229,7 @@ ControlDecision EnergyControl::evaluated(double accuracy, double job_energy_j, i
 }
 
 ControlDecision EnergyControl::apply_eval(const pb::ControlEval& e) {
-  *journal_.add_events()->mutable_eval() = e;
+  *journal_event()->mutable_eval() = e;
   const double accuracy = e.accuracy(), job_energy_j = e.job_energy_j();
   const int64_t step = e.step();
   ControlDecision d;
@@ -243,19 +264,19 @@ ControlDecision EnergyControl::apply_eval(const pb::ControlEval& e) {
 }
 
 void EnergyControl::precision_failed(const std::string& precision) {
-  journal_.add_events()->set_precision_failed(precision);
+  journal_event()->set_precision_failed(precision);
   if (knobs_ != nullptr) knobs_->precision_failed(precision);
 }
 
 double EnergyControl::cooldown_step() {
   JOULE_ASSERT(cooling_down(), "cooldown_step outside the cooldown");
-  journal_.add_events()->set_cooldown_step(true);
+  journal_event()->set_cooldown_step(true);
   if (cooldown_left_ > 0) --cooldown_left_;
   return cooldown_total_ > 0 ? 1.0 - static_cast<double>(cooldown_left_) / static_cast<double>(cooldown_total_) : 1.0;
 }
 
 bool EnergyControl::replay(const pb::ControlJournal& journal) {
-  if (journal.ranks() != static_cast<uint32_t>(comm_.size())) return false;
+  if (journal.ranks() != static_cast<uint32_t>(ranks_)) return false;
   for (const pb::ControlEvent& event : journal.events()) {
     switch (event.event_case()) {
       case pb::ControlEvent::kWindow: apply_window(event.window()); break;

@@ -7,6 +7,11 @@
 // rank measured (window energy, seconds, compute and wait time, clock) are all-gathered as raw
 // doubles, so every rank feeds identical numbers to the same deterministic policies and reaches the
 // identical decision; no broadcast is needed and the decision records match on every rank.
+//
+// Gathered windows (the cluster simulator, distributed/sim_job.h): one process that already holds
+// every rank's numbers builds the controller for a rank count instead of a communicator and calls
+// decide() with the gathered window or evaluation itself: the very code window_closed/evaluated run
+// after their gather, with no collective (window_closed/evaluated refuse without a communicator).
 #pragma once
 
 #include <cstdint>
@@ -61,7 +66,18 @@ class EnergyControl {
  public:
   EnergyControl(const pb::ControllerConfig& config, const ControlSetup& setup, const pb::Knobs& start,
                 Communicator& comm);
+  // Without a communicator, for `ranks` ranks whose windows the caller gathers (decide() below).
+  EnergyControl(const pb::ControllerConfig& config, const ControlSetup& setup, const pb::Knobs& start, int ranks);
   ~EnergyControl();
+
+  // A window every rank's numbers are already in (per-rank fields indexed by rank, ranks() long), or
+  // an evaluation: exactly what window_closed/evaluated do after their gather. Not collective.
+  ControlDecision decide(const pb::ControlWindow& window) { return apply_window(window); }
+  ControlDecision decide(const pb::ControlEval& eval) { return apply_eval(eval); }
+  int ranks() const { return ranks_; }
+  // false: inputs are no longer kept in journal() (a long simulation of many ranks; no checkpoint
+  // to write them to). Before the first input.
+  void keep_journal(bool keep) { keep_journal_ = keep; }
 
   // Collective, at every window close: the window that ran with `knobs` from step `first_step`
   // to `step`. `samples`: global samples trained in it; `mean_loss`: its mean training loss;
@@ -97,10 +113,16 @@ class EnergyControl {
  private:
   ControlDecision apply_window(const pb::ControlWindow& w);  // window_closed after the gather
   ControlDecision apply_eval(const pb::ControlEval& e);
+  EnergyControl(const pb::ControllerConfig& config, const ControlSetup& setup, const pb::Knobs& start, int ranks,
+                Communicator* comm);
+  pb::ControlEvent* journal_event();  // the next journal entry (a scratch one when not kept)
   pb::ControlJournal journal_;
+  pb::ControlEvent scratch_event_;
+  bool keep_journal_ = true;
   pb::ControllerConfig config_;
   ControlSetup setup_;
-  Communicator& comm_;
+  Communicator* comm_;  // null: gathered windows only (decide())
+  int ranks_;
   std::unique_ptr<energy::KnobPolicy> knobs_;
   std::unique_ptr<energy::ClockPolicy> clocks_;
   std::unique_ptr<energy::StopRule> stop_rule_;

@@ -1,0 +1,83 @@
+// joule-sim: the cluster simulator with the real energy controller (issue 13; distributed/sim_job.h).
+// Runs a SimScenario (.pbtxt, core/proto/sim.proto) and writes a run directory in a run's schema
+// (DESIGN.md §1) that joule-report reads: metrics.jsonl, rank-RRRRR.jsonl, summary.json, with
+// energies from the simulator's physics (source "sim", not measured) and seconds of simulated time.
+// --baseline runs the same job with every knob fixed at its start (clocks at f_max).
+// Exit status: 0 success (an early stop is a success), 2 invalid input (arguments, scenario, GPU
+// calibration; the message names the file and field, nothing is written), 1 any other failure.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/exit_status.h"
+#include "distributed/sim_job.h"
+#include "examples/cli.h"
+
+namespace {
+
+struct Arguments {
+  std::string scenario;
+  std::string output = "runs";
+  std::vector<std::string> overrides;
+  bool baseline = false;
+  bool quiet = false;
+  bool help = false;
+};
+
+void define_options(CLI::App& app, Arguments& a) {
+  app.description("joule-sim: a simulated data-parallel job driven by the energy controller");
+  joule::cli::setup(app, &a.help);
+  app.add_option("--scenario", a.scenario, "the scenario (protobuf text format, core/proto/sim.proto SimScenario)")
+      ->type_name("FILE");
+  app.add_option("--output", a.output, "parent folder of the run directory <output>/<name>/ (default runs)")
+      ->type_name("DIR");
+  app.add_option("--set", a.overrides, "override one scalar scenario field (repeatable, applied in order)")
+      ->type_name("a.b=VALUE")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
+  app.add_flag("--baseline", a.baseline,
+               "every knob fixed at its start, clocks at f_max (run directory <name>-baseline): the comparison");
+  app.add_flag("--quiet", a.quiet, "no progress lines");
+  app.footer(
+      "usage: joule-sim --scenario FILE.pbtxt [--output DIR] [--set a.b=VALUE]... [--baseline] [--quiet]\n"
+      "       joule-sim --help");
+}
+
+std::string usage() {
+  Arguments unused;
+  CLI::App app("", "joule-sim");
+  define_options(app, unused);
+  return app.help();
+}
+
+int run(int argc, char** argv) {
+  Arguments a;
+  CLI::App app("", "joule-sim");
+  define_options(app, a);
+  joule::cli::parse(app, argc, argv);
+  JOULE_CHECK(!a.scenario.empty(), "--scenario FILE is required; run 'joule-sim --help' for the usage");
+  JOULE_CHECK(!a.output.empty(), "--output: expected a folder for run directories, got an empty string");
+  const joule::SimJobInput input = joule::load_sim_job(a.scenario, a.overrides);  // every check, nothing written
+  joule::SimJobOptions options;
+  options.output = a.output;
+  options.baseline = a.baseline;
+  options.progress = a.quiet ? nullptr : stderr;
+  const joule::SimJobResult result = joule::run_sim_job(input, options);
+  std::printf("%s\n", result.run_dir.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") return std::fputs(usage().c_str(), stdout), 0;
+  }
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    return joule::report_error("joule-sim", -1, e);
+  }
+}
