@@ -13,33 +13,12 @@
 #include "core/error.h"
 #include "core/file_util.h"
 #include "core/gemm.h"
+#include "core/text_parse_error.h"
 
 namespace joule {
 namespace {
 
 namespace gp = google::protobuf;
-
-// Keeps the first parse error with its position and the offending source line (protobuf's
-// messages say what was expected but not always in which field).
-class CollectFirstError : public gp::io::ErrorCollector {
- public:
-  explicit CollectFirstError(const std::string& text = "") : text_(text) {}
-  void AddError(int line, gp::io::ColumnNumber column, const std::string& message) override {
-    if (!first_.empty()) return;
-    first_ = std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
-    std::stringstream lines(text_);
-    std::string source;
-    for (int i = 0; i <= line && std::getline(lines, source); ++i) {
-    }
-    const size_t begin = source.find_first_not_of(" \t");
-    if (line >= 0 && begin != std::string::npos) first_ += " (in: " + source.substr(begin) + ")";
-  }
-  const std::string& first() const { return first_; }
-
- private:
-  std::string text_;
-  std::string first_;
-};
 
 std::string field_list(const gp::Descriptor* descriptor) {
   std::string names;
@@ -80,7 +59,7 @@ void fill_defaults(gp::Message& message) {
 pb::Config parse_config_text(const std::string& text, const std::string& origin) {
   pb::Config config;
   gp::TextFormat::Parser parser;
-  CollectFirstError errors(text);
+  FirstParseError errors(text);
   parser.RecordErrorsTo(&errors);
   JOULE_CHECK(parser.ParseFromString(text, &config), origin, ":", errors.first());
   return config;
@@ -118,7 +97,7 @@ void apply_config_override(pb::Config& config, const std::string& assignment) {
       continue;
     }
     gp::TextFormat::Parser parser;
-    CollectFirstError errors;
+    FirstParseError errors;
     parser.RecordErrorsTo(&errors);
     JOULE_CHECK(parser.ParseFieldValueFromString(value, field, message), "--set ", path, "=", value,
                 ": expected a value of type ", field->type_name(),

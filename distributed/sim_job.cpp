@@ -20,6 +20,7 @@
 #include "core/file_util.h"
 #include "core/json_record.h"
 #include "core/progress.h"
+#include "core/text_parse_error.h"
 #include "distributed/energy_control.h"
 #include "distributed/run_outputs.h"
 #include "energy/sim/cluster_model.h"
@@ -30,17 +31,6 @@ namespace {
 
 namespace gp = google::protobuf;
 namespace fs = std::filesystem;
-
-class FirstParseError : public gp::io::ErrorCollector {
- public:
-  void AddError(int line, gp::io::ColumnNumber column, const std::string& message) override {
-    if (first_.empty()) first_ = std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
-  }
-  const std::string& first() const { return first_; }
-
- private:
-  std::string first_;
-};
 
 std::string field_list(const gp::Descriptor* d) {
   std::string names;
@@ -554,7 +544,7 @@ SimJobInput load_sim_job(const std::string& scenario_path, const std::vector<std
   input.scenario_path = scenario_path;
   const std::string text = read_text_file(scenario_path, "simulation scenario");
   gp::TextFormat::Parser parser;
-  FirstParseError errors;
+  FirstParseError errors(text);
   parser.RecordErrorsTo(&errors);
   JOULE_CHECK(parser.ParseFromString(text, &input.scenario), scenario_path, ":", errors.first());
   for (const std::string& o : overrides) apply_scenario_override(input.scenario, o);

@@ -14,22 +14,12 @@
 
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/text_parse_error.h"
 
 namespace joule::sim {
 namespace {
 
 namespace gp = google::protobuf;
-
-class FirstParseError : public gp::io::ErrorCollector {
- public:
-  void AddError(int line, gp::io::ColumnNumber column, const std::string& message) override {
-    if (first_.empty()) first_ = std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
-  }
-  const std::string& first() const { return first_; }
-
- private:
-  std::string first_;
-};
 
 // "<origin>: <field>: <why>" for a required double that must be present and finite.
 double required_number(bool has, double value, const std::string& origin, const std::string& field) {
@@ -134,7 +124,7 @@ void validate_gpu_calibration(const pb::GpuCalibration& c, const std::string& or
 pb::GpuCalibration parse_gpu_calibration(const std::string& text, const std::string& origin) {
   pb::GpuCalibration calibration;
   gp::TextFormat::Parser parser;
-  FirstParseError errors;
+  FirstParseError errors(text);
   parser.RecordErrorsTo(&errors);
   JOULE_CHECK(parser.ParseFromString(text, &calibration), origin, ":", errors.first());
   validate_gpu_calibration(calibration, origin);

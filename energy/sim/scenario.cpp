@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/text_parse_error.h"
 
 #ifndef JOULE_SIM_GPUS_DIR
 #define JOULE_SIM_GPUS_DIR "energy/sim/gpus"
@@ -20,17 +21,6 @@ namespace joule::sim {
 namespace {
 
 namespace gp = google::protobuf;
-
-class FirstParseError : public gp::io::ErrorCollector {
- public:
-  void AddError(int line, gp::io::ColumnNumber column, const std::string& message) override {
-    if (first_.empty()) first_ = std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
-  }
-  const std::string& first() const { return first_; }
-
- private:
-  std::string first_;
-};
 
 // Checks of one message's fields, each refused as "<origin>: <prefix><field>: <why>".
 class FieldChecker {
@@ -142,7 +132,7 @@ void validate_sim_scenario(const pb::SimScenario& s, const std::string& origin) 
 pb::SimScenario parse_sim_scenario(const std::string& text, const std::string& origin) {
   pb::SimScenario scenario;
   gp::TextFormat::Parser parser;
-  FirstParseError errors;
+  FirstParseError errors(text);
   parser.RecordErrorsTo(&errors);
   JOULE_CHECK(parser.ParseFromString(text, &scenario), origin, ":", errors.first());
   validate_sim_scenario(scenario, origin);
