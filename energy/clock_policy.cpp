@@ -202,6 +202,11 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
   if (pace_target == 0) pace_target = top;  // unreachable: p_s(top) = t_top ≤ pace_bound
   const double t_pace = models_[s].predict(pace_target);
   const double follow_bound = (1 - options_.margin) * t_pace;
+  // Under max_slowdown, a rank within the margin of the slowest at max clocks (uniform ranks: all of
+  // them) has no slack a margin could come out of: it goes down with the pace rank, to the pace's
+  // time, not to (1 − margin) of it (which no such rank can meet below the top clock).
+  const bool together = options_.max_slowdown > 1;
+  const double co_pace_floor = (1 - options_.margin) * t_top;
 
   std::vector<uint32_t> target(n, 0);
   std::vector<Held> held(n, Held::none);
@@ -240,13 +245,18 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
       held[i] = Held::no_data;
       continue;
     }
-    const uint32_t fit = lowest_fitting(static_cast<int>(i), follow_bound);
+    const bool co_pace = together && models_[i].predict(top) >= co_pace_floor;
+    const uint32_t fit = lowest_fitting(static_cast<int>(i), co_pace ? t_pace : follow_bound);
     target[i] = fit == 0 ? top : fit;
     const RankTiming& r = ranks[i];
     const double step = r.compute_s + r.wait_s;
     const double wait_fraction = step > 0 ? r.wait_s / step : 0;
     const std::string who = "rank " + std::to_string(i);
-    const bool late = clock_[i] < top && r.compute_s > 0 && ranks[s].compute_s > 0 && r.compute_s > ranks[s].compute_s;
+    // late: a lowered rank that now arrives after the pace rank (its wait vanished); a co-pace rank
+    // computes about as long as the pace rank by design, so it is late only past the slowdown bound
+    // by more than the margin (a step's noise is left to the refitted model)
+    const bool late = clock_[i] < top && r.compute_s > 0 && ranks[s].compute_s > 0 &&
+                      (co_pace ? r.compute_s > (1 + options_.margin) * pace_bound : r.compute_s > ranks[s].compute_s);
     if (late) {
       apply(i, top,
             who + " computed " + ms(r.compute_s) + " > pace rank " + std::to_string(s) + "'s " +
@@ -260,7 +270,7 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
       const bool slack = r.compute_s > 0 && wait_fraction >= options_.min_wait_fraction;
       if (!lowering_allowed(i)) {
         held[i] = Held::interval;
-      } else if (!slack && !pace_lowered) {
+      } else if (!slack && !pace_lowered && !(co_pace && clock_[s] < top)) {
         held[i] = Held::no_slack;
       } else {
         const std::string why = slack ? who + " waits " + format("%.0f%%", 100 * wait_fraction) + " of the step: "

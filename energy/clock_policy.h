@@ -22,6 +22,9 @@
 //   s's target f_s = the lowest f in C with p_s(f) ≤ S·T_top (S = 1: f_top unless s is flat);
 //   the pace T = p_s(f_s);
 //   every other rank's target f_i = the lowest f in C with p_i(f) ≤ (1 − m)·T, or f_top if none;
+//   except under max_slowdown (S > 1) for a co-pace rank, p_i(f_top) ≥ (1 − m)·T_top (no slack a
+//   margin could come out of; uniform ranks are all co-pace): the lowest f with p_i(f) ≤ T, so it
+//   goes down with the pace rank; it counts as late only past (1 + m)·S·T_top;
 //   so the predicted step compute max_i p_i(f_i) ≤ S·T_top.
 // Changes, per rank (current = the clock this policy last decided, f_top at the start):
 //   raise (target above current, or the rank measured late: its compute this window exceeds

@@ -240,11 +240,47 @@ TEST(ClockPolicy, MaxSlowdownLowersAllRanksTogetherWithinTheBound) {
   const double step = std::max(0.040 * 1980 / d.clock_mhz[0], 0.0395 * 1980 / d.clock_mhz[1]);
   EXPECT_LE(step, 1.10 * at_max);
   EXPECT_GT(0.040 * 1980 / next_lower(policy, d.clock_mhz[0]), 1.10 * at_max);  // as low as the bound allows
-  EXPECT_LE(0.0395 * 1980 / d.clock_mhz[1], 0.95 * 0.040 * 1980 / d.clock_mhz[0]);
+  // rank 1 is within the margin of the pace at max clocks (39.5 ≥ 0.95·40): it has no slack of its
+  // own, so it goes down to the pace's time, not below it, and no lower than that allows
+  EXPECT_LE(0.0395 * 1980 / d.clock_mhz[1], 0.040 * 1980 / d.clock_mhz[0]);
+  EXPECT_GT(0.0395 * 1980 / next_lower(policy, d.clock_mhz[1]), 0.040 * 1980 / d.clock_mhz[0]);
   EXPECT_TRUE(contains(d.reason, "follows the pace down")) << d.reason;
   // The same window without max_slowdown changes nothing.
   ClockPolicy strict(h200_options(), 2);
   EXPECT_FALSE(strict.observe(0, window).changed);
+}
+
+// Identical ranks with ±1% noise per window under max_slowdown 1.05 (margin 0.05, so (1 − margin)
+// of the pace's time is below any rank's time at max clocks): they go down together and stay there,
+// instead of one rank going down, measuring late against another and coming back each window.
+TEST(ClockPolicy, UniformRanksGoDownTogetherUnderMaxSlowdownAndStay) {
+  ClockPolicyOptions o = h200_options();
+  o.max_slowdown = 1.05;
+  ClockPolicy policy(o, 4);
+  uint64_t state = 777;
+  auto noise = [&] {  // deterministic LCG, uniform in [-0.01, 0.01]
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return ((state >> 11) * (1.0 / 9007199254740992.0) - 0.5) * 0.02;
+  };
+  int changes_late = 0;
+  for (int w = 0; w < 40; ++w) {
+    std::vector<double> compute(4);
+    double slowest = 0;
+    for (size_t i = 0; i < 4; ++i) {
+      compute[i] = (0.004 + 60.0 / policy.clocks()[i]) * (1 + noise());  // the same curve on every rank
+      slowest = std::max(slowest, compute[i]);
+    }
+    std::vector<RankTiming> ranks;
+    for (size_t i = 0; i < 4; ++i) ranks.push_back({policy.clocks()[i], compute[i], slowest - compute[i] + 0.0002});
+    const ClockDecision d = policy.observe(2.0 * w, ranks);
+    if (w >= 20 && d.changed) ++changes_late;
+  }
+  const double at_max = 0.004 + 60.0 / 1980;
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_LT(policy.clocks()[i], 1980u) << "rank " << i;
+    EXPECT_LE(0.004 + 60.0 / policy.clocks()[i], 1.05 * at_max) << "rank " << i;
+  }
+  EXPECT_LE(changes_late, 2) << "clock changes in the last 20 windows";
 }
 
 TEST(ClockPolicy, RankThatTurnsIntoTheStragglerIsRaised) {
