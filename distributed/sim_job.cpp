@@ -6,6 +6,7 @@
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -139,8 +140,10 @@ class SimRun {
  public:
   SimRun(const SimJobInput& input, const SimJobOptions& options, const std::string& run_dir);
   pb::Summary run();
+  const std::vector<double>& decision_seconds() const { return decision_s_; }
 
  private:
+  std::vector<double> decision_s_;  // wall seconds of each window's decide()
   void apply_pending();
   void one_step();
   void log_step(bool last);
@@ -378,7 +381,12 @@ void SimRun::close_window(bool stopping) {
   w.set_mean_loss(window_loss_sum_ * per_step);
   w.set_noise_scale(progress_.noise_scale());
   w.set_stopping(stopping);
-  if (control_ != nullptr) take_decision(control_->decide(w));
+  if (control_ != nullptr) {
+    const auto begin = std::chrono::steady_clock::now();
+    ControlDecision d = control_->decide(w);
+    decision_s_.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count());
+    take_decision(d);
+  }
 
   pb::RankWindowRecord rec;
   rec.set_host("sim");
@@ -579,6 +587,7 @@ SimJobResult run_sim_job(const SimJobInput& input, const SimJobOptions& options)
   SimJobResult result;
   result.run_dir = run_dir.string();
   result.summary = run.run();
+  result.window_decision_s = run.decision_seconds();
   return result;
 }
 

@@ -55,6 +55,9 @@ struct SimJobOptions {
 struct SimJobResult {
   std::string run_dir;
   pb::Summary summary;
+  // wall seconds of each window's EnergyControl::decide (the controller's cost per window at this
+  // rank count, on this machine; empty with --baseline)
+  std::vector<double> window_decision_s;
 };
 
 // <output>/<name>[-baseline]/ must not exist or be empty (invalid input otherwise, before anything

@@ -5,6 +5,7 @@
 // --baseline runs the same job with every knob fixed at its start (clocks at f_max).
 // Exit status: 0 success (an early stop is a success), 2 invalid input (arguments, scenario, GPU
 // calibration; the message names the file and field, nothing is written), 1 any other failure.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -65,6 +66,16 @@ int run(int argc, char** argv) {
   options.progress = a.quiet ? nullptr : stderr;
   const joule::SimJobResult result = joule::run_sim_job(input, options);
   std::printf("%s\n", result.run_dir.c_str());
+  if (!result.window_decision_s.empty()) {  // the controller's cost per window (wall time, this machine)
+    std::vector<double> t = result.window_decision_s;
+    std::sort(t.begin(), t.end());
+    double sum = 0;
+    for (double v : t) sum += v;
+    const size_t p99 = std::min(t.size() - 1, static_cast<size_t>(0.99 * static_cast<double>(t.size())));
+    std::printf("controller decision per window: %zu windows, %d ranks, mean %.3f ms, p99 %.3f ms, max %.3f ms\n",
+                t.size(), static_cast<int>(result.summary.world_size()), 1e3 * sum / static_cast<double>(t.size()),
+                1e3 * t[p99], 1e3 * t.back());
+  }
   return 0;
 }
 

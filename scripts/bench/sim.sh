@@ -3,7 +3,8 @@
 # scenario in examples/sim/, joule-sim with the controller against the same scenario and seed with
 # every knob fixed and all ranks at the top clock (--baseline). One table, every row from this run.
 # Columns: ranks, baseline and controller energy (MJ, all ranks) and simulated time (s), the
-# differences, the final accuracies, the controller's knob changes, and the row's target with
+# differences, the final accuracies, the controller's knob changes, its decision time per window
+# (EnergyControl::decide, wall ms, mean / max; target <= 10 ms at 4096 ranks), and the row's target with
 # PASS / FAIL / "report" (rows without a numeric target). Every run is verified: summary.json parses,
 # its energy is the sum of the rank windows' (checked on the smaller scenarios), its source is "sim".
 # The scenarios' workload numbers are illustrative (their comments say so); the GPU physics are
@@ -41,8 +42,10 @@ row() {
       >"$dir/$mode.log" 2>&1 || { echo "bench: $label ($mode) failed:" >&2; tail -20 "$dir/$mode.log" >&2; exit 1; }
   done
   python3 - "$dir" "$scenario" "$label" "$energy_target" "$time_target" <<'PY'
-import glob, json, os, sys
+import glob, json, os, re, sys
 dir, scenario, label, energy_target, time_target = sys.argv[1:6]
+cost = re.search(r"mean ([0-9.]+) ms, p99 ([0-9.]+) ms, max ([0-9.]+) ms", open(os.path.join(dir, "controller.log")).read())
+cost = f"{cost.group(1)} / {cost.group(3)}" if cost else "-"
 def load(run):
     s = json.load(open(run + "/summary.json"))
     assert s["sources"] == ["sim"], f"{run}: sources {s['sources']}"
@@ -64,14 +67,14 @@ if energy_target:
               (f", <= {100 * float(time_target):.0f}% longer)" if time_target else ")")
 print(f"| {label} | {c['world_size']} | {b['energy_j'] / 1e6:.3f} | {c['energy_j'] / 1e6:.3f} | {100 * de:+.2f}% | "
       f"{b['seconds']:.1f} | {c['seconds']:.1f} | {100 * dt:+.2f}% | {100 * b['final_accuracy']:.2f} | "
-      f"{100 * c['final_accuracy']:.2f} | {c['knob_changes']} | {verdict} |")
+      f"{100 * c['final_accuracy']:.2f} | {c['knob_changes']} | {cost} | {verdict} |")
 PY
 }
 
 printf "# %s, %s, joule-sim controller vs --baseline (same scenario and seed)\n" "$(date -u +%Y-%m-%d)" \
   "$(lscpu | sed -n 's/^Model name: *//p')"
-echo "| row | ranks | baseline MJ | controller MJ | energy | baseline s | controller s | time | baseline acc % | controller acc % | knob changes | target |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+echo "| row | ranks | baseline MJ | controller MJ | energy | baseline s | controller s | time | baseline acc % | controller acc % | knob changes | decide ms mean / max | target |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 want straggler_64 && row "64 A100, one rank 1.1x slower" straggler_64 0.15 0.01
 want slow10pct_64 && row "64 A100, 10% of ranks at 0.8x" slow10pct_64 0.25 0.01
