@@ -65,12 +65,12 @@ pb::Config parse_config_text(const std::string& text, const std::string& origin)
   return config;
 }
 
-void apply_config_override(pb::Config& config, const std::string& assignment) {
+void apply_text_override(gp::Message& root, const std::string& assignment, const std::string& what) {
   const size_t eq = assignment.find('=');
   JOULE_CHECK(eq != std::string::npos && eq > 0, "--set ", assignment, ": expected FIELD.PATH=VALUE");
   const std::string path = assignment.substr(0, eq);
   const std::string value = assignment.substr(eq + 1);
-  gp::Message* message = &config;
+  gp::Message* message = &root;
   std::string walked;
   std::stringstream parts(path);
   std::string part;
@@ -79,11 +79,11 @@ void apply_config_override(pb::Config& config, const std::string& assignment) {
   for (size_t i = 0; i < components.size(); ++i) {
     const gp::Descriptor* descriptor = message->GetDescriptor();
     const gp::FieldDescriptor* field = descriptor->FindFieldByName(components[i]);
-    JOULE_CHECK(field != nullptr, "--set ", path, ": ", walked.empty() ? "the config" : walked, " has no field '",
+    JOULE_CHECK(field != nullptr, "--set ", path, ": ", walked.empty() ? "the " + what : walked, " has no field '",
                 components[i], "' (fields: ", field_list(descriptor), ")");
     walked += (walked.empty() ? "" : ".") + components[i];
     JOULE_CHECK(!field->is_repeated(), "--set ", path, ": ", walked,
-                " is a repeated field; --set takes scalar fields (edit the config file instead)");
+                " is a repeated field; --set takes scalar fields (edit the ", what, " file instead)");
     const bool last = i + 1 == components.size();
     if (field->cpp_type() == gp::FieldDescriptor::CPPTYPE_MESSAGE) {
       JOULE_CHECK(!last, "--set ", path, ": ", walked, " is a section; name one of its fields (",
@@ -103,6 +103,10 @@ void apply_config_override(pb::Config& config, const std::string& assignment) {
                 ": expected a value of type ", field->type_name(),
                 field->enum_type() != nullptr ? " (one of the names in " + field->enum_type()->name() + ")" : "");
   }
+}
+
+void apply_config_override(pb::Config& config, const std::string& assignment) {
+  apply_text_override(config, assignment, "config");
 }
 
 void fill_config_defaults(pb::Config& config) {

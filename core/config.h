@@ -24,6 +24,9 @@ pb::Config parse_config_text(const std::string& text, const std::string& origin)
 
 // "train.batch_size=256": sets one scalar or enum field; message fields on the path are created.
 void apply_config_override(pb::Config& config, const std::string& assignment);
+// The same for any message (a simulator scenario, ...); `what` names it in errors ("the scenario
+// has no field ...", "edit the scenario file instead").
+void apply_text_override(google::protobuf::Message& root, const std::string& assignment, const std::string& what);
 
 // Sets every unset scalar field to its default, creates unset sections, and chooses the default
 // member of oneofs that have one (optimizer: sgd). Leaves the model oneof to validation.

@@ -33,12 +33,6 @@ namespace {
 namespace gp = google::protobuf;
 namespace fs = std::filesystem;
 
-std::string field_list(const gp::Descriptor* d) {
-  std::string names;
-  for (int i = 0; i < d->field_count(); ++i) names += (i > 0 ? ", " : "") + d->field(i)->name();
-  return names;
-}
-
 // The controller section with a run's rules (core/config_controller.cpp), its messages naming
 // "controller." (the scenario's field) instead of "energy.controller.".
 void validate_controller_section(const pb::SimScenario& s, const std::string& origin) {
@@ -510,41 +504,7 @@ pb::Summary SimRun::finish() {
 }  // namespace
 
 void apply_scenario_override(pb::SimScenario& scenario, const std::string& assignment) {
-  const size_t eq = assignment.find('=');
-  JOULE_CHECK(eq != std::string::npos && eq > 0, "--set ", assignment, ": expected FIELD.PATH=VALUE");
-  const std::string path = assignment.substr(0, eq), value = assignment.substr(eq + 1);
-  gp::Message* message = &scenario;
-  std::string walked;
-  std::stringstream parts(path);
-  std::vector<std::string> names;
-  for (std::string part; std::getline(parts, part, '.');) names.push_back(part);
-  for (size_t i = 0; i < names.size(); ++i) {
-    const gp::Descriptor* descriptor = message->GetDescriptor();
-    const gp::FieldDescriptor* field = descriptor->FindFieldByName(names[i]);
-    JOULE_CHECK(field != nullptr, "--set ", path, ": ", walked.empty() ? "the scenario" : walked, " has no field '",
-                names[i], "' (fields: ", field_list(descriptor), ")");
-    walked += (walked.empty() ? "" : ".") + names[i];
-    JOULE_CHECK(!field->is_repeated(), "--set ", path, ": ", walked,
-                " is a repeated field; --set takes scalar fields (edit the scenario file instead)");
-    const bool last = i + 1 == names.size();
-    if (field->cpp_type() == gp::FieldDescriptor::CPPTYPE_MESSAGE) {
-      JOULE_CHECK(!last, "--set ", path, ": ", walked, " is a section; name one of its fields (",
-                  field_list(field->message_type()), ")");
-      message = message->GetReflection()->MutableMessage(message, field);
-      continue;
-    }
-    JOULE_CHECK(last, "--set ", path, ": ", walked, " is a scalar field and has no field '", names[i + 1], "'");
-    if (field->cpp_type() == gp::FieldDescriptor::CPPTYPE_STRING) {
-      message->GetReflection()->SetString(message, field, value);
-      continue;
-    }
-    gp::TextFormat::Parser parser;
-    FirstParseError errors;
-    parser.RecordErrorsTo(&errors);
-    JOULE_CHECK(parser.ParseFieldValueFromString(value, field, message), "--set ", path, "=", value,
-                ": expected a value of type ", field->type_name(),
-                field->enum_type() != nullptr ? " (one of the names in " + field->enum_type()->name() + ")" : "");
-  }
+  apply_text_override(scenario, assignment, "scenario");
 }
 
 SimJobInput load_sim_job(const std::string& scenario_path, const std::vector<std::string>& overrides) {
