@@ -34,5 +34,7 @@ class CounterRng {
 
 // Philox4x32-10 block function (exposed for tests against the published known-answer vectors).
 std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key);
+// SplitMix64's finalizer: spreads a seed's bits into a Philox key (CounterRng, the simulator).
+uint64_t splitmix64(uint64_t x);
 
 }  // namespace joule
