@@ -18,41 +18,18 @@
 #include "energy/sim/scenario.h"
 #include "tests/support/data_files.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/synthetic_gpu.h"
 
 namespace joule::sim {
 namespace {
+
+using joule::testing::synthetic;
 
 using joule::testing::expect_invalid_input;
 
 const std::string kSource = JOULE_SOURCE_DIR;
 const std::string kExamples = kSource + "/examples/sim/";
 
-// As tests/test_sim_calibration.cpp's: the GPU's curve a 0.7, P = 100 + 300·(f/2000)³, forward
-// and backward curves of their own; cap_w 0 = none.
-pb::GpuCalibration synthetic(double cap_w) {
-  pb::GpuCalibration c;
-  c.set_name("synthetic");
-  c.set_f_min_mhz(900);
-  c.set_f_max_mhz(2000);
-  c.set_f_step_mhz(20);
-  c.set_time_sensitivity_a(0.7);
-  c.set_static_w(100);
-  c.set_dynamic_w(300);
-  c.set_gamma(3);
-  c.set_power_cap_w(cap_w);
-  pb::PhaseCurve* forward = c.mutable_forward();
-  forward->set_time_sensitivity_a(0.8);
-  forward->set_static_w(120);
-  forward->set_dynamic_w(330);
-  forward->set_gamma(3.5);
-  pb::PhaseCurve* backward = c.mutable_backward();
-  backward->set_time_sensitivity_a(0.6);
-  backward->set_static_w(90);
-  backward->set_dynamic_w(280);
-  backward->set_gamma(2.5);
-  c.set_blocking_power_w(60);
-  return c;
-}
 
 GpuModel a100() { return GpuModel(load_gpu_calibration(kSource + "/energy/sim/gpus/a100_sxm.pbtxt")); }
 
