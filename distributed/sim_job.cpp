@@ -22,6 +22,7 @@
 #include "core/json_record.h"
 #include "core/progress.h"
 #include "core/text_parse_error.h"
+#include "core/utf8_cut.h"
 #include "distributed/energy_control.h"
 #include "distributed/run_outputs.h"
 #include "energy/sim/cluster_model.h"
@@ -81,8 +82,9 @@ std::vector<uint32_t> candidate_clocks(const sim::GpuModel& gpu, const pb::Contr
   return out;
 }
 
+// At most `limit` bytes, cut at a UTF-8 character boundary (a cut "→" is invalid UTF-8 to protobuf).
 std::string shorten(const std::string& text, size_t limit) {
-  return text.size() <= limit ? text : text.substr(0, limit) + "… (metrics.jsonl has the whole decision)";
+  return utf8_shorten(text, limit, "… (metrics.jsonl has the whole decision)");
 }
 
 std::string number(double v, const char* format = "%.4g") {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/utf8_cut.h"
 #include "energy/stop_rule.h"
 
 namespace joule::energy {
@@ -26,12 +27,7 @@ bool is_knob_change(const std::string& what) {
 }
 
 // At most `limit` bytes, cut at a UTF-8 character boundary, "..." marking a cut.
-std::string shorten(const std::string& text, size_t limit) {
-  if (text.size() <= limit) return text;
-  size_t end = limit >= 3 ? limit - 3 : 0;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;  // not inside a character
-  return text.substr(0, end) + "...";
-}
+std::string shorten(const std::string& text, size_t limit) { return utf8_shorten(text, limit, "..."); }
 
 // The number `key` of a parsed detail object; false if absent or not a number.
 bool number_of(const google::protobuf::Struct& detail, const char* key, double* value) {

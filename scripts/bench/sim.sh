@@ -56,6 +56,9 @@ def load(run):
         total = sum(r["energy_j"]["total"] for r in records if "window" in r and "energy_j" in r)
         assert abs(total - s["energy_j"]) <= 1e-6 * s["energy_j"], f"{run}: windows {total} != summary {s['energy_j']}"
     return s
+for mode in ("controller", "baseline"):
+    log = open(os.path.join(dir, mode + ".log")).read()
+    assert "libprotobuf ERROR" not in log, f"{label} ({mode}): protobuf reported an error:\n{log[:2000]}"
 c = load(os.path.join(dir, scenario))
 b = load(os.path.join(dir, scenario + "-baseline"))
 de = c["energy_j"] / b["energy_j"] - 1
