@@ -129,10 +129,10 @@ ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::K
 }
 
 ControlDecision EnergyControl::apply_window(const pb::ControlWindow& w) {
-  JOULE_ASSERT(w.clock_mhz_size() == ranks_ && w.compute_s_per_step_size() == ranks_ &&
-                   w.wait_s_per_step_size() == ranks_,
-               "a control window needs one clock, compute and wait per rank (", ranks_, " ranks), got ",
-               w.clock_mhz_size(), ", ", w.compute_s_per_step_size(), ", ", w.wait_s_per_step_size());
+  JOULE_ASSERT(
+      w.clock_mhz_size() == ranks_ && w.compute_s_per_step_size() == ranks_ && w.wait_s_per_step_size() == ranks_,
+      "a control window needs one clock, compute and wait per rank (", ranks_, " ranks), got ", w.clock_mhz_size(),
+      ", ", w.compute_s_per_step_size(), ", ", w.wait_s_per_step_size());
   *journal_event()->mutable_window() = w;
   last_step_ = w.step();
   const pb::Knobs& knobs = w.knobs();
@@ -140,8 +140,10 @@ ControlDecision EnergyControl::apply_window(const pb::ControlWindow& w) {
   const bool stopping = w.stopping();
   const double train_j = w.train_j(), train_s = w.train_s();
   std::vector<energy::RankTiming> timing(static_cast<size_t>(w.clock_mhz_size()));
+  const bool measured = w.sm_clock_measured_mhz_size() == w.clock_mhz_size();
   for (int r = 0; r < w.clock_mhz_size(); ++r)
-    timing[static_cast<size_t>(r)] = {w.clock_mhz(r), w.compute_s_per_step(r), w.wait_s_per_step(r)};
+    timing[static_cast<size_t>(r)] = {w.clock_mhz(r), w.compute_s_per_step(r), w.wait_s_per_step(r),
+                                      measured ? w.sm_clock_measured_mhz(r) : 0u};
   job_energy_j_ += w.window_j();
   wall_seconds_ += w.wall_s();
   train_seconds_ += train_s;

@@ -65,8 +65,7 @@ void validate_sim_job(const pb::SimScenario& s, const std::string& origin) {
   JOULE_CHECK(s.eval_every_samples() >= 0, origin, ": eval_every_samples: expected a value ≥ 0, got ",
               s.eval_every_samples());
   JOULE_CHECK(s.test_size() >= 1, origin, ": test_size: expected a value ≥ 1, got ", s.test_size());
-  JOULE_CHECK(s.log_every_steps() >= 1, origin, ": log_every_steps: expected a value ≥ 1, got ",
-              s.log_every_steps());
+  JOULE_CHECK(s.log_every_steps() >= 1, origin, ": log_every_steps: expected a value ≥ 1, got ", s.log_every_steps());
   sim::validate_sim_progress(s.progress(), origin);
   validate_controller_section(s, origin);
 }
@@ -179,6 +178,7 @@ class SimRun {
   double window_start_s_ = 0, window_samples_ = 0, window_loss_sum_ = 0;
   int64_t window_first_step_ = 0, window_steps_ = 0;
   std::vector<double> fwd_s_, bwd_s_, wait_s_, fwd_j_, bwd_j_, energy_j_;
+  std::vector<double> clock_s_;   // Σ effective clock × compute seconds: the clock a meter would measure
   std::vector<double> closed_j_;  // per rank, closed windows
 };
 
@@ -204,7 +204,14 @@ SimRun::SimRun(const SimJobInput& input, const SimJobOptions& options, const std
       outputs_(RunOutputsOptions{run_dir, true, options.progress, false, false}),
       logs_(run_dir, input.scenario.ranks()),
       clocks_(static_cast<size_t>(n_), gpu_.f_max_mhz()),
-      fwd_s_(n_), bwd_s_(n_), wait_s_(n_), fwd_j_(n_), bwd_j_(n_), energy_j_(n_), closed_j_(n_) {
+      fwd_s_(n_),
+      bwd_s_(n_),
+      wait_s_(n_),
+      fwd_j_(n_),
+      bwd_j_(n_),
+      energy_j_(n_),
+      clock_s_(n_),
+      closed_j_(n_) {
   knobs_.set_global_batch(static_cast<uint32_t>(s_.global_batch()));
   knobs_.set_micro_batches(1);
   knobs_.set_precision(s_.precision());
@@ -278,6 +285,8 @@ void SimRun::one_step() {
     const double f = clocks_[static_cast<size_t>(i)];
     const double fj = gpu_.power_w(f, sim::StepPhase::forward) * rs.forward_s;
     const double bj = gpu_.power_w(f, sim::StepPhase::backward) * rs.backward_s;
+    clock_s_[i] += gpu_.effective_clock_mhz(f, sim::StepPhase::forward) * rs.forward_s +
+                   gpu_.effective_clock_mhz(f, sim::StepPhase::backward) * rs.backward_s;
     fwd_s_[i] += rs.forward_s;
     bwd_s_[i] += rs.backward_s;
     wait_s_[i] += rs.wait_s + rs.comm_s;  // a run's comm_wait phase: blocked at the all-reduce
@@ -367,6 +376,8 @@ void SimRun::close_window(bool stopping) {
     w.add_clock_mhz(static_cast<uint32_t>(std::lround(clocks_[r])));
     w.add_compute_s_per_step((fwd_s_[r] + bwd_s_[r]) * per_step);
     w.add_wait_s_per_step(wait_s_[r] * per_step);
+    const double compute = fwd_s_[r] + bwd_s_[r];
+    w.add_sm_clock_measured_mhz(compute > 0 ? static_cast<uint32_t>(std::lround(clock_s_[r] / compute)) : 0);
   }
   w.set_train_j(w.window_j());  // evaluations cost nothing here
   w.set_wall_s(seconds);        // every rank's window is the job clock's
@@ -423,7 +434,8 @@ void SimRun::close_window(bool stopping) {
   window_start_s_ = now;
   window_samples_ = window_loss_sum_ = 0;
   window_steps_ = 0;
-  for (auto* v : {&fwd_s_, &bwd_s_, &wait_s_, &fwd_j_, &bwd_j_, &energy_j_}) std::fill(v->begin(), v->end(), 0.0);
+  for (auto* v : {&fwd_s_, &bwd_s_, &wait_s_, &fwd_j_, &bwd_j_, &energy_j_, &clock_s_})
+    std::fill(v->begin(), v->end(), 0.0);
 }
 
 // As Trainer::Run::check_stop: the cooldown's end, a decided stop, max steps; each with the closing
@@ -455,9 +467,8 @@ pb::Summary SimRun::run() {
     apply_pending();
     one_step();
     log_step(step_ >= s_.steps());
-    if (s_.eval_every_samples() > 0 &&
-        std::floor(samples_ / static_cast<double>(s_.eval_every_samples())) >
-            std::floor(samples_before_ / static_cast<double>(s_.eval_every_samples())))
+    if (s_.eval_every_samples() > 0 && std::floor(samples_ / static_cast<double>(s_.eval_every_samples())) >
+                                           std::floor(samples_before_ / static_cast<double>(s_.eval_every_samples())))
       evaluate();
     if (model_.job_time_s() - window_start_s_ >= s_.window_s()) close_window(false);
     show_progress(false);

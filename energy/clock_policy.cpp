@@ -19,6 +19,10 @@ namespace joule::energy {
 // the bottom clock.
 constexpr double kMinFitSpread = 1.10;
 
+// A lowered rank late at the all-reduce by more than this fraction of the pace rank's compute
+// goes to the top clock at once (see observe()); window noise is about 1%.
+constexpr double kFarLate = 0.05;
+
 void ClockTimeModel::observe(uint32_t clock_mhz, double compute_s_per_step) {
   JOULE_CHECK(clock_mhz > 0, "ClockTimeModel: clock_mhz must be > 0");
   JOULE_CHECK(std::isfinite(compute_s_per_step) && compute_s_per_step > 0,
@@ -34,6 +38,7 @@ void ClockTimeModel::reset() {
   by_clock_.clear();
   observations_ = 0;
   c0_ = c1_ = 0;
+  fitted_ = false;
 }
 
 // Least squares over every observation, summed per clock: with x = 1/f, the within-clock
@@ -60,9 +65,11 @@ void ClockTimeModel::fit() {
     if (c1 >= 0 && c0 >= 0) {
       c0_ = c0;
       c1_ = c1;
+      fitted_ = true;
       return;
     }
   }
+  fitted_ = false;
   c0_ = 0;  // the prior: fully clock-bound
   c1_ = sxt0 / sx2;
 }
@@ -97,6 +104,7 @@ ClockPolicy::ClockPolicy(ClockPolicyOptions options, int ranks)
               " MHz) contains none of the card's supported clocks");
   models_.resize(static_cast<size_t>(ranks));
   clock_.assign(static_cast<size_t>(ranks), highest_mhz());
+  ceiling_.assign(static_cast<size_t>(ranks), 0);
   last_change_s_.assign(static_cast<size_t>(ranks), -std::numeric_limits<double>::infinity());
 }
 
@@ -112,23 +120,45 @@ uint32_t ClockPolicy::snap(uint32_t mhz) const {
   return (hi - mhz < mhz - lo) ? hi : lo;  // ties: the lower one
 }
 
-// Binary search: with c1 ≥ 0 the prediction never increases with the clock, so "fits" is monotone.
+double ClockPolicy::predict(int rank, uint32_t mhz) const {
+  const uint32_t ceiling = ceiling_.at(static_cast<size_t>(rank));
+  return model(rank).predict(ceiling > 0 ? std::min(mhz, ceiling) : mhz);
+}
+
+// Binary search: with c1 ≥ 0 the prediction never increases with the clock (nor does min(f,
+// ceiling) decrease), so "fits" is monotone.
 uint32_t ClockPolicy::lowest_fitting(int rank, double bound_s) const {
-  const ClockTimeModel& m = model(rank);
   const size_t count = candidates_.empty() ? size_t{options_.max_mhz - options_.min_mhz} + 1 : candidates_.size();
   auto clock_at = [&](size_t k) {
     return candidates_.empty() ? options_.min_mhz + static_cast<uint32_t>(k) : candidates_[k];
   };
-  if (m.predict(clock_at(count - 1)) > bound_s) return 0;
+  if (predict(rank, clock_at(count - 1)) > bound_s) return 0;
   size_t lo = 0, hi = count - 1;  // hi fits
   while (lo < hi) {
     const size_t mid = lo + (hi - lo) / 2;
-    if (m.predict(clock_at(mid)) <= bound_s)
+    if (predict(rank, clock_at(mid)) <= bound_s)
       hi = mid;
     else
       lo = mid + 1;
   }
   return clock_at(lo);
+}
+
+uint32_t ClockPolicy::unless_both_capped(int rank, uint32_t target) const {
+  const uint32_t ceiling = ceiling_[static_cast<size_t>(rank)], current = clock_[static_cast<size_t>(rank)];
+  return ceiling > 0 && target >= ceiling && current >= ceiling ? current : target;
+}
+
+uint32_t ClockPolicy::clock_at_or_below(uint32_t mhz) const {
+  if (candidates_.empty()) return mhz < options_.min_mhz ? 0 : std::min(mhz, options_.max_mhz);
+  const auto above = std::upper_bound(candidates_.begin(), candidates_.end(), mhz);
+  return above == candidates_.begin() ? 0 : *(above - 1);
+}
+
+uint32_t ClockPolicy::clock_above(uint32_t mhz) const {
+  if (candidates_.empty()) return std::min(mhz + 1, options_.max_mhz);
+  const auto above = std::upper_bound(candidates_.begin(), candidates_.end(), mhz);
+  return above == candidates_.end() ? candidates_.back() : *above;
 }
 
 void ClockPolicy::reset_models() {
@@ -188,7 +218,11 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
     JOULE_CHECK(std::isfinite(r.compute_s) && r.compute_s >= 0 && std::isfinite(r.wait_s) && r.wait_s >= 0,
                 "clock policy: rank ", i, " timing must be finite and >= 0 (compute ", r.compute_s, " s, wait ",
                 r.wait_s, " s)");
-    if (r.compute_s > 0) models_[i].observe(r.clock_mhz == 0 ? top : r.clock_mhz, r.compute_s);
+    if (r.compute_s <= 0) continue;
+    const uint32_t set = r.clock_mhz == 0 ? top : r.clock_mhz;
+    const uint32_t ran = r.measured_mhz > 0 ? r.measured_mhz : set;
+    if (ran < set) ceiling_[i] = ran;
+    models_[i].observe(ran, r.compute_s);
   }
 
   // The plan: the pace rank, its clock under max_slowdown, every other rank just in time.
@@ -196,7 +230,7 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
   double t_top = 0;
   for (size_t i = 0; i < n; ++i) {
     if (models_[i].observations() == 0) continue;
-    const double p = models_[i].predict(top);
+    const double p = predict(static_cast<int>(i), top);
     if (pace < 0 || p > t_top) pace = static_cast<int>(i), t_top = p;
   }
   ClockDecision d;
@@ -211,7 +245,16 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
   const double pace_bound = options_.max_slowdown * t_top;
   uint32_t pace_target = lowest_fitting(pace, pace_bound);
   if (pace_target == 0) pace_target = top;  // unreachable: p_s(top) = t_top ≤ pace_bound
-  const double t_pace = models_[s].predict(pace_target);
+  // max_slowdown, the pace rank's model still the prior: probe (see clock_policy.h)
+  bool probing = false;
+  const ClockTimeModel& pace_model = models_[s];
+  if (options_.max_slowdown > 1 && !pace_model.fitted() && pace_target < top &&
+      pace_model.lowest_clock() * kMinFitSpread > pace_model.highest_clock()) {
+    const uint32_t probe = clock_at_or_below(static_cast<uint32_t>(pace_model.highest_clock() / kMinFitSpread + 1e-6));
+    if (probe != 0 && probe < pace_target) pace_target = probe, probing = true;
+  }
+  pace_target = unless_both_capped(pace, pace_target);
+  const double t_pace = predict(pace, pace_target);
   const double follow_bound = (1 - options_.margin) * t_pace;
   // Under max_slowdown, a rank within the margin of the slowest at max clocks (uniform ranks: all of
   // them) has no slack a margin could come out of: it goes down with the pace rank, to the pace's
@@ -241,9 +284,13 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
     if (lowering_allowed(s)) {
       pace_lowered = true;
       apply(s, pace_target,
-            "rank " + std::to_string(s) + " sets the pace, max_slowdown " + format("%.2f", options_.max_slowdown) +
-                ": " + mhz_change(clock_[s], pace_target) + ", predicted " + ms(t_pace) + " \u2264 " + ms(t_top) +
-                " at max clocks \u00d7 " + format("%.2f", options_.max_slowdown));
+            probing ? "rank " + std::to_string(s) + " sets the pace and probes a clock 10% below its highest for " +
+                            "its time-versus-clock curve (max_slowdown " + format("%.2f", options_.max_slowdown) +
+                            "): " + mhz_change(clock_[s], pace_target) + " for one window"
+                      : "rank " + std::to_string(s) + " sets the pace, max_slowdown " +
+                            format("%.2f", options_.max_slowdown) + ": " + mhz_change(clock_[s], pace_target) +
+                            ", predicted " + ms(t_pace) + " \u2264 " + ms(t_top) + " at max clocks \u00d7 " +
+                            format("%.2f", options_.max_slowdown));
     } else {
       held[s] = Held::interval;
     }
@@ -256,9 +303,9 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
       held[i] = Held::no_data;
       continue;
     }
-    const bool co_pace = together && models_[i].predict(top) >= co_pace_floor;
+    const bool co_pace = together && predict(static_cast<int>(i), top) >= co_pace_floor;
     const uint32_t fit = lowest_fitting(static_cast<int>(i), co_pace ? t_pace : follow_bound);
-    target[i] = fit == 0 ? top : fit;
+    target[i] = unless_both_capped(static_cast<int>(i), fit == 0 ? top : fit);
     const RankTiming& r = ranks[i];
     const double step = r.compute_s + r.wait_s;
     const double wait_fraction = step > 0 ? r.wait_s / step : 0;
@@ -268,15 +315,22 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
     // by more than the margin (a step's noise is left to the refitted model)
     const bool late = clock_[i] < top && r.compute_s > 0 && ranks[s].compute_s > 0 &&
                       (co_pace ? r.compute_s > (1 + options_.margin) * pace_bound : r.compute_s > ranks[s].compute_s);
+    // Late by more than kFarLate (or a co-pace rank past its bound): to the top at once, the rank
+    // may have turned into the straggler. Late by less, as window noise makes a rank lowered just
+    // in time now and then: to its refitted target, at least one clock up (sending it to the top
+    // on noise costs a window or more at full power each time: ~1% of a 64-rank job's energy).
+    const bool far_late = co_pace || r.compute_s > (1 + kFarLate) * ranks[s].compute_s;
     if (late) {
-      apply(i, top,
+      const uint32_t to = far_late ? top : std::max(target[i], clock_above(clock_[i]));
+      apply(i, to,
             who + " computed " + ms(r.compute_s) + " > pace rank " + std::to_string(s) + "'s " +
-                ms(ranks[s].compute_s) + ": " + mhz_change(clock_[i], top) + " at once");
+                ms(ranks[s].compute_s) + ": " + mhz_change(clock_[i], to) +
+                (far_late ? " at once" : ", one step up or more"));
     } else if (target[i] > clock_[i]) {
       apply(i, target[i],
             who + " no longer fits: " + mhz_change(clock_[i], target[i]) + ", predicted " +
-                ms(models_[i].predict(target[i])) + " \u2264 " + slowest + " (" + ms(models_[i].predict(clock_[i])) +
-                " at " + std::to_string(clock_[i]) + " MHz)");
+                ms(predict(static_cast<int>(i), target[i])) + " \u2264 " + slowest + " (" +
+                ms(predict(static_cast<int>(i), clock_[i])) + " at " + std::to_string(clock_[i]) + " MHz)");
     } else if (target[i] < clock_[i]) {
       const bool slack = r.compute_s > 0 && wait_fraction >= options_.min_wait_fraction;
       if (!lowering_allowed(i)) {
@@ -287,8 +341,8 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
         const std::string why = slack ? who + " waits " + format("%.0f%%", 100 * wait_fraction) + " of the step: "
                                       : who + " follows the pace down: ";
         apply(i, target[i],
-              why + mhz_change(clock_[i], target[i]) + ", predicted " + ms(models_[i].predict(target[i])) + " \u2264 " +
-                  slowest);
+              why + mhz_change(clock_[i], target[i]) + ", predicted " + ms(predict(static_cast<int>(i), target[i])) +
+                  " \u2264 " + slowest);
       }
     }
   }
@@ -296,8 +350,8 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
   if (d.changed) {
     for (size_t k = 0; k < sentences.size(); ++k) d.reason += (k ? "; " : "") + sentences[k];
   } else {
-    d.reason = "no change: rank " + std::to_string(s) + " sets the pace at " + ms(models_[s].predict(clock_[s])) +
-               " (" + std::to_string(clock_[s]) + " MHz)";
+    d.reason = "no change: rank " + std::to_string(s) + " sets the pace at " + ms(predict(pace, clock_[s])) + " (" +
+               std::to_string(clock_[s]) + " MHz)";
     std::string holds;
     for (size_t i = 0; i < n; ++i) {
       if (held[i] == Held::interval)
@@ -334,7 +388,9 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
     json += ",\"distinct_clocks\":";
     json += std::to_string(m.distinct_clocks());
     json += ",\"predicted_s\":";
-    append_num(json, m.observations() ? m.predict(clock_[i]) : 0);
+    append_num(json, m.observations() ? predict(static_cast<int>(i), clock_[i]) : 0);
+    json += ",\"ceiling\":";
+    json += std::to_string(ceiling_[i]);
     json += ",\"target\":";
     json += std::to_string(target[i]);
     json += ",\"next\":";

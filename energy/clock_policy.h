@@ -28,20 +28,30 @@
 //   so the predicted step compute max_i p_i(f_i) ≤ S·T_top.
 // Changes, per rank (current = the clock this policy last decided, f_top at the start):
 //   raise (target above current, or the rank measured late: its compute this window exceeds
-//   the pace rank's while below f_top, i.e. it arrives last and its wait vanished; then to f_top):
+//   the pace rank's while below f_top, i.e. it arrives last and its wait vanished; late by more
+//   than 5% (window noise is ~1%): to f_top, it may have become the straggler; within it, as window noise makes
+//   a rank lowered just in time now and then: to its refitted target, at least one clock up):
 //   at once, for time's sake;
 //   lower (target below current): only when at least min_interval_s passed since this rank's last
 //   change, and, for a rank other than the pace rank, when it measurably waits,
 //   wait ≥ min_wait_fraction·(compute + wait), or the pace rank goes lower in the same decision
 //   (max_slowdown: all together). Changing clocks every ~50 ms delays NCCL collectives, so
 //   min_interval_s is seconds.
-// Learning uses the clock each rank reports (0: f_top); a rank without compute data yet is left
-// alone. The curves assume fixed work per step: call reset_models() when batch size or precision
-// changes.
-// Targets are recomputed from the models every window, so a lowered rank whose model shows it no
-// longer fits is raised to the lowest clock that fits, and the hysteresis is the margin itself.
-// Invariants: deterministic given the sequence of observe() calls (no clocks, no randomness,
-// ordered containers only), so every rank computes the same decision; every decided clock is in C.
+// Learning uses the clock each rank measured, else the clock it was set to (0: f_top); a rank
+// without compute data yet is left alone. A rank measured below its set clock is capped (a power
+// cap or thermals hold it there: the A100's flat top above ~1365 MHz, the A40's): its ceiling is
+// the last such measurement, and a clock f in C runs at min(f, ceiling), p_i(f) = the model there;
+// a target and a current clock both at or above the ceiling run alike, so the rank keeps its clock.
+// Probing (max_slowdown only): while the pace rank's model is still the prior (its clocks span
+// less than 10%), its target is at most the highest clock in C that runs ≥ 10% below the highest
+// clock it ran at, for one window: the prior's 1/f overstates the slowdown of a rank that is not
+// fully clock-bound, and would hold all ranks near the top; the next window fits c0 and c1, and a
+// target above the probe is a raise, taken at once. The probe's cost: one window ≤ 10% slower.
+// (Without max_slowdown a waiting rank's own lowering spreads its clocks.) The curves assume fixed work per step: call
+// reset_models() when batch size or precision changes. Targets are recomputed from the models every window, so a
+// lowered rank whose model shows it no longer fits is raised to the lowest clock that fits, and the hysteresis is the
+// margin itself. Invariants: deterministic given the sequence of observe() calls (no clocks, no randomness, ordered
+// containers only), so every rank computes the same decision; every decided clock is in C.
 #pragma once
 
 #include <cstdint>
@@ -59,9 +69,12 @@ class ClockTimeModel {
   double predict(uint32_t clock_mhz) const;  // seconds per step; 0 before any observation
   int distinct_clocks() const { return static_cast<int>(by_clock_.size()); }
   int observations() const { return observations_; }
-  double c0() const { return c0_; }  // seconds per step
-  double c1() const { return c1_; }  // seconds per step × MHz
-  void reset();                      // forget everything (the work per step changed: batch size, precision)
+  double c0() const { return c0_; }        // seconds per step
+  double c1() const { return c1_; }        // seconds per step × MHz
+  bool fitted() const { return fitted_; }  // c0, c1 from the free fit (false: the clock-bound prior)
+  uint32_t highest_clock() const { return by_clock_.empty() ? 0 : by_clock_.rbegin()->first; }  // observed
+  uint32_t lowest_clock() const { return by_clock_.empty() ? 0 : by_clock_.begin()->first; }
+  void reset();  // forget everything (the work per step changed: batch size, precision)
 
  private:
   struct PerClock {
@@ -72,6 +85,7 @@ class ClockTimeModel {
   std::map<uint32_t, PerClock> by_clock_;  // ordered: the fit sums in clock order
   int observations_ = 0;
   double c0_ = 0, c1_ = 0;
+  bool fitted_ = false;
 };
 
 struct ClockPolicyOptions {
@@ -85,10 +99,12 @@ struct ClockPolicyOptions {
   double min_wait_fraction = 0.05;  // a rank has slack when its wait ≥ this fraction of its step; [0, 1)
 };
 
-struct RankTiming {        // one rank's window, per step averages
-  uint32_t clock_mhz = 0;  // the clock it ran at (0 = unknown: treat as max_mhz)
-  double compute_s = 0;    // forward + backward + optimizer seconds per step (0 = no data: not learned)
-  double wait_s = 0;       // seconds per step waiting at the gradient all-reduce
+struct RankTiming {           // one rank's window, per step averages
+  uint32_t clock_mhz = 0;     // the clock it was set to (0 = unknown: treat as max_mhz)
+  double compute_s = 0;       // forward + backward + optimizer seconds per step (0 = no data: not learned)
+  double wait_s = 0;          // seconds per step waiting at the gradient all-reduce
+  uint32_t measured_mhz = 0;  // the mean SM clock measured over its compute (0 = not measured: clock_mhz);
+                              // below clock_mhz when a power cap or thermals pull the clock down
 };
 
 struct ClockDecision {
@@ -119,10 +135,18 @@ class ClockPolicy {
   }                              // C ascending; empty = every integer in [lo, hi]
   uint32_t lowest_mhz() const;   // min C
   uint32_t highest_mhz() const;  // f_top = max C
-  // The lowest clock in C with model(rank).predict(f) ≤ bound_s; 0 when none fits.
+  // The lowest clock in C with predict(rank, f) ≤ bound_s; 0 when none fits.
   uint32_t lowest_fitting(int rank, double bound_s) const;
+  // Rank's predicted compute seconds per step when set to clock f: its model at min(f, ceiling).
+  double predict(int rank, uint32_t mhz) const;
+  uint32_t ceiling_mhz(int rank) const { return ceiling_.at(static_cast<size_t>(rank)); }  // 0 = none seen
   // The supported clock within bounds nearest mhz (ties: the lower one), as ClockActuator snaps.
   uint32_t snap(uint32_t mhz) const;
+  uint32_t clock_above(uint32_t mhz) const;        // the next clock in C above mhz (f_top at or above the top)
+  uint32_t clock_at_or_below(uint32_t mhz) const;  // the highest clock in C ≤ mhz (0 = none)
+  // `target`, or the rank's current clock when both are at or above its ceiling (they run alike:
+  // a change there would change nothing but the logs).
+  uint32_t unless_both_capped(int rank, uint32_t target) const;
   void reset_models();  // the work per step changed (batch size, precision): relearn every curve
 
  private:
@@ -131,6 +155,7 @@ class ClockPolicy {
   std::vector<uint32_t> candidates_;  // supported clocks within bounds, ascending (empty: integers)
   std::vector<ClockTimeModel> models_;
   std::vector<uint32_t> clock_;        // per rank, the clock last decided
+  std::vector<uint32_t> ceiling_;      // per rank, the last clock measured below the set one (0 = none)
   std::vector<double> last_change_s_;  // per rank; -inf before any change
   double last_now_s_;
 };

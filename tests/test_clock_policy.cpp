@@ -303,6 +303,83 @@ TEST(ClockPolicy, RankThatTurnsIntoTheStragglerIsRaised) {
   EXPECT_TRUE(contains(fit.reason, "no longer fits")) << fit.reason;
 }
 
+// A capped GPU: set above 1800 MHz it runs at 1800 (a power cap), below at the set clock. The
+// policy learns the ceiling from the measured clock, fits the curve at the clocks actually run,
+// and predicts every clock above the ceiling as the ceiling.
+TEST(ClockPolicy, MeasuredClockBelowTheSetOneIsLearnedAsACeiling) {
+  ClockPolicy policy(h200_options(), 2);
+  auto ran = [](uint32_t set) { return std::min<uint32_t>(set, 1800); };
+  auto truth = [&](uint32_t set) { return 0.010 + 54.0 / ran(set); };  // s per step
+  // rank 1 is 10% faster and waits; rank 0 sets the pace at the (capped) top
+  const ClockDecision d = policy.observe(
+      0, {{1980, truth(1980), 0.0002, ran(1980)}, {1980, 0.9 * truth(1980), 0.1 * truth(1980), ran(1980)}});
+  EXPECT_EQ(policy.ceiling_mhz(0), 1800u);
+  EXPECT_EQ(policy.ceiling_mhz(1), 1800u);
+  EXPECT_EQ(policy.model(0).highest_clock(), 1800u);  // learned where it ran, not where it was set
+  EXPECT_DOUBLE_EQ(policy.predict(0, 1980), policy.predict(0, 1800));
+  EXPECT_DOUBLE_EQ(policy.predict(0, 1890), policy.predict(0, 1800));
+  EXPECT_LT(policy.predict(0, 1800), policy.predict(0, 1785));
+  ASSERT_TRUE(d.changed) << d.reason;
+  // the prior anchored at the measured 1800 MHz: rank 1's target is (1 − margin)·pace at 1800, so
+  // 0.9·t·1800/f ≤ 0.95·t: f ≥ 1705.3; set at 1980 and learned at 1980 it would be ≥ 1875.8
+  EXPECT_EQ(d.clock_mhz[1], 1710u) << d.reason;
+  EXPECT_TRUE(contains(d.detail_json, "\"ceiling\":1800")) << d.detail_json;
+  // Unmeasured (0): the set clock, no ceiling.
+  ClockPolicy unmeasured(h200_options(), 1);
+  unmeasured.observe(0, {{1980, 0.04, 0.0002, 0}});
+  EXPECT_EQ(unmeasured.ceiling_mhz(0), 0u);
+  EXPECT_EQ(unmeasured.model(0).highest_clock(), 1980u);
+}
+
+// Under max_slowdown, uniform ranks whose time is far from fully clock-bound (c0 is 40% of the
+// step at the top): the prior's 1/f would stop them near the top; one probe window ≥ 10% below
+// lets the fit find the clock where the step is S times the top's.
+TEST(ClockPolicy, MaxSlowdownProbesOnceAndThenFitsTheCurve) {
+  ClockPolicyOptions o = h200_options();
+  o.max_slowdown = 1.05;
+  ClockPolicy policy(o, 2);
+  auto truth = [](uint32_t f) { return 0.016 + 47.52 / f; };  // 0.040 s at 1980 MHz
+  const double at_max = truth(1980);
+  std::vector<ClockDecision> decisions;
+  for (int w = 0; w < 12; ++w) {
+    const uint32_t f0 = policy.clocks()[0], f1 = policy.clocks()[1];
+    decisions.push_back(policy.observe(2.0 * w, {{f0, truth(f0), 0.0002, 0}, {f1, truth(f1), 0.0002, 0}}));
+  }
+  // first: the probe, at most 1980/1.1 = 1800 MHz, for one window
+  ASSERT_TRUE(decisions[0].changed) << decisions[0].reason;
+  EXPECT_LE(decisions[0].clock_mhz[0], 1800u);
+  EXPECT_TRUE(contains(decisions[0].reason, "probes")) << decisions[0].reason;
+  // then the fitted curve: raised at once to the lowest clock within the bound
+  ASSERT_TRUE(decisions[1].changed) << decisions[1].reason;
+  EXPECT_TRUE(policy.model(0).fitted());
+  EXPECT_NEAR(policy.model(0).c0(), 0.016, 1e-9);
+  const uint32_t settled = policy.clocks()[0];
+  EXPECT_EQ(policy.clocks()[1], settled);
+  EXPECT_LE(truth(settled), 1.05 * at_max);
+  EXPECT_GT(truth(next_lower(policy, settled)), 1.05 * at_max);  // as low as the bound allows
+  // 47.52/f ≤ 1.05·0.040 − 0.016: f ≥ 1827.7; the prior alone would have stopped at 1980/1.05 (1890)
+  EXPECT_EQ(settled, 1830u);
+  for (size_t w = 2; w < decisions.size(); ++w) EXPECT_FALSE(decisions[w].changed) << w << ": " << decisions[w].reason;
+}
+
+// A lowered rank that arrives after the pace rank by less than 5% (window noise) goes one clock up
+// or to its refitted target, not to the top; by more than 5% it goes to the top at once.
+TEST(ClockPolicy, SlightlyLateRankGoesUpAStepNotToTheTop) {
+  ClockPolicy policy(h200_options(), 2);
+  const uint32_t f1 = policy.observe(0, {timing(1980, 43.8, 0.4), timing(1980, 30.0, 14.2)}).clock_mhz[1];
+  ASSERT_LT(f1, 1980u);
+  ClockPolicy slightly = policy;
+  const ClockDecision up = slightly.observe(1, {timing(1980, 43.8, 0.4), timing(f1, 44.5, 0.0)});  // 1.6% late
+  ASSERT_TRUE(up.changed) << up.reason;
+  EXPECT_GT(up.clock_mhz[1], f1);
+  EXPECT_LT(up.clock_mhz[1], 1980u);
+  EXPECT_TRUE(contains(up.reason, "one step up or more")) << up.reason;
+  const ClockDecision far = policy.observe(1, {timing(1980, 43.8, 0.4), timing(f1, 46.5, 0.0)});  // 6.2% late
+  ASSERT_TRUE(far.changed) << far.reason;
+  EXPECT_EQ(far.clock_mhz[1], 1980u);
+  EXPECT_TRUE(contains(far.reason, "at once")) << far.reason;
+}
+
 // A simulated job: rank i's true compute is a_i + b_i/f with ±1% noise; the all-reduce makes every
 // rank wait for the last one. Returns each window's decision.
 std::vector<ClockDecision> simulate(ClockPolicy& policy, int windows, std::vector<double>* true_step_s) {
