@@ -203,6 +203,77 @@ const char* held_name(Held h) {
   return "";
 }
 
+// A change of a rank other than the pace rank, kept as numbers: its sentence is written only when
+// few ranks change, and many are summarised by kind (4096 sentences cost ~10 ms and a 400 KB
+// line in every rank's log; the detail JSON has every rank's numbers either way).
+struct FollowerChange {
+  enum Kind { late_far, late_near, no_longer_fits, waits, follows, kinds };
+  size_t rank;
+  Kind kind;
+  uint32_t from, to;
+  double x, y;  // late: compute, pace's compute; no_longer_fits: predicted at to, at from;
+                // waits: predicted at to, wait fraction; follows: predicted at to, unused
+};
+
+// Per-rank sentences up to this many changed ranks; beyond, one summary per kind.
+constexpr size_t kMaxRankSentences = 8;
+
+std::string follower_sentence(const FollowerChange& c, size_t pace, const std::string& slowest) {
+  const std::string who = "rank " + std::to_string(c.rank);
+  switch (c.kind) {
+    case FollowerChange::late_far:
+    case FollowerChange::late_near:
+      return who + " computed " + ms(c.x) + " > pace rank " + std::to_string(pace) + "'s " + ms(c.y) + ": " +
+             mhz_change(c.from, c.to) + (c.kind == FollowerChange::late_far ? " at once" : ", one step up or more");
+    case FollowerChange::no_longer_fits:
+      return who + " no longer fits: " + mhz_change(c.from, c.to) + ", predicted " + ms(c.x) + " \u2264 " + slowest +
+             " (" + ms(c.y) + " at " + std::to_string(c.from) + " MHz)";
+    case FollowerChange::waits:
+      return who + " waits " + format("%.0f%%", 100 * c.y) + " of the step: " + mhz_change(c.from, c.to) +
+             ", predicted " + ms(c.x) + " \u2264 " + slowest;
+    case FollowerChange::follows:
+    case FollowerChange::kinds: break;
+  }
+  return who + " follows the pace down: " + mhz_change(c.from, c.to) + ", predicted " + ms(c.x) + " \u2264 " + slowest;
+}
+
+std::string range(double lo, double hi, const std::string& unit, const char* fmt = "%.0f") {
+  const std::string a = format(fmt, lo), b = format(fmt, hi);
+  return (a == b ? a : a + "\u2013" + b) + unit;
+}
+
+// One sentence per kind: "63 ranks wait 14–15% of the step: 1410 → 1350–1365 MHz, predicted
+// 893.3–900.2 ms ≤ slowest 948.9 ms × 0.95 (ranks 1, 2, 3, …)".
+void summarise_followers(const std::vector<FollowerChange>& changes, const std::string& slowest,
+                         std::vector<std::string>& sentences) {
+  static const char* const what[FollowerChange::kinds] = {"computed > the pace rank's, more than 5% late",
+                                                          "computed > the pace rank's, within 5%", "no longer fit",
+                                                          "wait", "follow the pace down"};
+  static const char* const then[FollowerChange::kinds] = {" at once", ", one step up or more", "", "", ""};
+  for (int kind = 0; kind < FollowerChange::kinds; ++kind) {
+    size_t count = 0;
+    double from_lo = 1e300, from_hi = 0, to_lo = 1e300, to_hi = 0, x_lo = 1e300, x_hi = 0, y_lo = 1e300, y_hi = 0;
+    std::string ranks;
+    for (const FollowerChange& c : changes) {
+      if (c.kind != kind) continue;
+      if (++count <= 3) ranks += (count > 1 ? ", " : "") + std::to_string(c.rank);
+      from_lo = std::min<double>(from_lo, c.from), from_hi = std::max<double>(from_hi, c.from);
+      to_lo = std::min<double>(to_lo, c.to), to_hi = std::max<double>(to_hi, c.to);
+      x_lo = std::min(x_lo, c.x), x_hi = std::max(x_hi, c.x), y_lo = std::min(y_lo, c.y), y_hi = std::max(y_hi, c.y);
+    }
+    if (count == 0) continue;
+    std::string text = std::to_string(count) + " ranks " + what[kind];
+    if (kind == FollowerChange::waits) text += " " + range(100 * y_lo, 100 * y_hi, "%") + " of the step";
+    text += ": " + range(from_lo, from_hi, "") + " \u2192 " + range(to_lo, to_hi, " MHz") + then[kind];
+    if (kind == FollowerChange::late_far || kind == FollowerChange::late_near)
+      text += ", computed " + range(1e3 * x_lo, 1e3 * x_hi, " ms", "%.1f");
+    else
+      text += ", predicted " + range(1e3 * x_lo, 1e3 * x_hi, " ms", "%.1f") + " \u2264 " + slowest;
+    text += " (ranks " + ranks + (count > 3 ? ", \u2026)" : ")");
+    sentences.push_back(std::move(text));
+  }
+}
+
 }  // namespace
 
 ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& ranks) {
@@ -266,7 +337,7 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
   std::vector<Held> held(n, Held::none);
   std::vector<std::string> sentences;
   auto lowering_allowed = [&](size_t i) { return now_s - last_change_s_[i] >= options_.min_interval_s; };
-  auto apply = [&](size_t i, uint32_t to, std::string sentence) {
+  auto apply = [&](size_t i, uint32_t to, std::string sentence) {  // the pace rank's change
     sentences.push_back(std::move(sentence));
     d.clock_mhz[i] = to;
     d.rank_changed[i] = true;
@@ -285,18 +356,25 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
       pace_lowered = true;
       apply(s, pace_target,
             probing ? "rank " + std::to_string(s) + " sets the pace and probes a clock 10% below its highest for " +
-                            "its time-versus-clock curve (max_slowdown " + format("%.2f", options_.max_slowdown) +
-                            "): " + mhz_change(clock_[s], pace_target) + " for one window"
-                      : "rank " + std::to_string(s) + " sets the pace, max_slowdown " +
-                            format("%.2f", options_.max_slowdown) + ": " + mhz_change(clock_[s], pace_target) +
-                            ", predicted " + ms(t_pace) + " \u2264 " + ms(t_top) + " at max clocks \u00d7 " +
-                            format("%.2f", options_.max_slowdown));
+                          "its time-versus-clock curve (max_slowdown " + format("%.2f", options_.max_slowdown) +
+                          "): " + mhz_change(clock_[s], pace_target) + " for one window"
+                    : "rank " + std::to_string(s) + " sets the pace, max_slowdown " +
+                          format("%.2f", options_.max_slowdown) + ": " + mhz_change(clock_[s], pace_target) +
+                          ", predicted " + ms(t_pace) + " \u2264 " + ms(t_top) + " at max clocks \u00d7 " +
+                          format("%.2f", options_.max_slowdown));
     } else {
       held[s] = Held::interval;
     }
   }
 
   const std::string slowest = "slowest " + ms(t_pace) + " \u00d7 " + format("%.2f", 1 - options_.margin);
+  std::vector<FollowerChange> followers;
+  auto change = [&](size_t i, uint32_t to, FollowerChange::Kind kind, double x, double y) {
+    followers.push_back({i, kind, clock_[i], to, x, y});
+    d.clock_mhz[i] = to;
+    d.rank_changed[i] = true;
+    d.changed = true;
+  };
   for (size_t i = 0; i < n; ++i) {
     if (i == s) continue;
     if (models_[i].observations() == 0) {
@@ -309,7 +387,6 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
     const RankTiming& r = ranks[i];
     const double step = r.compute_s + r.wait_s;
     const double wait_fraction = step > 0 ? r.wait_s / step : 0;
-    const std::string who = "rank " + std::to_string(i);
     // late: a lowered rank that now arrives after the pace rank (its wait vanished); a co-pace rank
     // computes about as long as the pace rank by design, so it is late only past the slowdown bound
     // by more than the margin (a step's noise is left to the refitted model)
@@ -321,16 +398,11 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
     // on noise costs a window or more at full power each time: ~1% of a 64-rank job's energy).
     const bool far_late = co_pace || r.compute_s > (1 + kFarLate) * ranks[s].compute_s;
     if (late) {
-      const uint32_t to = far_late ? top : std::max(target[i], clock_above(clock_[i]));
-      apply(i, to,
-            who + " computed " + ms(r.compute_s) + " > pace rank " + std::to_string(s) + "'s " +
-                ms(ranks[s].compute_s) + ": " + mhz_change(clock_[i], to) +
-                (far_late ? " at once" : ", one step up or more"));
+      change(i, far_late ? top : std::max(target[i], clock_above(clock_[i])),
+             far_late ? FollowerChange::late_far : FollowerChange::late_near, r.compute_s, ranks[s].compute_s);
     } else if (target[i] > clock_[i]) {
-      apply(i, target[i],
-            who + " no longer fits: " + mhz_change(clock_[i], target[i]) + ", predicted " +
-                ms(predict(static_cast<int>(i), target[i])) + " \u2264 " + slowest + " (" +
-                ms(predict(static_cast<int>(i), clock_[i])) + " at " + std::to_string(clock_[i]) + " MHz)");
+      change(i, target[i], FollowerChange::no_longer_fits, predict(static_cast<int>(i), target[i]),
+             predict(static_cast<int>(i), clock_[i]));
     } else if (target[i] < clock_[i]) {
       const bool slack = r.compute_s > 0 && wait_fraction >= options_.min_wait_fraction;
       if (!lowering_allowed(i)) {
@@ -338,13 +410,15 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
       } else if (!slack && !pace_lowered && !(co_pace && clock_[s] < top)) {
         held[i] = Held::no_slack;
       } else {
-        const std::string why = slack ? who + " waits " + format("%.0f%%", 100 * wait_fraction) + " of the step: "
-                                      : who + " follows the pace down: ";
-        apply(i, target[i],
-              why + mhz_change(clock_[i], target[i]) + ", predicted " + ms(predict(static_cast<int>(i), target[i])) +
-                  " \u2264 " + slowest);
+        change(i, target[i], slack ? FollowerChange::waits : FollowerChange::follows,
+               predict(static_cast<int>(i), target[i]), wait_fraction);
       }
     }
+  }
+  if (followers.size() <= kMaxRankSentences) {
+    for (const FollowerChange& c : followers) sentences.push_back(follower_sentence(c, s, slowest));
+  } else {
+    summarise_followers(followers, slowest, sentences);
   }
 
   if (d.changed) {
@@ -353,15 +427,24 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
     d.reason = "no change: rank " + std::to_string(s) + " sets the pace at " + ms(predict(pace, clock_[s])) + " (" +
                std::to_string(clock_[s]) + " MHz)";
     std::string holds;
-    for (size_t i = 0; i < n; ++i) {
-      if (held[i] == Held::interval)
-        holds +=
-            ", rank " + std::to_string(i) + " held for the " + format("%g", options_.min_interval_s) + " s interval";
-      else if (held[i] == Held::no_slack)
-        holds +=
-            ", rank " + std::to_string(i) + " waits " +
-            format("%.0f%% < %.0f%%", 100 * ranks[i].wait_s / std::max(ranks[i].compute_s + ranks[i].wait_s, 1e-300),
-                   100 * options_.min_wait_fraction);
+    const size_t interval_held = static_cast<size_t>(std::count(held.begin(), held.end(), Held::interval));
+    const size_t slack_held = static_cast<size_t>(std::count(held.begin(), held.end(), Held::no_slack));
+    const std::string interval = format("%g", options_.min_interval_s) + " s interval";
+    if (interval_held + slack_held <= kMaxRankSentences) {
+      for (size_t i = 0; i < n; ++i) {
+        if (held[i] == Held::interval)
+          holds += ", rank " + std::to_string(i) + " held for the " + interval;
+        else if (held[i] == Held::no_slack)
+          holds +=
+              ", rank " + std::to_string(i) + " waits " +
+              format("%.0f%% < %.0f%%", 100 * ranks[i].wait_s / std::max(ranks[i].compute_s + ranks[i].wait_s, 1e-300),
+                     100 * options_.min_wait_fraction);
+      }
+    } else {  // many ranks: counts (the detail JSON has each rank's "held")
+      if (interval_held) holds += ", " + std::to_string(interval_held) + " ranks held for the " + interval;
+      if (slack_held)
+        holds += ", " + std::to_string(slack_held) + " ranks wait < " +
+                 format("%.0f%%", 100 * options_.min_wait_fraction) + " of the step";
     }
     d.reason += holds.empty() ? ", every rank at its target" : holds;
   }

@@ -380,6 +380,37 @@ TEST(ClockPolicy, SlightlyLateRankGoesUpAStepNotToTheTop) {
   EXPECT_TRUE(contains(far.reason, "at once")) << far.reason;
 }
 
+// 64 ranks, rank 0 the straggler: 63 ranks lowered in one decision are summarised in one sentence
+// with their ranges (the detail JSON keeps every rank's numbers); 8 or fewer get a sentence each.
+TEST(ClockPolicy, ManyChangedRanksAreSummarisedByKind) {
+  ClockPolicy policy(h200_options(), 64);
+  std::vector<RankTiming> window;
+  for (int i = 0; i < 64; ++i)
+    window.push_back(i == 0 ? timing(1980, 44.0, 0.4) : timing(1980, 39.0 + 0.02 * i, 44.4 - 39.0 - 0.02 * i));
+  const ClockDecision d = policy.observe(0, window);
+  ASSERT_TRUE(d.changed);
+  EXPECT_TRUE(contains(d.reason, "63 ranks wait ")) << d.reason;
+  EXPECT_TRUE(contains(d.reason, "(ranks 1, 2, 3, \u2026)")) << d.reason;
+  EXPECT_FALSE(contains(d.reason, "rank 17 ")) << d.reason;
+  EXPECT_LT(d.reason.size(), 400u) << d.reason;
+  uint32_t lo = 1980, hi = 0;
+  for (int i = 1; i < 64; ++i) lo = std::min(lo, d.clock_mhz[i]), hi = std::max(hi, d.clock_mhz[i]);
+  ASSERT_LT(lo, hi);
+  EXPECT_TRUE(contains(d.reason, std::to_string(lo) + "\u2013" + std::to_string(hi) + " MHz")) << d.reason;
+  EXPECT_TRUE(contains(d.detail_json, "{\"rank\":63,")) << "every rank in the detail";
+  // the next window, the lowered ranks as fast as before (so they could go lower still): every one
+  // is held for the interval, counted, not listed
+  std::vector<RankTiming> next = window;
+  for (int i = 1; i < 64; ++i) next[static_cast<size_t>(i)].clock_mhz = d.clock_mhz[static_cast<size_t>(i)];
+  const ClockDecision held = policy.observe(1, next);
+  EXPECT_TRUE(contains(held.reason, "ranks held for the 5 s interval")) << held.reason;
+  EXPECT_LT(held.reason.size(), 200u) << held.reason;
+  // 8 ranks: a sentence each
+  ClockPolicy few(h200_options(), 9);
+  const ClockDecision each = few.observe(0, std::vector<RankTiming>(window.begin(), window.begin() + 9));
+  EXPECT_TRUE(contains(each.reason, "rank 8 waits ")) << each.reason;
+}
+
 // A simulated job: rank i's true compute is a_i + b_i/f with ±1% noise; the all-reduce makes every
 // rank wait for the last one. Returns each window's decision.
 std::vector<ClockDecision> simulate(ClockPolicy& policy, int windows, std::vector<double>* true_step_s) {
