@@ -244,7 +244,7 @@ std::string range(double lo, double hi, const std::string& unit, const char* fmt
 
 // One sentence per kind: "63 ranks wait 14–15% of the step: 1410 → 1350–1365 MHz, predicted
 // 893.3–900.2 ms ≤ slowest 948.9 ms × 0.95 (ranks 1, 2, 3, …)".
-void summarise_followers(const std::vector<FollowerChange>& changes, const std::string& slowest,
+void summarise_followers(const std::vector<FollowerChange>& changes, size_t pace, const std::string& slowest,
                          std::vector<std::string>& sentences) {
   static const char* const what[FollowerChange::kinds] = {"computed > the pace rank's, more than 5% late",
                                                           "computed > the pace rank's, within 5%", "no longer fit",
@@ -262,6 +262,11 @@ void summarise_followers(const std::vector<FollowerChange>& changes, const std::
       x_lo = std::min(x_lo, c.x), x_hi = std::max(x_hi, c.x), y_lo = std::min(y_lo, c.y), y_hi = std::max(y_hi, c.y);
     }
     if (count == 0) continue;
+    if (count == 1) {  // one rank of this kind: its own sentence
+      for (const FollowerChange& c : changes)
+        if (c.kind == kind) sentences.push_back(follower_sentence(c, pace, slowest));
+      continue;
+    }
     std::string text = std::to_string(count) + " ranks " + what[kind];
     if (kind == FollowerChange::waits) text += " " + range(100 * y_lo, 100 * y_hi, "%") + " of the step";
     text += ": " + range(from_lo, from_hi, "") + " \u2192 " + range(to_lo, to_hi, " MHz") + then[kind];
@@ -418,7 +423,7 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
   if (followers.size() <= kMaxRankSentences) {
     for (const FollowerChange& c : followers) sentences.push_back(follower_sentence(c, s, slowest));
   } else {
-    summarise_followers(followers, slowest, sentences);
+    summarise_followers(followers, s, slowest, sentences);
   }
 
   if (d.changed) {
