@@ -13,7 +13,7 @@ namespace joule {
 namespace {
 
 // Per rank, in this order, all-gathered at each window close.
-enum Field { energy_j, eval_j, seconds, eval_s, compute_s, wait_s, clock_mhz, steps, field_count };
+enum Field { energy_j, eval_j, seconds, eval_s, compute_s, wait_s, clock_mhz, measured_mhz, steps, field_count };
 
 // Every rank's fields: each rank fills its slot of a zeroed table and one sum all-reduce fills the
 // rest (adding zeros is exact, so every rank holds bit-identical numbers).
@@ -105,6 +105,7 @@ ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::K
                                            at(s, Phase::forward) + at(s, Phase::backward) + at(s, Phase::optimizer),
                                            at(s, Phase::comm_wait),
                                            static_cast<double>(mine.clock_mhz),
+                                           static_cast<double>(mine.measured_clock_mhz),
                                            static_cast<double>(step - last_step_)};
   const std::vector<double> table = gather_fields(*comm_, mine_fields);
   pb::ControlWindow w;
@@ -118,6 +119,7 @@ ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::K
     w.add_clock_mhz(static_cast<uint32_t>(f[clock_mhz]));
     w.add_compute_s_per_step(f[compute_s] * per_step);
     w.add_wait_s_per_step(f[wait_s] * per_step);
+    w.add_sm_clock_measured_mhz(static_cast<uint32_t>(f[measured_mhz]));
   }
   *w.mutable_knobs() = knobs;
   w.set_step(step);

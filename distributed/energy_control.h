@@ -60,6 +60,8 @@ struct ControlDecision {
 struct RankWindow {
   energy::WindowEnergy energy;  // the window's seconds and joules, by phase
   uint32_t clock_mhz = 0;       // this rank's SM clock in the window (0 = none)
+  uint32_t measured_clock_mhz = 0;  // the mean SM clock measured over its compute (0 = not measured;
+                                    // ClockPolicy learns a capped rank's ceiling from it)
 };
 
 class EnergyControl {

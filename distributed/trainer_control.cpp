@@ -100,6 +100,7 @@ std::string Trainer::Run::control_window(const energy::WindowEnergy& energy) {
   RankWindow mine;
   mine.energy = energy;
   mine.clock_mhz = window_knobs().sm_clock_mhz;
+  // measured_clock_mhz stays 0 (not measured) on CPUs; the CUDA step fills it from NVML's SM clock
   const double samples = s_.train.samples() - window_samples_start_;
   const double loss = window_loss_steps_ > 0 ? window_loss_sum_ / static_cast<double>(window_loss_steps_) : NAN;
   window_samples_start_ = s_.train.samples();
