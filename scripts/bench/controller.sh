@@ -26,7 +26,11 @@
 # stops the script with status 1. Energy is what joule measures here: RAPL where readable, else the
 # labelled estimate (the table says which).
 # --gain takes a comma-separated list: one stopped run per value, each against the same full run.
-#   scripts/bench/controller.sh [--target 0.88] [--gain G[,G...]] [--cooldown F] [--max-epochs 15] [--skip-sweep] [--skip-stop]
+# --repeats N (default 1): every sweep setting and the controller run N times (same seed: the
+# training is the same, the machine's speed is not); the table shows each one's mean energy and
+# time, the ratios are of means (the best fixed setting = the lowest mean), and the ratios of single
+# runs (the best of all fixed runs against the controller's mean) are printed beside them.
+#   scripts/bench/controller.sh [--target 0.88] [--gain G[,G...]] [--cooldown F] [--max-epochs 15] [--repeats N] [--skip-sweep] [--skip-stop]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -34,6 +38,7 @@ target=0.88
 gain=8
 cooldown=0.3
 max_epochs=15
+repeats=1
 sweep=1
 stop=1
 while (($#)); do
@@ -42,11 +47,13 @@ while (($#)); do
     --gain) gain="$2"; shift 2 ;;
     --cooldown) cooldown="$2"; shift 2 ;;
     --max-epochs) max_epochs="$2"; shift 2 ;;
+    --repeats) repeats="$2"; shift 2 ;;
     --skip-sweep) sweep=0; shift ;;
     --skip-stop) stop=0; shift ;;
-    *) echo "usage: $0 [--target A] [--gain G[,G...]] [--cooldown F] [--max-epochs E] [--skip-sweep] [--skip-stop]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--target A] [--gain G[,G...]] [--cooldown F] [--max-epochs E] [--repeats N] [--skip-sweep] [--skip-stop]" >&2; exit 2 ;;
   esac
 done
+[[ "$repeats" =~ ^[1-9][0-9]*$ ]] || { echo "controller.sh: --repeats: expected a whole number >= 1, got '$repeats'" >&2; exit 2; }
 
 bash scripts/setup.sh >/dev/null
 out=$(mktemp -d)
@@ -77,6 +84,8 @@ for line in open(run + "/metrics.jsonl"):
     r = json.loads(line)
     if r.get("kind") == "train" and (not steps or steps[-1][1:] != (r["batch_size"], r["precision"])):
         steps.append((r["step"], r["batch_size"], r["precision"]))
+if not steps:  # ended before its first train line
+    steps.append((s["steps"], s["batch_size"], s["precision"]))
 trajectory = " ".join(f"{b}/{p}@{st}" for st, b, p in steps) if len(steps) > 1 else f"{steps[0][1]}/{steps[0][2]}"
 source = "+".join(s["sources"]) + ("" if s["measured"] else " (estimate)")
 print(f"{s['energy_j'] / 1000:.3f} {s['seconds']:.1f} {100 * s['final_accuracy']:.2f} {trajectory.replace(' ', ',')} {source.replace(' ', '_')}")
@@ -88,36 +97,59 @@ common=(--set train.epochs="$max_epochs" --set train.schedule.kind=constant --se
 printf "# %s, %s, 2 ranks x 1 thread, target %s test accuracy\n" "$(date -u +%Y-%m-%d)" \
   "$(lscpu | sed -n 's/^Model name: *//p')" "$target"
 
+# mean KJ... SECONDS... -> "mean_kj mean_seconds" over the repeats of one setting
+mean_of() { python3 -c 'import sys; v=[float(x) for x in sys.argv[1:]]; h=len(v)//2; print(f"{sum(v[:h])/h:.3f} {sum(v[h:])/h:.1f}")' "$@"; }
+
 if ((sweep)); then
-  printf "%-10s %6s %6s %10s %9s %9s  %s\n" setting batch prec kJ_to_tgt seconds accuracy trajectory
+  printf "%-10s %6s %6s %10s %9s %9s  %s\n" setting batch prec kJ_to_tgt seconds accuracy "trajectory (kJ of each repeat)"
   fixed=()
+  singles=()
   for batch in 64 128 256 512 1024 2048; do
     lr=$(python3 -c "print(round(0.07 * ($batch / 256) ** 0.5, 5))")
     for precision in f32 bf16; do
-      name="fixed-$batch-$precision"
-      # an evaluation every ~15000 samples, so the target is seen soon after it is reached
-      every=$(( (15000 + batch - 1) / batch ))
-      train "$name" "${common[@]}" --set train.batch_size="$batch" --set train.precision="$precision" \
-        --set train.optimizer.sgd.lr="$lr" --set train.eval_every_steps="$every"
-      read -r kj secs acc traj source < <(row "$name" target_reached)
+      kjs=() secs_all=()
+      for ((r = 1; r <= repeats; r++)); do
+        name="fixed-$batch-$precision-$r"
+        # an evaluation every ~15000 samples, so the target is seen soon after it is reached
+        every=$(( (15000 + batch - 1) / batch ))
+        train "$name" "${common[@]}" --set train.batch_size="$batch" --set train.precision="$precision" \
+          --set train.optimizer.sgd.lr="$lr" --set train.eval_every_steps="$every"
+        read -r kj secs acc traj source < <(row "$name" target_reached)
+        kjs+=("$kj") secs_all+=("$secs") singles+=("$kj")
+      done
+      read -r kj secs < <(mean_of "${kjs[@]}" "${secs_all[@]}")
       fixed+=("$kj")
-      printf "%-10s %6s %6s %10s %9s %9s  %s\n" fixed "$batch" "$precision" "$kj" "$secs" "$acc" "$traj"
+      note=""; ((repeats > 1)) && note=" (${kjs[*]})"
+      printf "%-10s %6s %6s %10s %9s %9s  %s\n" fixed "$batch" "$precision" "$kj" "$secs" "$acc" "$traj$note"
     done
   done
-  name=controller
-  train "$name" "${common[@]}" --set train.batch_size=128 --set train.precision=f32 \
-    --set train.optimizer.sgd.lr="$(python3 -c "print(round(0.07 * (128 / 256) ** 0.5, 5))")" \
-    --set train.lr_scaling=sqrt --set train.eval_every_steps=0 --set train.eval_every_samples=15000 --set energy.window_s=0.5 \
-    --set energy.controller.batch_size.mode=ADAPT --set energy.controller.batch_size.min=64 \
-    --set energy.controller.batch_size.max=2048 --set energy.controller.precision.mode=ADAPT \
-    --set energy.controller.warmup_s=1 --set energy.controller.measure_s=0.5 --set energy.controller.max_explore_fraction=0.25
-  read -r kj secs acc traj source < <(row "$name" target_reached)
-  printf "%-10s %6s %6s %10s %9s %9s  %s\n" controller 128 f32 "$kj" "$secs" "$acc" "$traj"
-  python3 - "$kj" "${fixed[@]}" <<'PY'
+  kjs=() secs_all=()
+  for ((r = 1; r <= repeats; r++)); do
+    name="controller-$r"
+    train "$name" "${common[@]}" --set train.batch_size=128 --set train.precision=f32 \
+      --set train.optimizer.sgd.lr="$(python3 -c "print(round(0.07 * (128 / 256) ** 0.5, 5))")" \
+      --set train.lr_scaling=sqrt --set train.eval_every_steps=0 --set train.eval_every_samples=15000 --set energy.window_s=0.5 \
+      --set energy.controller.batch_size.mode=ADAPT --set energy.controller.batch_size.min=64 \
+      --set energy.controller.batch_size.max=2048 --set energy.controller.precision.mode=ADAPT \
+      --set energy.controller.warmup_s=1 --set energy.controller.measure_s=0.5 --set energy.controller.max_explore_fraction=0.25
+    read -r kj secs acc traj source < <(row "$name" target_reached)
+    kjs+=("$kj") secs_all+=("$secs")
+    ((repeats > 1)) && printf "%-10s %6s %6s %10s %9s %9s  %s\n" "  repeat $r" 128 f32 "$kj" "$secs" "$acc" "$traj"
+  done
+  read -r kj secs < <(mean_of "${kjs[@]}" "${secs_all[@]}")
+  printf "%-10s %6s %6s %10s %9s %9s  %s\n" controller 128 f32 "$kj" "$secs" "$acc" \
+    "$( ((repeats > 1)) && echo "mean of ${kjs[*]}" || echo "$traj")"
+  python3 - "$kj" "$repeats" "${fixed[@]}" -- "${singles[@]}" <<'PY'
 import statistics, sys
-c, fixed = float(sys.argv[1]), [float(x) for x in sys.argv[2:]]
+args = sys.argv[1:]
+c, repeats = float(args[0]), int(args[1])
+cut = args.index("--")
+fixed, singles = [float(x) for x in args[2:cut]], [float(x) for x in args[cut + 1:]]
 best, median = min(fixed), statistics.median(fixed)
-print(f"# controller / best fixed = {c / best:.2f}x (target <= 1.0), controller / median fixed = {c / median:.2f}x (target <= 0.7)")
+what = "means of " + str(repeats) + " runs each" if repeats > 1 else "one run each"
+print(f"# controller / best fixed = {c / best:.2f}x (target <= 1.0), controller / median fixed = {c / median:.2f}x (target <= 0.7); {what}")
+if repeats > 1:
+    print(f"# single runs: controller mean / best of all {len(singles)} fixed runs = {c / min(singles):.2f}x")
 PY
   echo "# energy source: $source"
 fi
