@@ -163,6 +163,48 @@ uint32_t ClockPolicy::clock_above(uint32_t mhz) const {
 
 void ClockPolicy::reset_models() {
   for (ClockTimeModel& m : models_) m.reset();
+  top_step_s_ = step_ratio_ = 0;
+  top_steps_ = ratio_windows_ = 0;
+  bound_scale_ = 1;
+}
+
+// max_slowdown holds on the measured step, not only on the pace rank's predicted compute: when
+// many ranks run just in time, the slowest of their jittered steps lengthens every step beyond
+// what the pace alone predicts. The step time (the largest compute + wait: the all-reduce's exit)
+// of windows with every rank at the top clock is the reference; windows below it feed a running
+// mean of step / reference (weight 1/4 per window); after at least 3 windows, a mean above
+// max_slowdown S scales the pace bound by S / mean (bound_scale_, never above 1 or below 1/S) and
+// starts the mean afresh; a mean below 1 + (S − 1)/2 (less than half the allowed slowdown used)
+// while the bound is scaled gives some of it back the same way.
+void ClockPolicy::track_step_time(const std::vector<RankTiming>& ranks) {
+  const uint32_t top = highest_mhz();
+  double step = 0;
+  bool all_top = true;
+  for (const RankTiming& r : ranks) {
+    if (r.compute_s <= 0) continue;
+    step = std::max(step, r.compute_s + r.wait_s);
+    all_top = all_top && (r.clock_mhz == 0 || r.clock_mhz >= top);
+  }
+  if (step <= 0) return;
+  if (probe_window_) {  // the probe runs past the bound on purpose, for one window
+    probe_window_ = false;
+    return;
+  }
+  if (all_top) {
+    top_step_s_ = (top_step_s_ * top_steps_ + step) / (top_steps_ + 1);
+    ++top_steps_;
+    return;
+  }
+  const double bound = options_.max_slowdown;
+  if (bound <= 1 || top_steps_ == 0) return;
+  const double ratio = step / top_step_s_;
+  step_ratio_ = ratio_windows_ == 0 ? ratio : 0.75 * step_ratio_ + 0.25 * ratio;
+  ++ratio_windows_;
+  const bool over = step_ratio_ > bound, well_under = step_ratio_ < 1 + (bound - 1) / 2 && bound_scale_ < 1;
+  if (ratio_windows_ >= 3 && (over || well_under)) {
+    bound_scale_ = std::clamp(bound_scale_ * bound / step_ratio_, 1 / bound, 1.0);
+    ratio_windows_ = 0;
+  }
 }
 
 // ---- ClockPolicy: decisions --------------------------------------------------------------------
@@ -300,6 +342,7 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
     if (ran < set) ceiling_[i] = ran;
     models_[i].observe(ran, r.compute_s);
   }
+  track_step_time(ranks);
 
   // The plan: the pace rank, its clock under max_slowdown, every other rank just in time.
   int pace = -1;
@@ -318,7 +361,8 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
     return d;
   }
   const auto s = static_cast<size_t>(pace);
-  const double pace_bound = options_.max_slowdown * t_top;
+  const double slowdown = std::max(1.0, bound_scale_ * options_.max_slowdown);  // see track_step_time
+  const double pace_bound = slowdown * t_top;
   uint32_t pace_target = lowest_fitting(pace, pace_bound);
   if (pace_target == 0) pace_target = top;  // unreachable: p_s(top) = t_top ≤ pace_bound
   // max_slowdown, the pace rank's model still the prior: probe (see clock_policy.h)
@@ -355,10 +399,14 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
   if (pace_target > clock_[s]) {
     apply(s, pace_target,
           "rank " + std::to_string(s) + " sets the pace: " + mhz_change(clock_[s], pace_target) + ", predicted " +
-              ms(t_pace) + " \u2264 " + ms(t_top) + " at max clocks \u00d7 " + format("%.2f", options_.max_slowdown));
+              ms(t_pace) + " \u2264 " + ms(t_top) + " at max clocks \u00d7 " + format("%.3g", slowdown) +
+              (bound_scale_ < 1 ? format(" (max_slowdown %.3g; steps measured %.3g\u00d7 the top's)",
+                                         options_.max_slowdown, step_ratio_ > 0 ? step_ratio_ : 0)
+                                : ""));
   } else if (pace_target < clock_[s]) {
     if (lowering_allowed(s)) {
       pace_lowered = true;
+      probe_window_ = probing;
       apply(s, pace_target,
             probing ? "rank " + std::to_string(s) + " sets the pace and probes a clock 10% below its highest for " +
                           "its time-versus-clock curve (max_slowdown " + format("%.2f", options_.max_slowdown) +
@@ -366,7 +414,7 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
                     : "rank " + std::to_string(s) + " sets the pace, max_slowdown " +
                           format("%.2f", options_.max_slowdown) + ": " + mhz_change(clock_[s], pace_target) +
                           ", predicted " + ms(t_pace) + " \u2264 " + ms(t_top) + " at max clocks \u00d7 " +
-                          format("%.2f", options_.max_slowdown));
+                          format("%.3g", slowdown));
     } else {
       held[s] = Held::interval;
     }
@@ -457,6 +505,7 @@ ClockDecision ClockPolicy::observe(double now_s, const std::vector<RankTiming>& 
   std::string json = "{\"pace_rank\":" + std::to_string(s) + ",\"step_at_max_s\":" + num(t_top) +
                      ",\"pace_s\":" + num(t_pace) + ",\"follow_bound_s\":" + num(follow_bound) +
                      ",\"margin\":" + num(options_.margin) + ",\"max_slowdown\":" + num(options_.max_slowdown) +
+                     ",\"bound_scale\":" + num(bound_scale_) + ",\"step_at_top_s\":" + num(top_step_s_) +
                      ",\"ranks\":[";
   json.reserve(json.size() + n * 200);
   for (size_t i = 0; i < n; ++i) {

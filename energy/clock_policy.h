@@ -18,7 +18,8 @@
 // Policy, each window (C = the supported clocks within [min_mhz, max_mhz], f_top = max C,
 // p_i(f) = rank i's model, m = margin, S = max_slowdown):
 //   pace rank s = argmax_i p_i(f_top) (ties: lowest rank); T_top = p_s(f_top), the predicted step
-//   compute at max clocks;
+//   compute at max clocks; under max_slowdown S is scaled down when the measured steps ran longer
+//   than S × those at top clocks (the jitter of many just-in-time ranks: track_step_time);
 //   s's target f_s = the lowest f in C with p_s(f) ≤ S·T_top (S = 1: f_top unless s is flat);
 //   the pace T = p_s(f_s);
 //   every other rank's target f_i = the lowest f in C with p_i(f) ≤ (1 − m)·T, or f_top if none;
@@ -154,8 +155,16 @@ class ClockPolicy {
   int ranks_;
   std::vector<uint32_t> candidates_;  // supported clocks within bounds, ascending (empty: integers)
   std::vector<ClockTimeModel> models_;
-  std::vector<uint32_t> clock_;        // per rank, the clock last decided
-  std::vector<uint32_t> ceiling_;      // per rank, the last clock measured below the set one (0 = none)
+  std::vector<uint32_t> clock_;    // per rank, the clock last decided
+  std::vector<uint32_t> ceiling_;  // per rank, the last clock measured below the set one (0 = none)
+  // the measured step against max_slowdown (track_step_time in clock_policy.cpp)
+  void track_step_time(const std::vector<RankTiming>& ranks);
+  double top_step_s_ = 0;  // mean step of the windows with every rank at the top clock
+  int top_steps_ = 0;
+  double step_ratio_ = 0;              // running mean of step / top_step_s_ below the top
+  int ratio_windows_ = 0;              // windows in step_ratio_ since it last started
+  bool probe_window_ = false;          // the next window runs the probe: not counted
+  double bound_scale_ = 1;             // the pace bound is max(1, bound_scale_ · max_slowdown) × t_top
   std::vector<double> last_change_s_;  // per rank; -inf before any change
   double last_now_s_;
 };

@@ -411,6 +411,42 @@ TEST(ClockPolicy, ManyChangedRanksAreSummarisedByKind) {
   EXPECT_TRUE(contains(each.reason, "rank 8 waits ")) << each.reason;
 }
 
+// max_slowdown 1.05 holds on the measured step: two identical ranks whose steps, once below the
+// top clock, run 3% past the pace rank's compute (the jitter of ranks arriving just in time). The
+// policy scales its bound down until the measured step is within 1.05 × the top's, and stays below
+// the top clock.
+TEST(ClockPolicy, MaxSlowdownHoldsOnTheMeasuredStep) {
+  ClockPolicyOptions o = h200_options();
+  o.max_slowdown = 1.05;
+  ClockPolicy policy(o, 2);
+  auto compute = [](uint32_t f) { return 0.004 + 72.0 / f; };  // 0.04 s at 1980 MHz
+  const double exposed = 0.0002;                               // the all-reduce, at any clock
+  const double top_step = compute(1980) + exposed;
+  double step = 0;
+  std::string reasons;
+  for (int w = 0; w < 60; ++w) {
+    const uint32_t f0 = policy.clocks()[0], f1 = policy.clocks()[1];
+    const double c0 = compute(f0), c1 = compute(f1);
+    const double late = (f0 < 1980 || f1 < 1980) ? 0.03 * std::max(c0, c1) : 0;  // jitter below the top
+    step = std::max(c0, c1) + late + exposed;
+    const ClockDecision d = policy.observe(2.0 * w, {{f0, c0, step - c0, 0}, {f1, c1, step - c1, 0}});
+    reasons += d.reason + "\n";
+  }
+  EXPECT_LE(step / top_step, 1.05 + 0.005) << reasons;
+  EXPECT_LT(policy.clocks()[0], 1980u) << reasons;
+  EXPECT_GT(step / top_step, 1.03) << "the bound is used, not given up: " << reasons;
+  EXPECT_TRUE(contains(reasons, "steps measured")) << reasons;
+  // the same trace without the 3% keeps the plain bound: the predicted step alone at 1.05
+  ClockPolicy plain(o, 2);
+  for (int w = 0; w < 20; ++w) {
+    const uint32_t f0 = plain.clocks()[0], f1 = plain.clocks()[1];
+    const double c0 = compute(f0), c1 = compute(f1), st = std::max(c0, c1) + exposed;
+    plain.observe(2.0 * w, {{f0, c0, st - c0, 0}, {f1, c1, st - c1, 0}});
+  }
+  EXPECT_LE(compute(plain.clocks()[0]), 1.05 * compute(1980));
+  EXPECT_GT(compute(next_lower(plain, plain.clocks()[0])), 1.05 * compute(1980));
+}
+
 // A simulated job: rank i's true compute is a_i + b_i/f with ±1% noise; the all-reduce makes every
 // rank wait for the last one. Returns each window's decision.
 std::vector<ClockDecision> simulate(ClockPolicy& policy, int windows, std::vector<double>* true_step_s) {
