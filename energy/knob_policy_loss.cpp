@@ -33,6 +33,7 @@ namespace {
 struct LogTrend {
   double mean_t = 0, mean_log = 0, slope = 0;
   double residual_sd = 0;  // of ln loss about the fit (n - 2 degrees of freedom; 0 below 3 points)
+  double stt = 0;          // Σ (t − mean_t)²: how well the points pin the slope
   bool ok = false;         // at least one point, every loss positive
 };
 template <class Points>
@@ -46,6 +47,7 @@ LogTrend fit_log_trend(const Points& points) {
   for (const auto& p : points)
     stt += (p.mid_s - f.mean_t) * (p.mid_s - f.mean_t), stl += (p.mid_s - f.mean_t) * (std::log(p.loss) - f.mean_log);
   f.slope = stt > 0 ? std::min(0.0, stl / stt) : 0.0;
+  f.stt = stt;
   if (points.size() >= 3) {
     double ss = 0;
     for (const auto& p : points) {
@@ -89,16 +91,26 @@ void KnobPolicy::end_probe(double now_s, bool completed) {
     }
   }
   // Window losses are noisy (a 1-s window at batch 128 is ~50 steps): an excess within two standard
-  // errors of the difference of means is no evidence against the lower precision. The noise of ln
-  // loss: the reference fit's residuals (≥ 3 windows), else the profile's own (≥ 3: about its fit;
-  // 2: about their mean), else none.
+  // errors of the difference is no evidence against the lower precision. The difference is the
+  // profile's mean against the reference trend extrapolated to the profile's mean time, so its
+  // variance is noise²·(1/n_probe + 1/n_ref + (t_probe − t_ref)²/Stt_ref): the extrapolation's own
+  // error grows with the gap (a transient of ≥ 1 s lies between them) when the reference's slope
+  // came from its own few windows. The noise of ln loss: the reference fit's residuals (≥ 3
+  // windows), else the profile's own (≥ 3: about its fit; 2: about their mean), else none.
   const LogTrend probe_trend = fit_log_trend(probe.losses);
   double noise = trend.residual_sd > 0 ? trend.residual_sd : probe_trend.residual_sd;
   if (!(noise > 0) && probe.losses.size() == 2 && probe_trend.ok)
     noise = std::fabs(std::log(probe.losses[0].loss) - std::log(probe.losses[1].loss)) / std::sqrt(2.0);
   const double n_probe = static_cast<double>(probe.losses.size()), n_ref = static_cast<double>(probe.reference.size());
-  const double allowed = std::max(std::log1p(options_.loss_tolerance),
-                                  n_probe > 0 && n_ref > 0 ? 2 * noise * std::sqrt(1 / n_probe + 1 / n_ref) : 0.0);
+  double gap_term = 0;  // (t_probe − t_ref)² / Stt_ref, when the slope is the reference's own
+  if (n_probe > 0 && probe.reference.size() >= 2 && trend.stt > 0) {
+    double t_probe = 0;
+    for (const LossPoint& p : probe.losses) t_probe += p.mid_s / n_probe;
+    gap_term = (t_probe - trend.mean_t) * (t_probe - trend.mean_t) / trend.stt;
+  }
+  const double allowed =
+      std::max(std::log1p(options_.loss_tolerance),
+               n_probe > 0 && n_ref > 0 ? 2 * noise * std::sqrt(1 / n_probe + 1 / n_ref + gap_term) : 0.0);
   Verdict verdict;
   verdict.loss = probe_low ? probe_loss : reference_loss;
   verdict.reference_loss = probe_low ? reference_loss : probe_loss;
