@@ -1,5 +1,7 @@
 // joule-report's knob view: the run's windows grouped by knob setting (batch size, precision, SM
 // clock) with energy and time per sample for each setting tried, and the list of knob decisions.
+// Settings are keyed by rank 0's clock (with per-rank clocks the other ranks' windows count under
+// the setting rank 0 ran; the header says "rank0 MHz").
 #include "energy/report_knobs.h"
 
 #include <cstdio>
@@ -41,7 +43,7 @@ std::string format_knob_view(const pb::RunReport& report) {
   if (report.settings_size() <= 1 && report.decisions_size() == 0) return "";
   std::string out = "by knob setting:\n";
   char line[256];
-  std::snprintf(line, sizeof line, "  %6s %-9s %9s %8s %9s %10s %10s %10s\n", "batch", "precision", "clock MHz",
+  std::snprintf(line, sizeof line, "  %6s %-9s %9s %8s %9s %10s %10s %10s\n", "batch", "precision", "rank0 MHz",
                 "windows", "seconds", "energy J", "samples/s", "J/sample");
   out += line;
   for (const pb::KnobSetting& s : report.settings()) {
