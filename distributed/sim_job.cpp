@@ -25,6 +25,7 @@
 #include "core/utf8_cut.h"
 #include "distributed/energy_control.h"
 #include "distributed/run_outputs.h"
+#include "energy/clock_snap.h"
 #include "energy/sim/cluster_model.h"
 #include "energy/sim/progress_model.h"
 
@@ -265,11 +266,9 @@ void SimRun::apply_pending() {
   bool changed = next.global_batch() != knobs_.global_batch() || next.precision() != knobs_.precision();
   if (next.sm_clock_mhz_size() == n_) {
     for (int r = 0; r < n_; ++r) {
-      // the nearest supported clock (ClockActuator snaps alike); the knob keeps the request
+      // the nearest supported clock, as ClockActuator locks it; the knob keeps the request
       const uint32_t mhz = next.sm_clock_mhz(r);
-      uint32_t best = supported_.empty() ? mhz : supported_.front();
-      for (uint32_t c : supported_)
-        if (std::abs(static_cast<double>(c) - mhz) < std::abs(static_cast<double>(best) - mhz)) best = c;
+      const uint32_t best = supported_.empty() ? mhz : energy::nearest_supported_clock(supported_, mhz);
       if (clocks_[static_cast<size_t>(r)] != best) changed = true;
       clocks_[static_cast<size_t>(r)] = best;
     }

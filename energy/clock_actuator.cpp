@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/proto/config.pb.h"
+#include "energy/clock_snap.h"
 #include "energy/clockd_client.h"
 #include "energy/clockd_protocol.h"
 #include "energy/nvml_meter.h"
@@ -54,12 +55,12 @@ std::vector<unsigned> clocks_within_bounds(const std::vector<unsigned>& card, co
                                            const std::string& where) {
   JOULE_ASSERT(!card.empty(), where, " lists no supported SM clocks");
   const unsigned low = card.front(), high = card.back();
-  JOULE_CHECK(options.min_mhz == 0 || (options.min_mhz >= low && options.min_mhz <= high), "energy.clock.min_mhz = ",
-              options.min_mhz, ": expected 0 or a clock within the supported SM clocks of ", where, " (", low, " .. ",
-              high, " MHz)");
-  JOULE_CHECK(options.max_mhz == 0 || (options.max_mhz >= low && options.max_mhz <= high), "energy.clock.max_mhz = ",
-              options.max_mhz, ": expected 0 or a clock within the supported SM clocks of ", where, " (", low, " .. ",
-              high, " MHz)");
+  JOULE_CHECK(options.min_mhz == 0 || (options.min_mhz >= low && options.min_mhz <= high),
+              "energy.clock.min_mhz = ", options.min_mhz, ": expected 0 or a clock within the supported SM clocks of ",
+              where, " (", low, " .. ", high, " MHz)");
+  JOULE_CHECK(options.max_mhz == 0 || (options.max_mhz >= low && options.max_mhz <= high),
+              "energy.clock.max_mhz = ", options.max_mhz, ": expected 0 or a clock within the supported SM clocks of ",
+              where, " (", low, " .. ", high, " MHz)");
   const unsigned min = options.min_mhz ? options.min_mhz : low, max = options.max_mhz ? options.max_mhz : high;
   JOULE_CHECK(min <= max, "energy.clock.min_mhz = ", min, " is above energy.clock.max_mhz = ", max);
   std::vector<unsigned> within;
@@ -113,14 +114,7 @@ void ClockActuator::disable(const std::string& why) {
   device_.reset();
 }
 
-unsigned ClockActuator::snap(unsigned mhz) const {
-  JOULE_ASSERT(!supported_.empty());
-  const auto above = std::lower_bound(supported_.begin(), supported_.end(), mhz);
-  if (above == supported_.end()) return supported_.back();
-  if (above == supported_.begin() || *above == mhz) return *above;
-  const unsigned lower = *(above - 1);
-  return (mhz - lower) <= (*above - mhz) ? lower : *above;
-}
+unsigned ClockActuator::snap(unsigned mhz) const { return nearest_supported_clock(supported_, mhz); }
 
 unsigned ClockActuator::current_mhz() {
   try {
@@ -193,7 +187,8 @@ ClockChange ClockActuator::lock_sm_clock(unsigned mhz) {
   locked_mhz_ = change.snapped_mhz;
   change.message = "locked the SM clock of " + where_ + " at " + target + "; it reads back " +
                    std::to_string(change.applied_mhz) + " MHz";
-  if (!change.throttle_reasons.empty()) change.message += " (clock event reasons: " + join(change.throttle_reasons) + ")";
+  if (!change.throttle_reasons.empty())
+    change.message += " (clock event reasons: " + join(change.throttle_reasons) + ")";
   return change;
 }
 
@@ -222,8 +217,10 @@ void ClockActuator::reset() noexcept {
 
 void ClockActuator::emergency_reset() noexcept {
   if (!holding_.exchange(false)) return;
-  if (clockd_ != nullptr) clockd_->close_now();
-  else if (device_ != nullptr) device_->reset_locked_clocks();  // no detail: nothing allocated
+  if (clockd_ != nullptr)
+    clockd_->close_now();
+  else if (device_ != nullptr)
+    device_->reset_locked_clocks();  // no detail: nothing allocated
 }
 
 void ClockActuator::signal_reset() noexcept {
@@ -262,7 +259,8 @@ std::unique_ptr<ClockActuator> make_clock_actuator(const ClockActuatorOptions& o
     actuator->where_ = "gpu " + options.gpu + " via joule-clockd at " + options.clockd_socket;
     ClockdReply reply;
     if (!actuator->clockd_->transact({ClockdVerb::clocks, gpu, 0}, &reply, &why)) return give_up(why);
-    if (!reply.ok) return give_up("joule-clockd at " + options.clockd_socket + " refused gpu " + options.gpu + ": " + reply.error);
+    if (!reply.ok)
+      return give_up("joule-clockd at " + options.clockd_socket + " refused gpu " + options.gpu + ": " + reply.error);
     card = reply.clocks_mhz;
     std::sort(card.begin(), card.end());
     actuator->mode_ = Mode::clockd;
@@ -348,8 +346,7 @@ int reset_clocks_command(const ClockActuatorOptions& options, std::FILE* out) {
       unsigned mhz = 0;
       try {
         mhz = device->sm_clock_mhz();
-      } catch (const Error&) {
-      }
+      } catch (const Error&) {}
       std::fprintf(out, "%s: locked clocks reset; SM clock now %u MHz\n", device->where().c_str(), mhz);
       continue;
     }

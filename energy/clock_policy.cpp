@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "energy/clock_snap.h"
 
 namespace joule::energy {
 
@@ -113,11 +114,7 @@ uint32_t ClockPolicy::highest_mhz() const { return candidates_.empty() ? options
 
 uint32_t ClockPolicy::snap(uint32_t mhz) const {
   if (candidates_.empty()) return std::clamp(mhz, options_.min_mhz, options_.max_mhz);
-  auto above = std::lower_bound(candidates_.begin(), candidates_.end(), mhz);
-  if (above == candidates_.end()) return candidates_.back();
-  if (above == candidates_.begin() || *above == mhz) return *above;
-  const uint32_t hi = *above, lo = *(above - 1);
-  return (hi - mhz < mhz - lo) ? hi : lo;  // ties: the lower one
+  return nearest_supported_clock(candidates_, mhz);
 }
 
 double ClockPolicy::predict(int rank, uint32_t mhz) const {
