@@ -1,12 +1,14 @@
-// joule::cli (examples/cli.h): CLI11's parse errors as joule's invalid input, and number bounds.
+// joule::cli (examples/cli.h): CLI11's parse errors as joule's invalid input, number bounds, command_main.
 #include "examples/cli.h"
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/exit_status.h"
 
 namespace joule::cli {
 namespace {
@@ -65,5 +67,17 @@ void setup(CLI::App& app, bool* help) {
 
 CLI::Validator at_least(double min) { return bound(min, true); }
 CLI::Validator greater_than(double min) { return bound(min, false); }
+
+int command_main(const char* program, int argc, char** argv, std::string (*usage)(), int (*run)(int, char**)) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") return std::fputs(usage().c_str(), stdout), 0;
+  }
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    return report_error(program, -1, e);
+  }
+}
 
 }  // namespace joule::cli

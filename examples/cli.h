@@ -20,9 +20,15 @@ void parse(CLI::App& app, int argc, char** argv, std::vector<std::string>* extra
 // to be answered, is replaced by a plain -h/--help flag on *help.
 void setup(CLI::App& app, bool* help);
 
+// The main() of a command without subcommands or signal handling (joule-report, joule-sim):
+// --help or -h anywhere prints usage() and exits 0 before anything is parsed; otherwise run(argc,
+// argv), whose exceptions end as report_error(program) (core/exit_status.h: status 2 for invalid
+// input, with the message).
+int command_main(const char* program, int argc, char** argv, std::string (*usage)(), int (*run)(int, char**));
+
 // Bounds for numeric options, checked on the text before conversion, with messages that say what
 // was expected: "--iters: expected a number >= 1, got '0'".
-CLI::Validator at_least(double min);     // a finite number >= min
-CLI::Validator greater_than(double min); // a finite number > min
+CLI::Validator at_least(double min);      // a finite number >= min
+CLI::Validator greater_than(double min);  // a finite number > min
 
 }  // namespace joule::cli

@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/exit_status.h"
 #include "core/file_util.h"
 #include "energy/report.h"
 #include "examples/cli.h"
@@ -123,14 +122,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") return std::fputs(usage().c_str(), stdout), 0;
-  }
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    return joule::report_error("joule-report", -1, e);  // core/exit_status.h
-  }
-}
+int main(int argc, char** argv) { return joule::cli::command_main("joule-report", argc, argv, usage, run); }

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/exit_status.h"
 #include "distributed/sim_job.h"
 #include "examples/cli.h"
 
@@ -81,14 +80,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") return std::fputs(usage().c_str(), stdout), 0;
-  }
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    return joule::report_error("joule-sim", -1, e);
-  }
-}
+int main(int argc, char** argv) { return joule::cli::command_main("joule-sim", argc, argv, usage, run); }
