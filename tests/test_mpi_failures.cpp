@@ -212,7 +212,7 @@ TEST_F(MpiFailures, TwoRankRunWritesRankLogsSummaryEventsAndReport) {
 
 // Every rank writes whole lines (one write per line, flushed): a SIGKILL leaves no torn line.
 TEST_F(MpiFailures, KilledRankLeavesOnlyCompleteLogLines) {
-  const Outcome o = train("kill:1:300", "--set energy.window_s=0.001");
+  const Outcome o = train("kill:1:300", "--set energy.window_s=1e-9");  // a window every step
   expect_ended_job(o);
   const auto logs = rank_logs(dir_ + "/runs-1/r", 2);
   EXPECT_GE(logs[1].size(), 3u) << "rank 1 logged windows before it was killed";
