@@ -223,6 +223,12 @@ ControlDecision EnergyControl::apply_window(const pb::ControlWindow& w) {
   return d;
 }
 
+bool EnergyControl::boundary_due(double open_train_s) const {
+  if (knobs_ == nullptr || cooling_down() || stop_fired_) return false;
+  const double boundary_s = knobs_->next_boundary_s();
+  return boundary_s > 0 && train_seconds_ < boundary_s && train_seconds_ + open_train_s >= boundary_s;
+}
+
 ControlDecision EnergyControl::evaluated(double accuracy, double job_energy_j, int64_t step) {
   JOULE_ASSERT(comm_ != nullptr, "evaluated without a communicator: call decide() with the evaluation");
   pb::ControlEval e;

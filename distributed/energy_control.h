@@ -87,6 +87,11 @@ class EnergyControl {
   // decision then).
   ControlDecision window_closed(const RankWindow& mine, const pb::Knobs& knobs, int64_t step, double samples,
                                 double mean_loss, double noise_scale, bool stopping);
+  // This rank's vote to close its open window now, `open_train_s` training seconds (eval excluded)
+  // into it: the knob policy wants a window to end where its warm-up, a transient or a measurement
+  // ends (KnobPolicy::next_boundary_s), so a profile is not held up by a window that straddles it.
+  // Not collective (the trainer's step agreement ORs the votes).
+  bool boundary_due(double open_train_s) const;
   // Collective, after every evaluation: `accuracy` in [0, 1], `job_energy_j` of all ranks so far.
   ControlDecision evaluated(double accuracy, double job_energy_j, int64_t step);
   // A non-finite step in `precision`: it is not chosen again.

@@ -191,7 +191,12 @@ StepAgreement Trainer::Run::agree(const StepStats& stats) {
   StepVotes votes;
   votes.loss_sum = stats.loss_sum;
   votes.stop = io_.stop_requested != nullptr && io_.stop_requested->load();
-  votes.window_due = window_log_->window_due(now_s());
+  const double now = now_s();
+  votes.window_due = window_log_->window_due(now);
+  if (control_ != nullptr && !votes.window_due) {  // where the controller's transient or measurement ends
+    const energy::PhaseClock& clock = window_log_->clock();
+    votes.window_due = control_->boundary_due(now - clock.window_start() - clock.window_seconds(energy::Phase::eval, now));
+  }
   votes.non_finite = !stats.finite;
   votes.local_grad_sq = stats.local_grad_sq;
   votes.checkpoint_due = seconds_due();

@@ -130,8 +130,23 @@ KnobDecision KnobPolicy::to(const Setting& next, std::string reason, std::string
     decision.change = true;
     decision.next = next;
     requested_ = next;
+    running_since_s_ = now_s_;  // it runs from the next step, the window after this one
   }
   return decision;
+}
+
+double KnobPolicy::next_boundary_s() const {
+  if (evaluated_ && !probe_ && !pending_) return 0;  // nothing being measured: windows as they come
+  const double clean_from = std::max(options_.warmup_s, running_since_s_ + options_.transient_s);
+  if (now_s_ < clean_from) return clean_from;
+  double measured = options_.measure_s;
+  if (probe_ && probe_->setting == requested_ && !probe_->compares_loss) {
+    measured = probe_->measured_s;
+  } else if (!probe_ && requested_ == incumbent_) {
+    auto it = sums_.find(incumbent_);
+    measured = it == sums_.end() ? 0 : it->second.measured_s;
+  }
+  return measured < options_.measure_s ? now_s_ + (options_.measure_s - measured) : 0;
 }
 
 KnobDecision KnobPolicy::observe(const WindowObservation& w) {
@@ -160,6 +175,8 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
     probe_->seconds += w.seconds;
   }
   const double start_s = now_s - w.seconds;
+  now_s_ = now_s;
+  running_since_s_ = start_s - w.since_change_s;
   const bool clean =
       w.since_change_s >= options_.transient_s && start_s >= options_.warmup_s && w.seconds > 0 && w.samples > 0;
   const double loss = std::isfinite(w.mean_loss) ? w.mean_loss : kNaN;

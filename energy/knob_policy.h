@@ -126,6 +126,13 @@ class KnobPolicy {
   // Non-finite step in a low precision: the lead already fell back to f32 (same batch); the policy
   // excludes that precision from now on (f32 becomes a candidate if it was not).
   void precision_failed(const std::string& precision);
+  // The training seconds (the clock of WindowObservation.train_seconds) at which a window should
+  // end so the policy can act sooner: where the warm-up or the transient after the last change ends
+  // (the next window is the first clean one), or where the measurement of the setting running now
+  // is complete (a loss comparison runs whole windows). 0 = none wanted (nothing to measure). The
+  // trainer closes its window at the first step boundary past it (EnergyControl::boundary_due);
+  // without that, windows end every window_s and a measurement waits for the next one.
+  double next_boundary_s() const;
   const Setting& incumbent() const { return incumbent_; }
   std::vector<SettingEstimate> measurements() const;  // ordered by (batch, precision)
   double explore_energy_j() const { return explore_energy_j_; }
@@ -162,6 +169,8 @@ class KnobPolicy {
   std::vector<LossPoint> recent_;         // the last windows' losses, newest last
   double noise_scale_ = 0, max_power_w_ = 0, job_energy_j_ = 0, explore_energy_j_ = 0, last_eval_s_ = 0;
   double window_s_ = 0, probe_excess_j_ = 0;  // last window length; last probe's energy above incumbent power
+  double now_s_ = 0;            // training seconds at the last window's end
+  double running_since_s_ = 0;  // training seconds when the setting requested now began
   bool evaluated_ = false, pending_ = false;
 };
 

@@ -16,6 +16,10 @@ void PhaseClock::enter(Phase phase, double now_s) {
   current_ = phase;
 }
 
+double PhaseClock::window_seconds(Phase phase, double now_s) const {
+  return seconds_[static_cast<size_t>(phase)] + (phase == current_ ? now_s - since_s_ : 0.0);
+}
+
 PhaseSeconds PhaseClock::take_window(double now_s) {
   enter(current_, now_s);
   PhaseSeconds window = seconds_;

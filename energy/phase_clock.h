@@ -24,6 +24,8 @@ class PhaseClock {
   // Seconds per phase since the previous window (the running phase is cut at now_s and goes on).
   PhaseSeconds take_window(double now_s);
   double window_start() const { return window_start_s_; }
+  // Seconds of `phase` in the open window up to now_s (the running phase counted to now_s).
+  double window_seconds(Phase phase, double now_s) const;
 
  private:
   Phase current_ = Phase::idle;

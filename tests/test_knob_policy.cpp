@@ -41,26 +41,31 @@ struct Trace {
 using Hook =
     std::function<void(size_t, KnobPolicy&, Setting&, double&)>;  // window index, policy, setting, since_change
 
+// Closes windows of window_s; with to_boundaries, a window also ends where the policy asks
+// (KnobPolicy::next_boundary_s, as the trainer does).
 Trace simulate(KnobPolicy& policy, const System& sys, const KnobPolicyOptions& options, Setting setting, size_t windows,
-               double window_s = 2, const Hook& hook = {}) {
+               double window_s = 2, const Hook& hook = {}, bool to_boundaries = false) {
   Trace trace;
   double t = 0, job = 0, since_change = 0;
   for (size_t i = 0; i < windows; ++i) {
     if (hook) hook(i, policy, setting, since_change);
-    const double transient = std::clamp(options.transient_s - since_change, 0.0, window_s);
+    double length = window_s;
+    const double boundary = to_boundaries ? policy.next_boundary_s() : 0;
+    if (boundary > t && boundary - t < length) length = boundary - t;
+    const double transient = std::clamp(options.transient_s - since_change, 0.0, length);
     const double j = sys.j_per_sample(setting), s = sys.s_per_sample(setting);
     const double n_transient = transient / (s * sys.transient_time_factor);
-    const double n_steady = (window_s - transient) / s;
+    const double n_steady = (length - transient) / s;
     WindowObservation w;
     w.setting = setting;
-    w.seconds = window_s;
+    w.seconds = length;
     w.samples = n_transient + n_steady;
     w.energy_j = (n_transient * j * sys.transient_energy_factor + n_steady * j) *
                  (t < options.warmup_s ? sys.warmup_energy_factor : 1.0);
     w.since_change_s = since_change;
     w.noise_scale = sys.noise_scale(t);
-    w.mean_loss = sys.loss(setting, t + window_s / 2);
-    t += window_s;
+    w.mean_loss = sys.loss(setting, t + length / 2);
+    t += length;
     job += w.energy_j;
     w.job_energy_j = job;
     w.train_seconds = t;
@@ -72,7 +77,7 @@ Trace simulate(KnobPolicy& policy, const System& sys, const KnobPolicyOptions& o
       setting = d.next;
       since_change = 0;
     } else {
-      since_change += window_s;
+      since_change += length;
     }
     trace.decisions.push_back(std::move(d));
   }
@@ -208,6 +213,47 @@ TEST(KnobPolicy, FindsCheapestSettingOfConvexLandscape) {
     for (size_t i = windows; i-- > 0 && trace.incumbent_after[i] == optimum;) found = i;
     EXPECT_LT(found, 300u) << "B_noise " << noise;
   }
+}
+
+// Windows that end where the policy asks (the warm-up's end, a transient's, a measurement's) let it
+// reach the optimum sooner than windows that straddle those points; once nothing is being measured
+// it asks for none.
+TEST(KnobPolicy, WindowsEndingAtItsBoundariesShortenTheClimb) {
+  KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
+  o.max_explore_fraction = 0.5;
+  o.warmup_s = 1;
+  o.transient_s = 1;
+  o.measure_s = 0.5;
+  System sys = convex_system();
+  sys.noise_scale = [](double) { return 400.0; };
+  const Setting optimum = cheapest(sys, o, 400);
+  auto seconds_to_optimum = [&](const Trace& trace) {
+    for (size_t i = 0; i < trace.windows.size(); ++i)
+      if (trace.incumbent_after[i] == optimum) return trace.windows[i].train_seconds;
+    return std::numeric_limits<double>::infinity();
+  };
+  KnobPolicy fixed(o, {128, "f32"}), aligned(o, {128, "f32"});
+  // 0.45-s windows: a transient of 1 s ends inside the third window after a change
+  const Trace fixed_trace = simulate(fixed, sys, o, {128, "f32"}, 400, 0.45);
+  const Trace aligned_trace = simulate(aligned, sys, o, {128, "f32"}, 400, 0.45, {}, /*to_boundaries=*/true);
+  ASSERT_EQ(fixed.incumbent(), optimum);
+  ASSERT_EQ(aligned.incumbent(), optimum);
+  EXPECT_LT(seconds_to_optimum(aligned_trace), 0.9 * seconds_to_optimum(fixed_trace));
+  // every profile is followed by a window that starts exactly when its transient is over
+  int profiles = 0;
+  for (size_t i = 0; i + 1 < aligned_trace.windows.size(); ++i) {
+    const KnobDecision& d = aligned_trace.decisions[i];
+    if (!d.change || d.detail_json.find("\"phase\":\"profile\"") == std::string::npos) continue;
+    ++profiles;
+    bool found = false;
+    for (size_t k = i + 1; k < aligned_trace.windows.size() && !found; ++k) {
+      found = std::fabs(aligned_trace.windows[k].since_change_s - o.transient_s) < 1e-9;
+      if (aligned_trace.decisions[k].change) break;
+    }
+    EXPECT_TRUE(found) << "after the profile that began at window " << i;
+  }
+  EXPECT_GE(profiles, 2);
+  EXPECT_EQ(aligned.next_boundary_s(), 0.0) << "settled: no window boundary wanted";
 }
 
 // Two batches whose cost per sample differs by `gain` (no noise scale: efficiency 1).

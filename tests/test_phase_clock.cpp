@@ -22,6 +22,10 @@ TEST(PhaseClock, AttributesTimeToTheActivePhaseAndWindowsPartitionIt) {
   EXPECT_DOUBLE_EQ(std::accumulate(w1.begin(), w1.end(), 0.0), 3.0);
   EXPECT_EQ(clock.current(), Phase::backward);
   clock.enter(Phase::comm_wait, 13.25);
+  // the open window so far: the finished part of a phase, and the running one up to now
+  EXPECT_DOUBLE_EQ(clock.window_seconds(Phase::backward, 13.5), 0.25);
+  EXPECT_DOUBLE_EQ(clock.window_seconds(Phase::comm_wait, 13.5), 0.25);
+  EXPECT_DOUBLE_EQ(clock.window_seconds(Phase::data, 13.5), 0.0);
   PhaseSeconds w2 = clock.take_window(14.0);
   EXPECT_DOUBLE_EQ(w2[static_cast<size_t>(Phase::backward)], 0.25);
   EXPECT_DOUBLE_EQ(w2[static_cast<size_t>(Phase::comm_wait)], 0.75);
