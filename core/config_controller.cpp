@@ -21,6 +21,11 @@ void validate_controller(Checker& c, const pb::Config& config) {
               ": energy.controller.target_accuracy = ", k.target_accuracy(),
               ": expected a test accuracy 0 < value < 1 (0.88 for 88%), or 0 (off)");
   c.non_negative("energy.controller.min_gain_per_kj", k.min_gain_per_kj());
+  c.non_negative("energy.controller.min_gain_per_epoch", k.min_gain_per_epoch());
+  JOULE_CHECK(k.min_gain_per_kj() == 0 || k.min_gain_per_epoch() == 0, origin,
+              ": energy.controller.min_gain_per_kj = ", k.min_gain_per_kj(),
+              " and energy.controller.min_gain_per_epoch = ", k.min_gain_per_epoch(),
+              ": expected at most one of them (the same threshold, per kJ or per epoch's energy)");
   c.in_range("energy.controller.patience", k.patience(), 1, 1000);
   c.non_negative("energy.controller.budget_kj", k.budget_kj());
   c.non_negative("energy.controller.max_seconds", k.max_seconds());
@@ -72,7 +77,7 @@ void validate_controller(Checker& c, const pb::Config& config) {
 
 bool controller_active(const pb::ControllerConfig& k) {
   return adapts(k.batch_size().mode()) || adapts(k.precision().mode()) || adapts(k.clocks().mode()) ||
-         k.target_accuracy() > 0 || k.min_gain_per_kj() > 0 || k.budget_kj() > 0 || k.max_seconds() > 0;
+         k.target_accuracy() > 0 || k.min_gain_per_kj() > 0 || k.min_gain_per_epoch() > 0 || k.budget_kj() > 0 || k.max_seconds() > 0;
 }
 
 }  // namespace joule

@@ -74,9 +74,9 @@ EnergyControl::EnergyControl(const pb::ControllerConfig& config, const ControlSe
     c.max_slowdown = std::max(1.0, config.max_slowdown());
     clocks_ = std::make_unique<energy::ClockPolicy>(c, ranks);
   }
-  if (config.min_gain_per_kj() > 0) {
+  if (config.min_gain_per_kj() > 0 || config.min_gain_per_epoch() > 0) {
     energy::StopRuleOptions s;
-    s.min_gain_per_kj = config.min_gain_per_kj();
+    s.min_gain_per_kj = config.min_gain_per_kj();  // per epoch: set at each evaluation (apply_eval)
     s.patience = config.patience();
     // the noise floor of a test accuracy near 90% on test_size samples: 100·√(0.9·0.1/n) points
     if (setup.test_size > 0) s.min_residual_sd = 30.0 / std::sqrt(static_cast<double>(setup.test_size));
@@ -252,13 +252,26 @@ ControlDecision EnergyControl::apply_eval(const pb::ControlEval& e) {
     return d;
   }
   if (stop_rule_ == nullptr || stop_fired_) return d;
+  // min_gain_per_epoch: the threshold in points/kJ at the job's kJ per epoch so far (closed windows)
+  const double per_epoch = config_.min_gain_per_epoch();
+  const double epochs = setup_.train_size > 0 ? samples_ / static_cast<double>(setup_.train_size) : 0;
+  const double kj_per_epoch = epochs > 0 ? job_energy_j_ / 1000 / epochs : 0;
+  if (per_epoch > 0) stop_rule_->set_min_gain_per_kj(kj_per_epoch > 0 ? per_epoch / kj_per_epoch : 0);
   const energy::StopCheck check = stop_rule_->observe(job_energy_j, accuracy);
   d.detail_json = stop_rule_->describe_json();
+  if (per_epoch > 0) {
+    d.detail_json.pop_back();  // the object's '}'
+    d.detail_json += ",\"min_gain_per_epoch\":" + number(per_epoch) + ",\"kj_per_epoch\":" + number(kj_per_epoch) +
+                     ",\"threshold_per_kj\":" + number(kj_per_epoch > 0 ? per_epoch / kj_per_epoch : 0) + "}";
+  }
   if (!check.stop) return d;
   stop_fired_ = true;
   const auto cooldown = static_cast<int64_t>(std::ceil(config_.cooldown_fraction() * static_cast<double>(step)));
   d.what = "stop";
   d.reason = check.reason;
+  if (per_epoch > 0)
+    d.reason += " (energy.controller.min_gain_per_epoch " + number(per_epoch) + " points per epoch, at " +
+                number(kj_per_epoch) + " kJ per epoch)";
   if (cooldown > 0) {
     d.start_cooldown = true;
     d.cooldown_steps = cooldown;

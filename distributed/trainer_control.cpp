@@ -86,6 +86,9 @@ std::unique_ptr<EnergyControl> Trainer::Run::make_control() {
   outputs_.message("energy controller: " + (what.empty() ? std::string("no knob adapted") : "adapts " + what) +
                    (k.target_accuracy() > 0 ? ", target accuracy " + text(100 * k.target_accuracy()) + "%" : "") +
                    (k.min_gain_per_kj() > 0 ? ", stops below " + text(k.min_gain_per_kj()) + " points/kJ" : "") +
+                   (k.min_gain_per_epoch() > 0
+                        ? ", stops below " + text(k.min_gain_per_epoch()) + " points per epoch's energy"
+                        : "") +
                    (k.budget_kj() > 0 ? ", budget " + text(k.budget_kj()) + " kJ" : "") +
                    (k.max_seconds() > 0 ? ", at most " + text(k.max_seconds()) + " s" : ""));
   return std::make_unique<EnergyControl>(k, setup, s_.knobs, s_.comm);

@@ -235,6 +235,11 @@ StopRule::StopRule(StopRuleOptions options) : options_(options) {
   last_.reason = "no evaluation yet";
 }
 
+void StopRule::set_min_gain_per_kj(double threshold) {
+  JOULE_CHECK(std::isfinite(threshold) && threshold >= 0, "min_gain_per_kj must be ≥ 0 (0 = off), got ", threshold);
+  options_.min_gain_per_kj = threshold;
+}
+
 StopCheck StopRule::observe(double energy_j, double accuracy) {
   const bool valid = std::isfinite(energy_j) && std::isfinite(accuracy) && energy_j > 0 && accuracy >= 0 &&
                      accuracy <= 1 && (energy_kj_.empty() || energy_j / 1000 > energy_kj_.back());

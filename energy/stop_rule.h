@@ -90,6 +90,9 @@ class StopRule {
   // One evaluation: test accuracy (fraction 0..1) reached at cumulative job energy energy_j (joules, all ranks).
   StopCheck observe(double energy_j, double accuracy);
   double predict_accuracy(double energy_j) const;   // fitted accuracy (fraction) at energy_j; last observed if no fit
+  // A new threshold (points per kJ, ≥ 0) for the evaluations from now on (a threshold per epoch's
+  // energy follows the job's energy per epoch); the evaluations below it so far still count.
+  void set_min_gain_per_kj(double threshold);
   const AccuracyFit& fit() const { return last_.fit; }
   const StopCheck& last_check() const { return last_; }
   // JSON object text with the fit and the last check's numbers for decision records:

@@ -132,6 +132,9 @@ TEST(Config, ControllerFieldsAreValidated) {
                  {"energy.controller.precision.allowed[0]", "fp8", "f32, bf16 or f16"});
   expect_invalid(controller("precision { allowed: \"f16\" }"), {"energy.controller.precision.allowed[0]", "GPU"});
   expect_invalid(controller("min_gain_per_kj: -1"), {"energy.controller.min_gain_per_kj", ">= 0"});
+  expect_invalid(controller("min_gain_per_epoch: -1"), {"energy.controller.min_gain_per_epoch", ">= 0"});
+  expect_invalid(controller("min_gain_per_kj: 8 min_gain_per_epoch: 1"),
+                 {"energy.controller.min_gain_per_kj = 8", "energy.controller.min_gain_per_epoch = 1", "at most one"});
   expect_invalid(controller("budget_kj: -5"), {"energy.controller.budget_kj", ">= 0"});
   expect_invalid(controller("max_seconds: -1"), {"energy.controller.max_seconds"});
   expect_invalid(controller("eta: 1.5"), {"energy.controller.eta", "0 .. 1"});
@@ -157,6 +160,9 @@ TEST(Config, ControllerFieldsAreValidated) {
   pb::ControllerConfig stop;
   stop.set_min_gain_per_kj(1);
   EXPECT_TRUE(controller_active(stop));
+  pb::ControllerConfig per_epoch;
+  per_epoch.set_min_gain_per_epoch(1);
+  EXPECT_TRUE(controller_active(per_epoch));
 }
 
 }  // namespace

@@ -18,24 +18,28 @@
 # (targets ≤ 1.0 and ≤ 0.7).
 #
 # Table 2 (early stop): fashion_mlp (warm-up + cosine over a 20-epoch budget, two evaluations per
-# epoch) run to the end, beside the same config with energy.controller.min_gain_per_kj = --gain
-# (default 8, README's value for this job) and cooldown_fraction --cooldown (default 0.3): energy,
-# final accuracy, the saving (target ≥ 50% less energy, ≤ 0.5 points lower).
+# epoch) run to the end, beside the same config with energy.controller.min_gain_per_epoch =
+# --gain-per-epoch (default 1, README's value: 1 point per epoch's energy, i.e. min_gain_per_kj =
+# 1 / the job's kJ per epoch) and cooldown_fraction --cooldown (default 0.3): energy, final
+# accuracy, the saving (target ≥ 50% less energy, ≤ 0.5 points lower). --gain G adds runs with
+# min_gain_per_kj = G (absolute points/kJ).
 #
 # Every run is verified (summary.json: stop_reason as expected, accuracy reached); a failed check
 # stops the script with status 1. Energy is what joule measures here: RAPL where readable, else the
 # labelled estimate (the table says which).
-# --gain takes a comma-separated list: one stopped run per value, each against the same full run.
+# --gain and --gain-per-epoch take comma-separated lists: one stopped run per value, each against
+# the same full run ("" = none).
 # --repeats N (default 1): every sweep setting and the controller run N times (same seed: the
 # training is the same, the machine's speed is not); the table shows each one's mean energy and
 # time, the ratios are of means (the best fixed setting = the lowest mean), and the ratios of single
 # runs (the best of all fixed runs against the controller's mean) are printed beside them.
-#   scripts/bench/controller.sh [--target 0.88] [--gain G[,G...]] [--cooldown F] [--max-epochs 15] [--repeats N] [--skip-sweep] [--skip-stop]
+#   scripts/bench/controller.sh [--target 0.88] [--gain-per-epoch G[,G...]] [--gain G[,G...]] [--cooldown F] [--max-epochs 15] [--repeats N] [--skip-sweep] [--skip-stop]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 target=0.88
-gain=8
+gain=""
+gain_per_epoch=1
 cooldown=0.3
 max_epochs=15
 repeats=1
@@ -45,12 +49,13 @@ while (($#)); do
   case "$1" in
     --target) target="$2"; shift 2 ;;
     --gain) gain="$2"; shift 2 ;;
+    --gain-per-epoch) gain_per_epoch="$2"; shift 2 ;;
     --cooldown) cooldown="$2"; shift 2 ;;
     --max-epochs) max_epochs="$2"; shift 2 ;;
     --repeats) repeats="$2"; shift 2 ;;
     --skip-sweep) sweep=0; shift ;;
     --skip-stop) stop=0; shift ;;
-    *) echo "usage: $0 [--target A] [--gain G[,G...]] [--cooldown F] [--max-epochs E] [--repeats N] [--skip-sweep] [--skip-stop]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--target A] [--gain-per-epoch G[,G...]] [--gain G[,G...]] [--cooldown F] [--max-epochs E] [--repeats N] [--skip-sweep] [--skip-stop]" >&2; exit 2 ;;
   esac
 done
 [[ "$repeats" =~ ^[1-9][0-9]*$ ]] || { echo "controller.sh: --repeats: expected a whole number >= 1, got '$repeats'" >&2; exit 2; }
@@ -158,25 +163,40 @@ if ((stop)); then
   printf "%-22s %10s %9s %9s %12s\n" run kJ seconds accuracy stop_reason
   # two evaluations per epoch in both: the stop rule's points (their energy counts in both)
   train full20 --set train.epochs=20 --set train.eval_every_steps=117
-  for g in ${gain//,/ }; do
-    train "stop20-$g" --set train.epochs=20 --set train.eval_every_steps=117 --set energy.controller.min_gain_per_kj="$g" \
-      --set energy.controller.cooldown_fraction="$cooldown"
+  runs=()
+  for g in ${gain_per_epoch//,/ }; do
+    train "stop20-epoch-$g" --set train.epochs=20 --set train.eval_every_steps=117 \
+      --set energy.controller.min_gain_per_epoch="$g" --set energy.controller.cooldown_fraction="$cooldown"
+    runs+=("epoch-$g")
   done
-  python3 - "$out" "$gain" <<'PY'
+  for g in ${gain//,/ }; do
+    train "stop20-kj-$g" --set train.epochs=20 --set train.eval_every_steps=117 --set energy.controller.min_gain_per_kj="$g" \
+      --set energy.controller.cooldown_fraction="$cooldown"
+    runs+=("kj-$g")
+  done
+  python3 - "$out" "${runs[@]}" <<'PY'
 import json, sys
-out, gains = sys.argv[1], sys.argv[2].split(",")
+out, runs = sys.argv[1], sys.argv[2:]
 full = json.load(open(out + "/full20/summary.json"))
 assert full["stop_reason"] == "max_epochs", full["stop_reason"]
 row = lambda name, s: print(f"{name:<22} {s['energy_j'] / 1000:10.3f} {s['seconds']:9.1f} {100 * s['final_accuracy']:9.2f} {s['stop_reason']:>14}")
 row("full 20 epochs", full)
 notes = []
-for g in gains:
-    s = json.load(open(f"{out}/stop20-{g}/summary.json"))
+for run in runs:
+    s = json.load(open(f"{out}/stop20-{run}/summary.json"))
     assert s["stop_reason"] in ("marginal_gain", "max_epochs"), s["stop_reason"]
-    row(f"stop at {g} pts/kJ", s)  # cooldown_fraction as given
+    kind, g = run.split("-", 1)
+    g = f"{g} pts/epoch" if kind == "epoch" else f"{g} pts/kJ"
+    row(f"stop at {g}", s)  # cooldown_fraction as given
     saved = 1 - s["energy_j"] / full["energy_j"]
     loss = 100 * (full["final_accuracy"] - s["final_accuracy"])
-    notes.append(f"# {g} pts/kJ: saved {100 * saved:.1f}% of the energy (target >= 50%) at {loss:.2f} points below the full "
+    threshold = ""
+    for line in open(f"{out}/stop20-{run}/metrics.jsonl"):
+        r = json.loads(line)
+        if r.get("kind") == "decision" and r.get("what") in ("cooldown", "stop") and "threshold_per_kj" in r.get("detail", ""):
+            d = json.loads(r["detail"])
+            threshold = f" (at {d['kj_per_epoch']:.3f} kJ per epoch: {d['threshold_per_kj']:.1f} pts/kJ)"
+    notes.append(f"# {g}{threshold}: saved {100 * saved:.1f}% of the energy (target >= 50%) at {loss:.2f} points below the full "
                  f"run (target <= 0.5); the fit predicted {100 * s.get('predicted_full_accuracy', 0):.2f}% for the full budget")
 print("\n".join(notes))
 PY

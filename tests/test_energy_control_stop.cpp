@@ -1,0 +1,103 @@
+// EnergyControl's marginal-gain stop with energy.controller.min_gain_per_epoch: the threshold in
+// points/kJ is the per-epoch value over the job's kJ per epoch so far, so the same config stops at
+// the same point of training on a machine that spends twice the energy per epoch. Driven through
+// decide() with gathered windows (no communicator), as the cluster simulator drives it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "distributed/energy_control.h"
+
+namespace joule {
+namespace {
+
+constexpr int64_t kTrainSize = 1000;  // samples per epoch
+
+// Trains half an epoch per window at `j_per_epoch` joules per epoch; evaluates after each window
+// with the accuracy 90 − 8·E^(−0.6) percent (E in kJ of the job so far, a saturating curve).
+// Returns the evaluation (1-based) at which the stop fired, 0 if none within 400, and the last
+// stop detail in *detail.
+int stop_evaluation(const pb::ControllerConfig& k, double j_per_epoch, std::string* detail = nullptr) {
+  ControlSetup setup;
+  setup.train_size = kTrainSize;
+  setup.test_size = 10000;
+  setup.epochs = 1000;
+  pb::Knobs start;
+  start.set_global_batch(100);
+  start.set_precision("f32");
+  EnergyControl control(k, setup, start, /*ranks=*/1);
+  for (int i = 1; i <= 400; ++i) {
+    pb::ControlWindow w;
+    w.set_window_j(j_per_epoch / 2);
+    w.set_train_j(j_per_epoch / 2);
+    w.set_wall_s(1);
+    w.set_train_s(1);
+    w.add_clock_mhz(0);
+    w.add_compute_s_per_step(0.1);
+    w.add_wait_s_per_step(0);
+    *w.mutable_knobs() = start;
+    w.set_step(5 * i);
+    w.set_samples(kTrainSize / 2.0);
+    control.decide(w);
+    pb::ControlEval e;
+    const double kj = control.job_energy_j() / 1000;
+    e.set_accuracy((90 - 8 * std::pow(kj, -0.6)) / 100);
+    e.set_job_energy_j(control.job_energy_j());
+    e.set_step(5 * i);
+    const ControlDecision d = control.decide(e);
+    if (detail != nullptr && !d.detail_json.empty()) *detail = d.detail_json;
+    if (d.stop != pb::running || d.start_cooldown) {
+      if (detail != nullptr) *detail += "\n" + d.reason;
+      return i;
+    }
+  }
+  return 0;
+}
+
+pb::ControllerConfig per_kj(double threshold) {
+  pb::ControllerConfig k;
+  k.set_min_gain_per_kj(threshold);
+  k.set_patience(2);
+  k.set_cooldown_fraction(0);
+  return k;
+}
+
+pb::ControllerConfig per_epoch(double threshold) {
+  pb::ControllerConfig k;
+  k.set_min_gain_per_epoch(threshold);
+  k.set_patience(2);
+  k.set_cooldown_fraction(0);
+  return k;
+}
+
+TEST(EnergyControlStop, PerEpochThresholdIsThePerKjOneAtTheJobsEnergyPerEpoch) {
+  // 100 J per epoch: 0.5 points per epoch = 5 points/kJ
+  const int by_kj = stop_evaluation(per_kj(5), 100);
+  std::string detail;
+  const int by_epoch = stop_evaluation(per_epoch(0.5), 100, &detail);
+  ASSERT_GT(by_kj, 0) << "the curve's gain falls below 5 points/kJ";
+  EXPECT_EQ(by_epoch, by_kj) << detail;
+  EXPECT_NE(detail.find("\"kj_per_epoch\":0.1"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("\"threshold_per_kj\":5"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("energy.controller.min_gain_per_epoch 0.5 points per epoch, at 0.1 kJ per epoch"),
+            std::string::npos)
+      << detail;
+}
+
+TEST(EnergyControlStop, PerEpochThresholdFollowsTheMachinesEnergyPerEpoch) {
+  // A machine spending twice the joules per epoch: the per-kJ rule stops at a different epoch
+  // (its threshold is a share of a larger gain per epoch), the per-epoch rule at the same epoch.
+  const int kj_cheap = stop_evaluation(per_kj(5), 100), kj_costly = stop_evaluation(per_kj(5), 200);
+  const int epoch_cheap = stop_evaluation(per_epoch(0.5), 100), epoch_costly = stop_evaluation(per_epoch(0.5), 200);
+  ASSERT_GT(kj_cheap, 0);
+  ASSERT_GT(kj_costly, 0);
+  EXPECT_GT(std::abs(kj_cheap - kj_costly), 2) << "the per-kJ rule depends on the machine";
+  ASSERT_GT(epoch_cheap, 0);
+  // the curve is in E, so twice the joules per epoch is the same curve in epochs up to a factor
+  // 2^(-0.6) in its amplitude: within a few evaluations of each other, not the per-kJ rule's spread
+  EXPECT_LT(std::abs(epoch_cheap - epoch_costly), std::abs(kj_cheap - kj_costly));
+}
+
+}  // namespace
+}  // namespace joule
