@@ -44,6 +44,8 @@ void validate_controller_section(const pb::SimScenario& s, const std::string& or
     JOULE_CHECK(p == "f32" || p == "bf16", origin, ": controller.precision.allowed[", i, "] = \"", p,
                 "\": expected f32 or bf16 (the simulator's precisions)");
   }
+  JOULE_CHECK(k.min_gain_per_epoch() == 0, origin, ": controller.min_gain_per_epoch = ", k.min_gain_per_epoch(),
+              ": the simulator has no epochs (its progress is in samples): expected 0; set controller.min_gain_per_kj");
   pb::Config config;
   *config.mutable_energy()->mutable_controller() = k;
   config.mutable_energy()->mutable_clock()->set_gpu("local");  // every simulated rank has a clock

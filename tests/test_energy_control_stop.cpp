@@ -55,21 +55,20 @@ int stop_evaluation(const pb::ControllerConfig& k, double j_per_epoch, std::stri
   return 0;
 }
 
-pb::ControllerConfig per_kj(double threshold) {
+// A marginal-gain stop at `threshold` points per kJ or, with per_epoch_energy, per epoch's energy.
+pb::ControllerConfig stop_below(double threshold, bool per_epoch_energy) {
   pb::ControllerConfig k;
-  k.set_min_gain_per_kj(threshold);
+  if (per_epoch_energy) {
+    k.set_min_gain_per_epoch(threshold);
+  } else {
+    k.set_min_gain_per_kj(threshold);
+  }
   k.set_patience(2);
   k.set_cooldown_fraction(0);
   return k;
 }
-
-pb::ControllerConfig per_epoch(double threshold) {
-  pb::ControllerConfig k;
-  k.set_min_gain_per_epoch(threshold);
-  k.set_patience(2);
-  k.set_cooldown_fraction(0);
-  return k;
-}
+pb::ControllerConfig per_kj(double threshold) { return stop_below(threshold, false); }
+pb::ControllerConfig per_epoch(double threshold) { return stop_below(threshold, true); }
 
 TEST(EnergyControlStop, PerEpochThresholdIsThePerKjOneAtTheJobsEnergyPerEpoch) {
   // 100 J per epoch: 0.5 points per epoch = 5 points/kJ

@@ -173,6 +173,10 @@ TEST_F(JouleSim, RefusesABadScenarioNamingTheFieldAndWritesNothing) {
   r = sim("bad", "--set controller.patience=0");
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("controller.patience"), std::string::npos) << r.output;
+  r = sim("bad", "--set controller.min_gain_per_epoch=1");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("controller.min_gain_per_epoch = 1: the simulator has no epochs"), std::string::npos)
+      << r.output;
   r = sim("bad", "--set workload.nonsense=1");
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("nonsense"), std::string::npos) << r.output;
