@@ -271,7 +271,7 @@ ControlDecision EnergyControl::apply_eval(const pb::ControlEval& e) {
   d.reason = check.reason;
   if (per_epoch > 0)
     d.reason += " (energy.controller.min_gain_per_epoch " + number(per_epoch) + " points per epoch, at " +
-                number(kj_per_epoch) + " kJ per epoch)";
+                number(std::round(kj_per_epoch * 1000) / 1000) + " kJ per epoch)";
   if (cooldown > 0) {
     d.start_cooldown = true;
     d.cooldown_steps = cooldown;
@@ -312,10 +312,15 @@ bool EnergyControl::replay(const pb::ControlJournal& journal) {
   return true;
 }
 
-double EnergyControl::predicted_full_accuracy() const {
+double EnergyControl::predicted_full_accuracy(double final_accuracy) const {
   const double full = full_budget_energy_j();
   if (stop_rule_ == nullptr || full <= 0 || !stop_rule_->fit().ok) return 0;
-  return stop_rule_->predict_accuracy(full);
+  // the fit saw the evaluations before the cooldown; a full run anneals at its end too, so what the
+  // cooldown added above the fitted curve at this run's energy is added at the full budget's
+  const double annealing =
+      cooldown_total_ > 0 && job_energy_j_ > 0 ? std::max(0.0, final_accuracy - stop_rule_->predict_accuracy(job_energy_j_))
+                                               : 0.0;
+  return std::min(1.0, stop_rule_->predict_accuracy(full) + annealing);
 }
 
 double EnergyControl::full_budget_energy_j() const {

@@ -105,8 +105,10 @@ class EnergyControl {
   double cooldown_step();
 
   // For summary.json: the fitted accuracy a full-budget run would reach and the energy it would
-  // spend (train.epochs at the energy per sample so far); 0 when unknown.
-  double predicted_full_accuracy() const;
+  // spend (train.epochs at the energy per sample so far); 0 when unknown. The fit is of the
+  // evaluations before the cooldown: after one, what it added to `final_accuracy` above the fitted
+  // curve at this run's energy is added at the full budget's too (a full run anneals at its end).
+  double predicted_full_accuracy(double final_accuracy) const;
   double full_budget_energy_j() const;
   // Every rank's energy over the closed windows (identical on every rank).
   double job_energy_j() const { return job_energy_j_; }

@@ -438,7 +438,7 @@ pb::Summary Trainer::Run::finish() {
   summary.set_knob_changes(knob_changes_);
   if (control_ != nullptr && s_.train.stop_reason() == pb::marginal_gain) {  // what the stop saved
     summary.set_full_budget_energy_j(control_->full_budget_energy_j());
-    summary.set_predicted_full_accuracy(control_->predicted_full_accuracy());
+    summary.set_predicted_full_accuracy(control_->predicted_full_accuracy(summary.final_accuracy()));
   }
   summary.set_controller_decisions(decisions_);
   summary.set_checkpoint(last_checkpoint_);

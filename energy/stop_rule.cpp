@@ -88,6 +88,12 @@ std::string number(double v) {
   return buffer;
 }
 
+std::string significant(double v) {  // 3 significant digits, for thresholds in sentences
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.3g", v);
+  return buffer;
+}
+
 std::string fixed(double v, int digits) {
   char buffer[48];
   std::snprintf(buffer, sizeof buffer, "%.*f", digits, v);
@@ -291,12 +297,12 @@ StopCheck StopRule::observe(double energy_j, double accuracy) {
   } else if (check.gain_upper_per_kj < threshold) {
     ++below_;
     check.stop = below_ >= options_.patience;
-    check.reason = numbers + " < " + number(threshold) + " for " + std::to_string(below_) + " evaluation" +
+    check.reason = numbers + " < " + significant(threshold) + " for " + std::to_string(below_) + " evaluation" +
                    (below_ == 1 ? "" : "s") + (check.stop ? "" : " (patience " + std::to_string(options_.patience) + ")") +
                    "; " + describe_curve(check.fit);
   } else {
     below_ = 0;
-    check.reason = numbers + " ≥ " + number(threshold) + "; " + describe_curve(check.fit);
+    check.reason = numbers + " ≥ " + significant(threshold) + "; " + describe_curve(check.fit);
   }
   check.below = below_;
   last_ = check;

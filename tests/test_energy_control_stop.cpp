@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <string>
 
 #include "distributed/energy_control.h"
@@ -17,8 +18,9 @@ constexpr int64_t kTrainSize = 1000;  // samples per epoch
 // Trains half an epoch per window at `j_per_epoch` joules per epoch; evaluates after each window
 // with the accuracy 90 − 8·E^(−0.6) percent (E in kJ of the job so far, a saturating curve).
 // Returns the evaluation (1-based) at which the stop fired, 0 if none within 400, and the last
-// stop detail in *detail.
-int stop_evaluation(const pb::ControllerConfig& k, double j_per_epoch, std::string* detail = nullptr) {
+// stop detail in *detail; `at_stop` sees the controller when the stop fired.
+int stop_evaluation(const pb::ControllerConfig& k, double j_per_epoch, std::string* detail = nullptr,
+                    const std::function<void(const EnergyControl&)>& at_stop = {}) {
   ControlSetup setup;
   setup.train_size = kTrainSize;
   setup.test_size = 10000;
@@ -49,6 +51,7 @@ int stop_evaluation(const pb::ControllerConfig& k, double j_per_epoch, std::stri
     if (detail != nullptr && !d.detail_json.empty()) *detail = d.detail_json;
     if (d.stop != pb::running || d.start_cooldown) {
       if (detail != nullptr) *detail += "\n" + d.reason;
+      if (at_stop) at_stop(control);
       return i;
     }
   }
@@ -96,6 +99,32 @@ TEST(EnergyControlStop, PerEpochThresholdFollowsTheMachinesEnergyPerEpoch) {
   // the curve is in E, so twice the joules per epoch is the same curve in epochs up to a factor
   // 2^(-0.6) in its amplitude: within a few evaluations of each other, not the per-kJ rule's spread
   EXPECT_LT(std::abs(epoch_cheap - epoch_costly), std::abs(kj_cheap - kj_costly));
+}
+
+// The full budget's predicted accuracy: the fit at its energy, plus, after a cooldown, what the
+// cooldown added above the fitted curve (a full run anneals at its end too); nothing without one.
+TEST(EnergyControlStop, PredictedFullAccuracyAddsWhatTheCooldownAnnealed) {
+  pb::ControllerConfig with_cooldown = per_kj(5);
+  with_cooldown.set_cooldown_fraction(0.2);
+  double plain = 0, above_fit = 0, further = 0, without = -1, without_above = -1;
+  ASSERT_GT(stop_evaluation(with_cooldown, 100, nullptr,
+                            [&](const EnergyControl& c) {
+                              plain = c.predicted_full_accuracy(0);  // below the fit: nothing added
+                              above_fit = c.predicted_full_accuracy(0.90);
+                              further = c.predicted_full_accuracy(0.92);
+                            }),
+            0);
+  ASSERT_GT(stop_evaluation(per_kj(5), 100, nullptr,
+                            [&](const EnergyControl& c) {
+                              without = c.predicted_full_accuracy(0);
+                              without_above = c.predicted_full_accuracy(0.92);
+                            }),
+            0);
+  EXPECT_GT(plain, 0.8);
+  EXPECT_LT(plain, 0.9) << "the curve 90 − 8·E^(−0.6) percent stays below 90%";
+  EXPECT_GT(above_fit, plain);
+  EXPECT_NEAR(further - above_fit, 0.02, 1e-12) << "one point more at the end, one more predicted";
+  EXPECT_DOUBLE_EQ(without_above, without) << "no cooldown: the fit alone";
 }
 
 }  // namespace
