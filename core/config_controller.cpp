@@ -25,7 +25,7 @@ void validate_controller(Checker& c, const pb::Config& config) {
   JOULE_CHECK(k.min_gain_per_kj() == 0 || k.min_gain_per_epoch() == 0, origin,
               ": energy.controller.min_gain_per_kj = ", k.min_gain_per_kj(),
               " and energy.controller.min_gain_per_epoch = ", k.min_gain_per_epoch(),
-              ": expected at most one of them (the same threshold, per kJ or per epoch's energy)");
+              ": expected at most one of them (the same threshold, per kJ or per epoch's energy; set the other to 0)");
   c.in_range("energy.controller.patience", k.patience(), 1, 1000);
   c.non_negative("energy.controller.budget_kj", k.budget_kj());
   c.non_negative("energy.controller.max_seconds", k.max_seconds());
