@@ -28,6 +28,7 @@
 #include "energy/clock_snap.h"
 #include "energy/sim/cluster_model.h"
 #include "energy/sim/progress_model.h"
+#include "ops/lr_scaling.h"
 
 namespace joule {
 namespace {
@@ -183,6 +184,10 @@ class SimRun {
   std::vector<double> fwd_s_, bwd_s_, wait_s_, fwd_j_, bwd_j_, energy_j_;
   std::vector<double> clock_s_;   // Σ effective clock × compute seconds: the clock a meter would measure
   std::vector<double> closed_j_;  // per rank, closed windows
+  // B_noise as a run measures it: the gradient statistics a step of the progress model's noise
+  // scale gives (|μ|² = 1, tr Σ = B_noise; each rank's mean gradient over its share of the batch),
+  // through the trainer's estimator and its smoothing (ops/lr_scaling.h; none with one rank)
+  GradientNoiseEstimate noise_;
 };
 
 pb::SimScenario for_run(const SimJobInput& input, const SimJobOptions& options) {
@@ -295,6 +300,12 @@ void SimRun::one_step() {
     bwd_j_[i] += bj;
     energy_j_[i] += rs.energy_j;
   }
+  {
+    const double batch = static_cast<double>(knobs_.global_batch()), trace = progress_.noise_scale();
+    const int64_t local = std::max<int64_t>(1, knobs_.global_batch() / n_);
+    // expected squared norms: |g_local|² = |μ|² + tr Σ/b averaged over ranks, |G|² = |μ|² + tr Σ/B
+    noise_.observe(1 + trace / static_cast<double>(local), 1 + trace / batch, n_, local);
+  }
   progress_.step(knobs_.global_batch());
   if (window_steps_ == 0) window_first_step_ = step_ + 1;
   ++step_;
@@ -387,7 +398,7 @@ void SimRun::close_window(bool stopping) {
   w.set_step(step_);
   w.set_samples(window_samples_);
   w.set_mean_loss(window_loss_sum_ * per_step);
-  w.set_noise_scale(progress_.noise_scale());
+  w.set_noise_scale(noise_.noise_scale());
   w.set_stopping(stopping);
   if (control_ != nullptr) {
     const auto begin = std::chrono::steady_clock::now();

@@ -163,6 +163,37 @@ TEST_F(JouleSim, LowersTheClocksBesideAStragglerAndSavesEnergyAgainstTheBaseline
   EXPECT_LE(slower, 0.01) << adapted.seconds() << " s vs baseline " << baseline.seconds() << " s";
 }
 
+// The controller sees B_noise as a run measures it: through the trainer's gradient-noise estimator
+// fed with the statistics the progress model's noise scale gives, whose smoothing lags the growing
+// noise scale. Replayed here with the progress model over the run's batches: every decision's
+// b_noise is below the model's value at its step, within 20% of it.
+TEST_F(JouleSim, TheControllerSeesTheNoiseScaleThroughTheTrainersEstimator) {
+  const auto r = sim("n", "--set controller.batch_size.mode=ADAPT --set controller.batch_size.max=512 "
+                          "--set controller.warmup_s=10 --set controller.measure_s=4 --set log_every_steps=1 "
+                          "--set progress.noise_scale_samples=5e3");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string dir = out("n") + "/straggler_8";
+  joule::pb::SimProgress progress;
+  progress.set_noise_scale_samples(5e3);
+  joule::sim::ProgressModel model(progress, 64, 5);
+  std::vector<double> truth = {model.noise_scale()};  // after k steps
+  for (const auto& t : read_records<joule::pb::TrainRecord>(dir + "/metrics.jsonl", "train")) {
+    ASSERT_EQ(t.step(), truth.size()) << "a train line per step";
+    model.step(t.batch_size());
+    truth.push_back(model.noise_scale());
+  }
+  int seen = 0;
+  for (const auto& d : read_records<joule::pb::DecisionRecord>(dir + "/metrics.jsonl", "decision")) {
+    const size_t at = d.detail().find("\"b_noise\":");
+    if (at == std::string::npos || d.step() >= truth.size()) continue;
+    const double b_noise = std::stod(d.detail().substr(at + 10)), model_now = truth[d.step()];
+    EXPECT_LT(b_noise, model_now - 0.5) << "step " << d.step() << ": the estimate lags the model";
+    EXPECT_GT(b_noise, 0.8 * model_now) << "step " << d.step();
+    ++seen;
+  }
+  EXPECT_GE(seen, 2) << r.output;
+}
+
 TEST_F(JouleSim, RefusesABadScenarioNamingTheFieldAndWritesNothing) {
   const std::string bad = (fs::path(root_) / "bad.pbtxt").string();
   std::ofstream(bad) << kStraggler8 << "window_s: -1\n";
