@@ -26,6 +26,8 @@
 #include "distributed/energy_control.h"
 #include "distributed/run_outputs.h"
 #include "energy/clock_snap.h"
+#include "energy/meter.h"
+#include "energy/window_log.h"
 #include "energy/sim/cluster_model.h"
 #include "energy/sim/progress_model.h"
 #include "ops/lr_scaling.h"
@@ -134,6 +136,25 @@ class RankLogs {
   size_t bytes_ = 0;
 };
 
+// A simulated rank's meter: the model's cumulative energy of that rank at the job clock, read at
+// window edges by the rank's WindowLog (EnergyAccountant) as a run reads NVML. Source "sim".
+class SimRankMeter : public energy::Meter {
+ public:
+  SimRankMeter(const double* energy_j, const double* now_s) : energy_j_(energy_j), now_s_(now_s) {}
+  energy::MeterReading read() override {
+    energy::MeterReading r;
+    r.time_s = *now_s_;
+    r.gpu_j = *energy_j_;
+    return r;
+  }
+  std::vector<std::string> sources() const override { return {"sim"}; }
+  bool measured() const override { return false; }
+
+ private:
+  const double* energy_j_;
+  const double* now_s_;
+};
+
 // One simulated job: the ClusterModel, the progress model, the controller, the outputs.
 class SimRun {
  public:
@@ -178,12 +199,16 @@ class SimRun {
   std::string pending_decision_;
   int64_t last_progress_step_ = 0;
   // the open window
-  uint32_t window_ = 0;
   double window_start_s_ = 0, window_samples_ = 0, window_loss_sum_ = 0;
-  int64_t window_first_step_ = 0, window_steps_ = 0;
-  std::vector<double> fwd_s_, bwd_s_, wait_s_, fwd_j_, bwd_j_, energy_j_;
+  int64_t window_steps_ = 0;
   std::vector<double> clock_s_;   // Σ effective clock × compute seconds: the clock a meter would measure
   std::vector<double> closed_j_;  // per rank, closed windows
+  // per rank, as a training run accounts: a meter of the model's cumulative energy, and the
+  // WindowLog (PhaseClock, EnergyAccountant, the record) whose lines go to logs_
+  std::vector<double> total_j_;
+  double now_s_ = 0;  // the job clock, for the meters
+  std::vector<std::unique_ptr<SimRankMeter>> meters_;
+  std::vector<std::unique_ptr<energy::WindowLog>> window_logs_;
   // B_noise as a run measures it: the gradient statistics a step of the progress model's noise
   // scale gives (|μ|² = 1, tr Σ = B_noise; each rank's mean gradient over its share of the batch),
   // through the trainer's estimator and its smoothing (ops/lr_scaling.h; none with one rank)
@@ -212,14 +237,15 @@ SimRun::SimRun(const SimJobInput& input, const SimJobOptions& options, const std
       outputs_(RunOutputsOptions{run_dir, true, options.progress, false, false}),
       logs_(run_dir, input.scenario.ranks()),
       clocks_(static_cast<size_t>(n_), gpu_.f_max_mhz()),
-      fwd_s_(n_),
-      bwd_s_(n_),
-      wait_s_(n_),
-      fwd_j_(n_),
-      bwd_j_(n_),
-      energy_j_(n_),
       clock_s_(n_),
-      closed_j_(n_) {
+      closed_j_(n_),
+      total_j_(n_) {
+  for (int r = 0; r < n_; ++r) {
+    meters_.push_back(std::make_unique<SimRankMeter>(&total_j_[static_cast<size_t>(r)], &now_s_));
+    window_logs_.push_back(std::make_unique<energy::WindowLog>(
+        [this, r](const std::string& line) { logs_.add(r, line); }, static_cast<uint32_t>(r), "sim", *meters_.back(),
+        s_.window_s(), 0.0, 0.0));
+  }
   knobs_.set_global_batch(static_cast<uint32_t>(s_.global_batch()));
   knobs_.set_micro_batches(1);
   knobs_.set_precision(s_.precision());
@@ -285,21 +311,26 @@ void SimRun::apply_pending() {
 }
 
 void SimRun::one_step() {
+  const double t0 = model_.job_time_s();
   const sim::StepResult& r = model_.step(clocks_, knobs_.global_batch(), knobs_.precision());
+  const int64_t batch = knobs_.global_batch();
+  using energy::Phase;
   for (int i = 0; i < n_; ++i) {
     const sim::RankStep& rs = r.ranks[static_cast<size_t>(i)];
     const double f = clocks_[static_cast<size_t>(i)];
-    const double fj = gpu_.power_w(f, sim::StepPhase::forward) * rs.forward_s;
-    const double bj = gpu_.power_w(f, sim::StepPhase::backward) * rs.backward_s;
     clock_s_[i] += gpu_.effective_clock_mhz(f, sim::StepPhase::forward) * rs.forward_s +
                    gpu_.effective_clock_mhz(f, sim::StepPhase::backward) * rs.backward_s;
-    fwd_s_[i] += rs.forward_s;
-    bwd_s_[i] += rs.backward_s;
-    wait_s_[i] += rs.wait_s + rs.comm_s;  // a run's comm_wait phase: blocked at the all-reduce
-    fwd_j_[i] += fj;
-    bwd_j_[i] += bj;
-    energy_j_[i] += rs.energy_j;
+    total_j_[i] += rs.energy_j;
+    // the phases as the trainer marks them; the rest of the step (rounding only) is idle
+    energy::PhaseClock& clock = window_logs_[static_cast<size_t>(i)]->clock();
+    clock.enter(Phase::forward, t0);
+    clock.enter(Phase::backward, t0 + rs.forward_s);
+    clock.enter(Phase::comm_wait, t0 + rs.forward_s + rs.backward_s);  // blocked at the all-reduce
+    clock.enter(Phase::idle, t0 + rs.forward_s + rs.backward_s + rs.wait_s + rs.comm_s);
+    // rank i's share of each step's batch (sim.proto)
+    window_logs_[static_cast<size_t>(i)]->step_done(step_ + 1, batch / n_ + (i < batch % n_ ? 1 : 0));
   }
+  now_s_ = model_.job_time_s();
   {
     const double batch = static_cast<double>(knobs_.global_batch()), trace = progress_.noise_scale();
     const int64_t local = std::max<int64_t>(1, knobs_.global_batch() / n_);
@@ -307,7 +338,6 @@ void SimRun::one_step() {
     noise_.observe(1 + trace / static_cast<double>(local), 1 + trace / batch, n_, local);
   }
   progress_.step(knobs_.global_batch());
-  if (window_steps_ == 0) window_first_step_ = step_ + 1;
   ++step_;
   ++window_steps_;
   samples_before_ = samples_;
@@ -337,7 +367,7 @@ void SimRun::evaluate() {
   std::vector<double> rank_j(static_cast<size_t>(n_));
   double job_j = 0;
   for (int r = 0; r < n_; ++r) {
-    rank_j[r] = closed_j_[r] + energy_j_[r];
+    rank_j[r] = total_j_[r];
     job_j += rank_j[r];
   }
   pb::EvalRecord record;
@@ -377,19 +407,25 @@ void SimRun::take_decision(const ControlDecision& d) {
   pending_decision_ += (pending_decision_.empty() ? "" : "; ") + ("controller: " + shorten(d.reason, 400));
 }
 
-// The window's records and the controller's look at it, as window_closed gathers it.
+// The window as the ranks' WindowLogs account it (each rank's meter differenced, its phases), the
+// controller's look at it as window_closed gathers it, then the records with the decision taken.
 void SimRun::close_window(bool stopping) {
   if (window_steps_ == 0) return;
   const double now = model_.job_time_s(), seconds = now - window_start_s_;
   const double per_step = 1.0 / static_cast<double>(window_steps_);
+  using energy::Phase;
+  auto at = [](const energy::PhaseSeconds& v, Phase p) { return v[static_cast<size_t>(p)]; };
+  std::vector<energy::WindowEnergy> taken(static_cast<size_t>(n_));
   pb::ControlWindow w;
   for (int r = 0; r < n_; ++r) {
-    w.set_window_j(w.window_j() + energy_j_[r]);
+    const energy::WindowEnergy& e = taken[static_cast<size_t>(r)] = window_logs_[static_cast<size_t>(r)]->take_window(now);
+    const double compute = at(e.phase_seconds, Phase::forward) + at(e.phase_seconds, Phase::backward);
+    w.set_window_j(w.window_j() + e.total_j);
     w.add_clock_mhz(static_cast<uint32_t>(std::lround(clocks_[r])));
-    w.add_compute_s_per_step((fwd_s_[r] + bwd_s_[r]) * per_step);
-    w.add_wait_s_per_step(wait_s_[r] * per_step);
-    const double compute = fwd_s_[r] + bwd_s_[r];
+    w.add_compute_s_per_step(compute * per_step);
+    w.add_wait_s_per_step(at(e.phase_seconds, Phase::comm_wait) * per_step);
     w.add_sm_clock_measured_mhz(compute > 0 ? static_cast<uint32_t>(std::lround(clock_s_[r] / compute)) : 0);
+    closed_j_[r] += e.total_j;
   }
   w.set_train_j(w.window_j());  // evaluations cost nothing here
   w.set_wall_s(seconds);        // every rank's window is the job clock's
@@ -406,48 +442,16 @@ void SimRun::close_window(bool stopping) {
     decision_s_.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count());
     take_decision(d);
   }
-
-  pb::RankWindowRecord rec;
-  rec.set_host("sim");
-  rec.set_window(window_);
-  rec.set_t_start(window_start_s_);
-  rec.set_t_end(now);
-  rec.set_step_first(static_cast<uint32_t>(window_first_step_));
-  rec.set_step_last(static_cast<uint32_t>(step_));
-  rec.set_batch_size(knobs_.global_batch());
-  rec.set_precision(knobs_.precision());
-  rec.add_sources("sim");
-  rec.set_measured(false);
-  rec.set_decision(pending_decision_);
-  const int64_t batch = knobs_.global_batch();
   for (int r = 0; r < n_; ++r) {
-    rec.set_rank(static_cast<uint32_t>(r));
-    // rank r's share of each step's batch (sim.proto); the window ran at one batch (changes close it)
-    const int64_t local = batch / n_ + (r < batch % n_ ? 1 : 0);
-    rec.set_samples(static_cast<double>(local * window_steps_));
-    pb::PhaseBreakdown* s = rec.mutable_seconds();
-    s->set_forward(fwd_s_[r]);
-    s->set_backward(bwd_s_[r]);
-    s->set_comm_wait(wait_s_[r]);
-    s->set_idle(std::max(0.0, seconds - fwd_s_[r] - bwd_s_[r] - wait_s_[r]));  // rounding only
-    pb::PhaseBreakdown* j = rec.mutable_phase_energy_j();
-    j->set_forward(fwd_j_[r]);
-    j->set_backward(bwd_j_[r]);
-    j->set_comm_wait(energy_j_[r] - fwd_j_[r] - bwd_j_[r]);  // blocking power: the rest (closure)
-    rec.mutable_energy_j()->set_gpu(energy_j_[r]);
-    rec.mutable_energy_j()->set_total(energy_j_[r]);
-    rec.set_avg_power_w(seconds > 0 ? energy_j_[r] / seconds : 0);
-    rec.set_sm_clock_mhz(static_cast<uint32_t>(std::lround(clocks_[r])));
-    logs_.add(r, to_json_line(rec));
-    closed_j_[r] += energy_j_[r];
+    const energy::WindowKnobs knobs{knobs_.global_batch(), knobs_.precision(),
+                                    static_cast<uint32_t>(std::lround(clocks_[r]))};
+    window_logs_[static_cast<size_t>(r)]->write_window(step_, knobs, pending_decision_, taken[static_cast<size_t>(r)]);
   }
   pending_decision_.clear();
-  ++window_;
   window_start_s_ = now;
   window_samples_ = window_loss_sum_ = 0;
   window_steps_ = 0;
-  for (auto* v : {&fwd_s_, &bwd_s_, &wait_s_, &fwd_j_, &bwd_j_, &energy_j_, &clock_s_})
-    std::fill(v->begin(), v->end(), 0.0);
+  std::fill(clock_s_.begin(), clock_s_.end(), 0.0);
 }
 
 // As Trainer::Run::check_stop: the cooldown's end, a decided stop, max steps; each with the closing
@@ -464,7 +468,7 @@ void SimRun::show_progress(bool force) {
     return;
   last_progress_step_ = step_;
   double job_j = 0;
-  for (int r = 0; r < n_; ++r) job_j += closed_j_[r] + energy_j_[r];
+  for (int r = 0; r < n_; ++r) job_j += total_j_[r];
   const auto [lo, hi] = std::minmax_element(clocks_.begin(), clocks_.end());
   outputs_.message("step " + std::to_string(step_) + "/" + std::to_string(s_.steps()) + " sim " +
                    format_duration(model_.job_time_s()) + " energy " + energy_text(job_j) +

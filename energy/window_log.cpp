@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "core/error.h"
 #include "core/file_util.h"
 #include "core/json_record.h"
 #include "energy/rank_log_reader.h"
@@ -48,6 +49,17 @@ WindowLog::WindowLog(const std::string& path, uint32_t rank, std::string host, M
   writer_.open(path);
 }
 
+WindowLog::WindowLog(std::function<void(const std::string&)> sink, uint32_t rank, std::string host, Meter& meter,
+                     double window_s, double now_s, double wall_s)
+    : rank_(rank),
+      host_(std::move(host)),
+      meter_(meter),
+      clock_(now_s),
+      accountant_(meter),
+      window_s_(window_s),
+      wall_start_(wall_s),
+      sink_(std::move(sink)) {}
+
 void WindowLog::step_done(int64_t step, int64_t samples) {
   if (first_step_ == 0) first_step_ = step;
   samples_ += samples;
@@ -55,11 +67,23 @@ void WindowLog::step_done(int64_t step, int64_t samples) {
 
 WindowEnergy WindowLog::close_window(int64_t step, const WindowKnobs& knobs, const std::string& decision, double now_s,
                                      const std::function<std::string(const WindowEnergy&)>& decide) {
-  const double length = now_s - clock_.window_start();
-  const PhaseSeconds seconds = clock_.take_window(now_s);
-  const WindowEnergy energy = accountant_.close_window(seconds);
+  const WindowEnergy energy = take_window(now_s);
   const std::string decided = decide ? decide(energy) : std::string();
+  write_window(step, knobs, decision + (decision.empty() || decided.empty() ? "" : "; ") + decided, energy);
+  return energy;
+}
 
+WindowEnergy WindowLog::take_window(double now_s) {
+  JOULE_ASSERT(taken_length_s_ < 0, "take_window twice without write_window");
+  taken_length_s_ = now_s - clock_.window_start();
+  return accountant_.close_window(clock_.take_window(now_s));
+}
+
+void WindowLog::write_window(int64_t step, const WindowKnobs& knobs, const std::string& decision,
+                             const WindowEnergy& energy) {
+  JOULE_ASSERT(taken_length_s_ >= 0, "write_window without take_window");
+  const double length = taken_length_s_;
+  taken_length_s_ = -1;
   pb::RankWindowRecord r;
   r.set_rank(rank_);
   r.set_host(host_);
@@ -72,8 +96,8 @@ WindowEnergy WindowLog::close_window(int64_t step, const WindowKnobs& knobs, con
   r.set_batch_size(knobs.batch_size);
   r.set_precision(knobs.precision);
   r.set_sm_clock_mhz(knobs.sm_clock_mhz);
-  r.set_decision(decision + (decision.empty() || decided.empty() ? "" : "; ") + decided);
-  set_phases(r.mutable_seconds(), seconds);
+  r.set_decision(decision);
+  set_phases(r.mutable_seconds(), energy.phase_seconds);
   pb::DomainEnergy* domains = r.mutable_energy_j();
   domains->set_gpu(energy.gpu_j);
   domains->set_cpu(energy.cpu_j);
@@ -83,11 +107,14 @@ WindowEnergy WindowLog::close_window(int64_t step, const WindowKnobs& knobs, con
   r.set_avg_power_w(length > 0 ? energy.total_j / length : 0);
   for (const std::string& source : meter_.sources()) r.add_sources(source);
   r.set_measured(meter_.measured());
-  writer_.write_line(to_json_line(r));
+  if (sink_) {
+    sink_(to_json_line(r));
+  } else {
+    writer_.write_line(to_json_line(r));
+  }
   wall_start_ += length;
   first_step_ = 0;
   samples_ = 0;
-  return energy;
 }
 
 }  // namespace joule::energy

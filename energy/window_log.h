@@ -44,6 +44,10 @@ class WindowLog {
   // seconds, both now. The meter must outlive the log.
   WindowLog(const std::string& path, uint32_t rank, std::string host, Meter& meter, double window_s, double now_s,
             double wall_s);
+  // The same log written to `sink`, one complete line per call, without its newline (the cluster
+  // simulator buffers thousands of ranks' lines and appends them in batches).
+  WindowLog(std::function<void(const std::string&)> sink, uint32_t rank, std::string host, Meter& meter,
+            double window_s, double now_s, double wall_s);
   PhaseClock& clock() { return clock_; }
 
   // A step finished at `step` (1-based) in which this rank trained `samples` samples.
@@ -55,11 +59,22 @@ class WindowLog {
   // (appended to `decision`; the energy controller, which may communicate inside it).
   WindowEnergy close_window(int64_t step, const WindowKnobs& knobs, const std::string& decision, double now_s,
                             const std::function<std::string(const WindowEnergy&)>& decide = {});
+  // close_window's two halves, for a caller that decides on every rank's window before any record
+  // is written (the cluster simulator): take_window closes the window (reads the meter, splits the
+  // energy by phase), write_window then appends its record. One write_window after each take_window.
+  WindowEnergy take_window(double now_s);
+  void write_window(int64_t step, const WindowKnobs& knobs, const std::string& decision, const WindowEnergy& energy);
 
   // A resumed run: window numbers continue after `windows`, and the energy before (earlier
   // segments of the run) counts in energy_j() and closed_energy_j(). Before the first close.
   void continue_from(uint32_t windows, double prior_energy_j);
-  void write_line(const std::string& json) { writer_.write_line(json); }  // a record of another kind (restart)
+  void write_line(const std::string& json) {  // a record of another kind (restart)
+    if (sink_) {
+      sink_(json);
+    } else {
+      writer_.write_line(json);
+    }
+  }
 
   // this rank since the run started, all segments (reads the meter)
   double energy_j() { return prior_j_ + accountant_.current_total_j(); }
@@ -75,10 +90,12 @@ class WindowLog {
   double window_s_;
   double wall_start_;
   LineWriter writer_;
+  std::function<void(const std::string&)> sink_;  // instead of writer_ when set
   uint32_t window_ = 0;
   int64_t first_step_ = 0;  // 0: no step in the open window yet
   int64_t samples_ = 0;
   double prior_j_ = 0;
+  double taken_length_s_ = -1;  // the window take_window closed, until write_window (< 0: none)
 };
 
 }  // namespace joule::energy
