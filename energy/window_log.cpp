@@ -39,13 +39,7 @@ void WindowLog::continue_from(uint32_t windows, double prior_energy_j) {
 
 WindowLog::WindowLog(const std::string& path, uint32_t rank, std::string host, Meter& meter, double window_s,
                      double now_s, double wall_s)
-    : rank_(rank),
-      host_(std::move(host)),
-      meter_(meter),
-      clock_(now_s),
-      accountant_(meter),
-      window_s_(window_s),
-      wall_start_(wall_s) {
+    : WindowLog(std::function<void(const std::string&)>{}, rank, std::move(host), meter, window_s, now_s, wall_s) {
   writer_.open(path);
 }
 
