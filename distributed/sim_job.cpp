@@ -202,7 +202,6 @@ class SimRun {
   double window_start_s_ = 0, window_samples_ = 0, window_loss_sum_ = 0;
   int64_t window_steps_ = 0;
   std::vector<double> clock_s_;   // Σ effective clock × compute seconds: the clock a meter would measure
-  std::vector<double> closed_j_;  // per rank, closed windows
   // per rank, as a training run accounts: a meter of the model's cumulative energy, and the
   // WindowLog (PhaseClock, EnergyAccountant, the record) whose lines go to logs_
   std::vector<double> total_j_;
@@ -238,7 +237,6 @@ SimRun::SimRun(const SimJobInput& input, const SimJobOptions& options, const std
       logs_(run_dir, input.scenario.ranks()),
       clocks_(static_cast<size_t>(n_), gpu_.f_max_mhz()),
       clock_s_(n_),
-      closed_j_(n_),
       total_j_(n_) {
   for (int r = 0; r < n_; ++r) {
     meters_.push_back(std::make_unique<SimRankMeter>(&total_j_[static_cast<size_t>(r)], &now_s_));
@@ -331,12 +329,10 @@ void SimRun::one_step() {
     window_logs_[static_cast<size_t>(i)]->step_done(step_ + 1, batch / n_ + (i < batch % n_ ? 1 : 0));
   }
   now_s_ = model_.job_time_s();
-  {
-    const double batch = static_cast<double>(knobs_.global_batch()), trace = progress_.noise_scale();
-    const int64_t local = std::max<int64_t>(1, knobs_.global_batch() / n_);
-    // expected squared norms: |g_local|² = |μ|² + tr Σ/b averaged over ranks, |G|² = |μ|² + tr Σ/B
-    noise_.observe(1 + trace / static_cast<double>(local), 1 + trace / batch, n_, local);
-  }
+  // expected squared norms: |g_local|² = |μ|² + tr Σ/b averaged over ranks, |G|² = |μ|² + tr Σ/B
+  const double trace = progress_.noise_scale();
+  const int64_t local = std::max<int64_t>(1, batch / n_);
+  noise_.observe(1 + trace / static_cast<double>(local), 1 + trace / static_cast<double>(batch), n_, local);
   progress_.step(knobs_.global_batch());
   ++step_;
   ++window_steps_;
@@ -425,7 +421,6 @@ void SimRun::close_window(bool stopping) {
     w.add_compute_s_per_step(compute * per_step);
     w.add_wait_s_per_step(at(e.phase_seconds, Phase::comm_wait) * per_step);
     w.add_sm_clock_measured_mhz(compute > 0 ? static_cast<uint32_t>(std::lround(clock_s_[r] / compute)) : 0);
-    closed_j_[r] += e.total_j;
   }
   w.set_train_j(w.window_j());  // evaluations cost nothing here
   w.set_wall_s(seconds);        // every rank's window is the job clock's
@@ -503,7 +498,8 @@ pb::Summary SimRun::finish() {
   summary.set_samples(samples_);
   summary.set_seconds(model_.job_time_s());
   double total = 0;
-  for (double e : closed_j_) {
+  for (const auto& log : window_logs_) {
+    const double e = log->closed_energy_j();  // the rank's closed windows
     summary.add_energy_j_per_rank(e);
     total += e;
   }
