@@ -22,6 +22,15 @@ constexpr double kCapLowest = 0.85;    // cap candidates from this fraction of t
 constexpr double kCapStepW = 0.5;
 constexpr double kCapMargin = 0.01;    // points within 1% of a cap are "at the cap": not in the power fit
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
+constexpr double kTimeExponentMin = 1, kTimeExponentMax = 10;
+constexpr double kTimeExponentCell = 0.5;  // the grid of p, then golden-section within one cell
+constexpr int kGoldenIterations = 30;     // p, gamma, a: 0.618^30 ≈ 5e-7 of the interval
+// A bend is taken only for an objective lower by more than this share and floor (the objective is a
+// mean squared relative error: 1e-14 is errors of 1e-7), not for the rounding noise of a curve that
+// fits exactly already.
+constexpr double kImprovement = 1e-6, kObjectiveFloor = 1e-14;
+constexpr size_t kCapWindow = 10;         // cap candidates either side of the best one, at the bend
+constexpr double kGammaWindow = 1;        // gamma searched within ± this of the unbent fit's, at each p
 
 struct Sample {
   double u = 0;         // f / f_max
@@ -33,7 +42,8 @@ struct Sample {
 
 struct Candidate {  // one curve
   double objective = kInfinity;
-  double gamma = 0, cap_w = 0, static_w = 0, dynamic_w = 0, a = 0;
+  double gamma = 0, cap_w = 0, static_w = 0, dynamic_w = 0, a = 0, p = 1;
+  double v_cap = kInfinity, u_cap = kInfinity;  // u_cap^γ and u_cap: ∞ without a binding cap
 };
 
 // value rounded to `decimals` decimal places: the double nearest to that decimal, so that printing
@@ -51,18 +61,17 @@ std::string fixed(double value, int decimals) {
 
 class CurveFitter {
  public:
-  CurveFitter(std::vector<Sample> samples, double u_min) : u_min_(u_min), samples_(std::move(samples)), v_(samples_.size()) {}
+  CurveFitter(std::vector<Sample> samples, double u_min) : u_min_(u_min), samples_(std::move(samples)), v_(samples_.size()), r_p_(samples_.size()), tau_(samples_.size()) {}
 
-  // The best static/dynamic/a for this gamma and cap (cap 0 = none); objective ∞ when refused.
-  // With require_binding, a cap that the fitted power law never reaches is refused (it is "no cap").
-  Candidate evaluate(double gamma, double cap_w, bool require_binding) {
+  // The best static/dynamic/a for this gamma and cap (cap 0 = none) at the time exponent p;
+  // objective ∞ when refused. With require_binding, a cap that the fitted power law never reaches
+  // is refused (it is "no cap").
+  Candidate evaluate(double gamma, double cap_w, bool require_binding, double p = 1) {
     Candidate c;
     c.gamma = gamma;
     c.cap_w = cap_w;
-    if (gamma != v_gamma_) {
-      for (size_t i = 0; i < samples_.size(); ++i) v_[i] = std::pow(samples_[i].u, gamma);
-      v_gamma_ = gamma;
-    }
+    c.p = p;
+    use_gamma(gamma);
     double s_ww = 0, s_wwv = 0, s_wwvv = 0, s_w = 0, s_wv = 0;
     for (size_t i = 0; i < samples_.size(); ++i) {
       if (cap_w > 0 && samples_[i].power_w >= (1 - kCapMargin) * cap_w) continue;
@@ -86,29 +95,77 @@ class CurveFitter {
       if (binds) v_cap = (cap_w - c.static_w) / c.dynamic_w;
     }
     if (v_cap < std::pow(u_min_, gamma)) return c;  // no profiled clock could be reached
-    const double u_cap = v_cap == kInfinity ? kInfinity : std::pow(v_cap, 1 / gamma);
-    // time: y_t − 1 = a·(x − y_t·x_top), one-parameter least squares
+    c.v_cap = v_cap;
+    c.u_cap = v_cap == kInfinity ? kInfinity : std::pow(v_cap, 1 / gamma);
+    if (p != 1) {
+      fit_a(c);
+      return c;
+    }
+    // time at p = 1: y_t − 1 = a·(x − y_t·x_top), one-parameter least squares
     double num = 0, den = 0;
     for (const Sample& s : samples_) {
-      const double x = 1 / std::min(s.u, u_cap) - 1, x_top = 1 / std::min(samples_[s.top].u, u_cap) - 1;
+      const double x = 1 / std::min(s.u, c.u_cap) - 1, x_top = 1 / std::min(samples_[s.top].u, c.u_cap) - 1;
       const double z = x - s.y_time * x_top;
       num += z * (s.y_time - 1);
       den += z * z;
     }
     c.a = den > 0 ? std::clamp(num / den, 0.0, 1.0) : 0;
-    c.objective = objective(c, v_cap, u_cap);
+    c.objective = objective(c);
     return c;
   }
 
- private:
-  // Mean of e_t² + e_E² + e_P² (gpu_fit.h); u_cap^γ = v_cap (both ∞ without a binding cap).
-  double objective(const Candidate& c, double v_cap, double u_cap) const {
+  void use_gamma(double gamma) {
+    if (gamma == v_gamma_) return;
+    for (size_t i = 0; i < samples_.size(); ++i) v_[i] = std::pow(samples_[i].u, gamma);
+    v_gamma_ = gamma;
+  }
+
+  // a in [0, 1] at c's p, power law and cap by golden-section search of the objective.
+  void fit_a(Candidate& c) const {
+    const double ratio = (std::sqrt(5.0) - 1) / 2;
+    auto at = [&](double a) {
+      c.a = a;
+      return objective(c);
+    };
+    double low = 0, high = 1;
+    double x1 = high - ratio * (high - low), x2 = low + ratio * (high - low);
+    double o1 = at(x1), o2 = at(x2);
+    for (int iteration = 0; iteration < kGoldenIterations; ++iteration) {
+      if (o1 <= o2) {
+        high = x2, x2 = x1, o2 = o1;
+        x1 = high - ratio * (high - low);
+        o1 = at(x1);
+      } else {
+        low = x1, x1 = x2, o1 = o2;
+        x2 = low + ratio * (high - low);
+        o2 = at(x2);
+      }
+    }
+    c.a = o1 <= o2 ? x1 : x2;
+    c.objective = std::min(o1, o2);
+  }
+
+  // Mean of e_t² + e_E² + e_P² (gpu_fit.h), with v_ = u^c.gamma.
+  // τ = time_shape(a, p, r) = (a^p·r^p + (1 − a)^p)^(1/p) with r^p cached per (p, cap): one pow
+  // per sample for an objective at p ≠ 1, none at p = 1.
+  double objective(const Candidate& c) const {
+    const double v_cap = c.v_cap, u_cap = c.u_cap;
+    const size_t n = samples_.size();
+    if (c.p == 1) {
+      for (size_t i = 0; i < n; ++i) tau_[i] = c.a / std::min(samples_[i].u, u_cap) + (1 - c.a);
+    } else {
+      if (c.p != r_p_key_ || u_cap != r_p_cap_key_) {
+        for (size_t i = 0; i < n; ++i) r_p_[i] = std::pow(1 / std::min(samples_[i].u, u_cap), c.p);
+        r_p_key_ = c.p;
+        r_p_cap_key_ = u_cap;
+      }
+      const double a_p = std::pow(c.a, c.p), rest_p = std::pow(1 - c.a, c.p), root = 1 / c.p;
+      for (size_t i = 0; i < n; ++i) tau_[i] = std::pow(a_p * r_p_[i] + rest_p, root);
+    }
     double sum = 0;
-    for (size_t i = 0; i < samples_.size(); ++i) {
+    for (size_t i = 0; i < n; ++i) {
       const Sample& s = samples_[i];
-      const Sample& top = samples_[s.top];
-      const double tau = 1 + c.a * (1 / std::min(s.u, u_cap) - 1);
-      const double tau_top = 1 + c.a * (1 / std::min(top.u, u_cap) - 1);
+      const double tau = tau_[i], tau_top = tau_[s.top];
       const double power = c.static_w + c.dynamic_w * std::min(v_[i], v_cap);
       const double power_top = c.static_w + c.dynamic_w * std::min(v_[s.top], v_cap);
       const double e_t = tau / tau_top / s.y_time - 1;
@@ -123,23 +180,26 @@ class CurveFitter {
   std::vector<Sample> samples_;
   std::vector<double> v_;  // u^γ for γ = v_gamma_
   double v_gamma_ = -1;
+  mutable std::vector<double> r_p_;  // (1/min(u, u_cap))^p for p = r_p_key_, u_cap = r_p_cap_key_
+  mutable double r_p_key_ = -1, r_p_cap_key_ = -1;
+  mutable std::vector<double> tau_;  // scratch: each sample's τ
 };
 
 // Golden-section search of gamma in [low, high] at a fixed cap.
 Candidate refine_gamma(CurveFitter& fitter, double low, double high, double cap_w, bool require_binding,
-                       Candidate best) {
+                       Candidate best, double p = 1) {
   const double ratio = (std::sqrt(5.0) - 1) / 2;
   double x1 = high - ratio * (high - low), x2 = low + ratio * (high - low);
-  Candidate c1 = fitter.evaluate(x1, cap_w, require_binding), c2 = fitter.evaluate(x2, cap_w, require_binding);
+  Candidate c1 = fitter.evaluate(x1, cap_w, require_binding, p), c2 = fitter.evaluate(x2, cap_w, require_binding, p);
   for (int iteration = 0; iteration < 40; ++iteration) {
     if (c1.objective <= c2.objective) {
       high = x2, x2 = x1, c2 = c1;
       x1 = high - ratio * (high - low);
-      c1 = fitter.evaluate(x1, cap_w, require_binding);
+      c1 = fitter.evaluate(x1, cap_w, require_binding, p);
     } else {
       low = x1, x1 = x2, c1 = c2;
       x2 = low + ratio * (high - low);
-      c2 = fitter.evaluate(x2, cap_w, require_binding);
+      c2 = fitter.evaluate(x2, cap_w, require_binding, p);
     }
   }
   for (const Candidate& c : {c1, c2})
@@ -191,7 +251,47 @@ Candidate fit_curve(const std::vector<const ProfilePoint*>& points, double f_min
               "static_w ≥ 0, dynamic_w > 0 and gamma in [", kGammaMin, ", ", kGammaMax, "] fits these points");
   best = refine_gamma(fitter, std::max(kGammaMin, best.gamma - kGammaStep), std::min(kGammaMax, best.gamma + kGammaStep),
                       best.cap_w, detect && best.cap_w > 0, best);
+  // the bend: p searched with gamma and a fitted at each p (the cap kept), then the cap again near
+  // where it was, at that p
+  const double ratio = (std::sqrt(5.0) - 1) / 2;
+  const bool binding = detect && best.cap_w > 0;
+  auto at_p = [&](double p, double cap_w, bool require_binding) {
+    return refine_gamma(fitter, std::max(kGammaMin, best.gamma - kGammaWindow),
+                        std::min(kGammaMax, best.gamma + kGammaWindow), cap_w, require_binding, Candidate{}, p);
+  };
+  Candidate bent = best;
+  for (double p = kTimeExponentMin + kTimeExponentCell; p <= kTimeExponentMax + 1e-9; p += kTimeExponentCell) {
+    const Candidate c = at_p(p, best.cap_w, binding);
+    if (c.objective < bent.objective) bent = c;
+  }
+  double low = std::max(kTimeExponentMin, bent.p - kTimeExponentCell);
+  double high = std::min(kTimeExponentMax, bent.p + kTimeExponentCell);
+  double x1 = high - ratio * (high - low), x2 = low + ratio * (high - low);
+  Candidate c1 = at_p(x1, best.cap_w, binding), c2 = at_p(x2, best.cap_w, binding);
+  for (int iteration = 0; iteration < kGoldenIterations; ++iteration) {
+    if (c1.objective <= c2.objective) {
+      high = x2, x2 = x1, c2 = c1;
+      x1 = high - ratio * (high - low);
+      c1 = at_p(x1, best.cap_w, binding);
+    } else {
+      low = x1, x1 = x2, c1 = c2;
+      x2 = low + ratio * (high - low);
+      c2 = at_p(x2, best.cap_w, binding);
+    }
+  }
+  for (const Candidate& c : {c1, c2})
+    if (c.objective < bent.objective) bent = c;
+  if (bent.p != 1 && detect && bent.cap_w > 0) {
+    const size_t index = static_cast<size_t>(std::find(caps.begin(), caps.end(), bent.cap_w) - caps.begin());
+    for (size_t k = 1; k < caps.size(); ++k)  // caps[0] is "no cap"
+      if (k + kCapWindow >= index && k <= index + kCapWindow) {
+        const Candidate c = at_p(bent.p, caps[k], true);
+        if (c.objective < bent.objective) bent = c;
+      }
+  }
+  if (bent.objective < best.objective * (1 - kImprovement) - kObjectiveFloor) best = bent;
   best.a = round_to(best.a, 4);
+  best.p = round_to(best.p, 3);
   best.static_w = round_to(best.static_w, 2);
   best.dynamic_w = round_to(best.dynamic_w, 2);
   best.gamma = round_to(best.gamma, 3);
@@ -202,6 +302,7 @@ Candidate fit_curve(const std::vector<const ProfilePoint*>& points, double f_min
 template <class Curve>
 void set_curve(Curve* curve, const Candidate& c) {
   curve->set_time_sensitivity_a(c.a);
+  curve->set_time_exponent_p(c.p);
   curve->set_static_w(c.static_w);
   curve->set_dynamic_w(c.dynamic_w);
   curve->set_gamma(c.gamma);
@@ -295,7 +396,7 @@ pb::GpuCalibration scale_calibration(const pb::GpuCalibration& shape, const Scal
   const GpuModel scaled(c, origin);
   const std::string text =
       "Not measured: the shape of " + shape.name() + " (" + shape.source() + ") on the relative clock f/f_max. " +
-      "Kept: the time sensitivities a and the exponents gamma (of the GPU curve and the phase curves). Multiplied by k = " + fixed(k, 4) +
+      "Kept: the time shapes (a and p) and the power exponents gamma (of the GPU curve and the phase curves). Multiplied by k = " + fixed(k, 4) +
       " = " + fixed(options.anchor_power_w, 1) + " W measured at " + fixed(options.anchor_clock_mhz, 0) +
       " MHz / the uncapped " + fixed(shape_power, 1) + " W of the shape at f/f_max = " + fixed(u_anchor, 4) +
       ": static_w, dynamic_w (every curve), blocking_power_w. Own values: clocks " + fixed(options.f_min_mhz, 0) + "-" +

@@ -14,6 +14,13 @@
 //   - time: with x = 1/u_eff − 1 (u_eff = min(u, u_c)) and x_top at the series' top, the model
 //     y_t = (1 + a·x)/(1 + a·x_top) rearranges to y_t − 1 = a·(x − y_t·x_top): a is a one-parameter
 //     linear least squares, clamped to [0, 1];
+//   - the time shape's bend (sim.proto's time_exponent_p), after gamma and the cap below: p on a
+//     grid 1..10 by 0.5, then golden-section search within the best cell; at each p, gamma again
+//     (golden-section within ±1 of the unbent fit's) with a by golden-section in [0, 1], the cap
+//     kept; then the cap candidates within ±5 W of it at that p. The bend is kept only if it
+//     lowers the objective (not for rounding noise: an exact c0 + c1/f curve keeps p = 1). The
+//     published profiles bend (A100 GPT-3: p ≈ 4.1 forward, 5.6 backward), which matters where
+//     the controller works: near the top clock, c0 + c1/f overstates the slowdown;
 //   - gamma (grid 1..10 by 0.05, then golden-section search on the best cell) and the cap minimise
 //     the mean over points of e_t² + e_E² + e_P², the relative errors of normalised time, normalised
 //     energy and absolute power (compare_with_profile in gpu_model.h): equal weights, because the
@@ -21,7 +28,7 @@
 //   - cap detection (power_cap_w < 0): the candidates are "no cap" and 0.5 W steps over
 //     [0.85, 1]·(the highest measured power); a cap wins only if it lowers the objective, i.e. when
 //     the top of the profile is flat in time and power (the A40 at its 300 W limit).
-// The fitted numbers are rounded (a to 1e-4, watts to 0.01 W, gamma to 1e-3) before the result is
+// The fitted numbers are rounded (a to 1e-4, p to 1e-3, watts to 0.01 W, gamma to 1e-3) before the result is
 // returned, so a calibration written to a file and read back is the one that was evaluated.
 #pragma once
 

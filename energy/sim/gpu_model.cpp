@@ -35,13 +35,13 @@ void check_non_negative_power(double value, const std::string& origin, const std
 // The fields of one curve (the GPU's or a phase's), read the same way from either message.
 struct CurveFields {
   bool has_a, has_static, has_dynamic, has_gamma;
-  double a, static_w, dynamic_w, gamma, cap_w;
+  double a, static_w, dynamic_w, gamma, cap_w, p;
 };
 
 template <class Message>
 CurveFields curve_fields(const Message& m, double cap_w) {
   return {m.has_time_sensitivity_a(), m.has_static_w(), m.has_dynamic_w(), m.has_gamma(),
-          m.time_sensitivity_a(),     m.static_w(),     m.dynamic_w(),     m.gamma(), cap_w};
+          m.time_sensitivity_a(),     m.static_w(),     m.dynamic_w(),     m.gamma(), cap_w, m.time_exponent_p()};
 }
 
 // prefix: "" for the GPU's curve, "forward." for a phase's.
@@ -49,6 +49,8 @@ void validate_curve(const CurveFields& c, double f_min, double f_max, const std:
                     const std::string& prefix) {
   const double a = required_number(c.has_a, c.a, origin, prefix + "time_sensitivity_a");
   JOULE_CHECK(a >= 0 && a <= 1, origin, ": ", prefix, "time_sensitivity_a: expected a value in [0, 1], got ", a);
+  JOULE_CHECK(std::isfinite(c.p) && c.p >= 1 && c.p <= 20, origin, ": ", prefix,
+              "time_exponent_p: expected an exponent in [1, 20], got ", c.p);
   const double static_w = required_number(c.has_static, c.static_w, origin, prefix + "static_w");
   const double dynamic_w = required_number(c.has_dynamic, c.dynamic_w, origin, prefix + "dynamic_w");
   const double gamma = required_number(c.has_gamma, c.gamma, origin, prefix + "gamma");
@@ -93,6 +95,11 @@ std::string where(const PointError& e) {
 }
 
 }  // namespace
+
+double time_shape(double a, double p, double clock_ratio) {
+  if (p == 1) return a * clock_ratio + (1 - a);
+  return std::pow(std::pow(a * clock_ratio, p) + std::pow(1 - a, p), 1 / p);
+}
 
 StepPhase step_phase_from_name(const std::string& phase) {
   if (phase == "forward") return StepPhase::forward;
@@ -153,7 +160,7 @@ std::string format_gpu_calibration(const pb::GpuCalibration& calibration) {
 GpuModel::GpuModel(pb::GpuCalibration calibration, const std::string& origin) : calibration_(std::move(calibration)) {
   validate_gpu_calibration(calibration_, origin);
   auto make = [&](const CurveFields& f) {
-    Curve c{f.a, f.static_w, f.dynamic_w, f.gamma, f_max_mhz()};
+    Curve c{f.a, f.p, f.static_w, f.dynamic_w, f.gamma, f_max_mhz()};
     if (f.cap_w > 0 && power_at(c, f_max_mhz()) > f.cap_w)  // validated: cap > P(f_min) ≥ static_w
       c.capped_clock_mhz = f_max_mhz() * std::pow((f.cap_w - c.static_w) / c.dynamic_w, 1 / c.gamma);
     return c;
@@ -194,13 +201,17 @@ double GpuModel::power_at(const Curve& c, double clock_mhz) const {
   return c.static_w + c.dynamic_w * std::pow(clock_mhz / f_max_mhz(), c.gamma);
 }
 
-double GpuModel::tau(const Curve& c, double effective_mhz) const { return c.a * f_max_mhz() / effective_mhz + (1 - c.a); }
+double GpuModel::tau(const Curve& c, double effective_mhz) const {
+  return time_shape(c.a, c.p, f_max_mhz() / effective_mhz);
+}
 
 double GpuModel::effective_clock_mhz(double requested_mhz, StepPhase phase) const {
   return std::min(clamp_clock(requested_mhz), curve(phase).capped_clock_mhz);
 }
 
 double GpuModel::time_sensitivity(StepPhase phase) const { return curve(phase).a; }
+
+double GpuModel::time_exponent(StepPhase phase) const { return curve(phase).p; }
 
 double GpuModel::step_time_factor(double requested_mhz, StepPhase phase) const {
   const Curve& c = curve(phase);

@@ -25,6 +25,10 @@ enum class StepPhase { any, forward, backward };
 // "forward" / "backward" → that phase; any other name → any (the GPU's curve).
 StepPhase step_phase_from_name(const std::string& phase);
 
+// τ = ((a·r)^p + (1 − a)^p)^(1/p), r = f_max/f_eff (sim.proto): the step time relative to an
+// uncapped step at f_max; p = 1 gives a·r + 1 − a exactly.
+double time_shape(double a, double p, double clock_ratio);
+
 // Text format (.pbtxt) → calibration, refused with "<origin>: <field>: <why>" when a required field
 // is missing or a value is out of its range (sim.proto gives the ranges); parse errors name
 // origin:line:column. load_gpu_calibration reads the file at `path` (origin = path).
@@ -48,6 +52,7 @@ class GpuModel {
   // calibration has one, otherwise (and for StepPhase::any) the GPU's curve.
   double effective_clock_mhz(double requested_mhz, StepPhase phase = StepPhase::any) const;  // clamped, capped
   double time_sensitivity(StepPhase phase = StepPhase::any) const;                            // a
+  double time_exponent(StepPhase phase = StepPhase::any) const;                               // p
   double step_time_factor(double requested_mhz, StepPhase phase = StepPhase::any) const;     // t(f)/t(f_max)
   double power_w(double requested_mhz, StepPhase phase = StepPhase::any) const;              // P(f_eff)
   double energy_factor(double requested_mhz, StepPhase phase = StepPhase::any) const;        // E(f)/E(f_max)
@@ -56,13 +61,13 @@ class GpuModel {
 
  private:
   struct Curve {
-    double a = 0, static_w = 0, dynamic_w = 0, gamma = 1;
+    double a = 0, p = 1, static_w = 0, dynamic_w = 0, gamma = 1;
     double capped_clock_mhz = 0;  // where P = the cap; f_max when no cap binds
   };
   const Curve& curve(StepPhase phase) const;
   double clamp_clock(double requested_mhz) const;
   double power_at(const Curve& c, double clock_mhz) const;
-  double tau(const Curve& c, double effective_mhz) const;  // a·f_max/f + (1 − a)
+  double tau(const Curve& c, double effective_mhz) const;  // time_shape(a, p, f_max/f)
 
   pb::GpuCalibration calibration_;
   Curve any_, forward_, backward_;

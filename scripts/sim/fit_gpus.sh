@@ -16,7 +16,8 @@
 #   - f_min_mhz, f_max_mhz, f_step_mhz: the profiled range (A100 855-1410, A40 855-1740, by 15).
 #   - three curves, each fitted the same way (gpu_fit.h): the GPU's on every point (for steps of
 #     any phase), `forward` on the forward points alone, `backward` on the backward points alone.
-#   - time_sensitivity_a: one-parameter least squares of the normalised times.
+#   - time_sensitivity_a and time_exponent_p: the time shape ((a·f_max/f)^p + (1 − a)^p)^(1/p),
+#     least squares of the normalised times (with energy and power, gpu_fit.h).
 #   - static_w, dynamic_w, gamma: the power law, least squares for fixed gamma, gamma searched.
 #   - power_cap_w: detected (--power-cap-w -1): the cap that best explains a flat top of time and
 #     power. A40: its 300 W limit (measured plateau 289-299 W; forward settles higher than
@@ -28,7 +29,7 @@
 # H200 (no per-clock profile exists; DESIGN.md section 5 "Measured on the lent H200", 2026-11-28):
 #   - f range 345-1980 MHz by 15, power_cap_w 700 (its power limit), idle_w 127: measured there.
 #   - anchor: a bf16 GEMM 8192^3 drew 648 W (energy counter) while the SM clock fell to 1515 MHz.
-#   - time_sensitivity_a, gamma of every curve: the A100's, on the relative clock f/f_max.
+#   - time_sensitivity_a, time_exponent_p, gamma of every curve: the A100's, on the relative clock f/f_max.
 #   - static_w, dynamic_w (every curve), blocking_power_w: the A100's times
 #     k = 648 W / P_A100(u = 1515/1980), the A100 GPU curve's uncapped power at the same relative
 #     clock. power_cap_w 700 W for every curve (the A100's phase caps are dropped). The note in the
