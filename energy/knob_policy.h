@@ -26,7 +26,10 @@
 // (ii) profiles the next candidate: a stale setting predicted better by ≥ hysteresis (refreshed
 // before it may be chosen), else the incumbent's neighbours — the other precisions at its batch,
 // then the adjacent entries of `batches` (larger first when B_noise ≥ B or unknown) — that are
-// unmeasured, or stale and predicted within `refresh_margin` of the incumbent. A profile runs whole
+// unmeasured, or stale and predicted within `refresh_margin` of the incumbent; then the same
+// neighbours of every fresh setting measured cheaper than the incumbent by less than the hysteresis
+// (cheapest first), so that the climb goes on where each single step gains too little to switch
+// but two steps gain a lot (the batch and the precision, each a few %, together −50%). A profile runs whole
 // windows until transient_s + measure_s are covered, then the policy evaluates again. Exploration
 // energy = what windows run on a setting other than the incumbent cost beyond what the incumbent
 // would have spent on the same samples, max(0, E_w − e(incumbent)·n_w) per window (all of E_w while

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -584,6 +585,33 @@ TEST(KnobPolicy, PrecisionOrderingIsLearnedOnce) {
     }
   }
   EXPECT_TRUE(profiled_bf16);
+}
+
+// From 128/f32 every single step gains under the 5% hysteresis (bf16 −2%, batch 256 −4%), while
+// two steps away the landscape falls steeply (256/bf16 −40%, 512/bf16 −55%): a climb that only
+// looked at the incumbent's neighbours would stay at 128/f32 for good.
+TEST(KnobPolicy, ClimbsPastNeighboursThatEachGainLessThanTheHysteresis) {
+  KnobPolicyOptions o = options_for(kBatches, {"f32", "bf16"});
+  o.max_explore_fraction = 0.3;
+  System sys;
+  const std::map<Setting, double> relative = {
+      {{64, "f32"}, 1.5},   {{64, "bf16"}, 1.5},   {{128, "f32"}, 1.0},  {{128, "bf16"}, 0.98},
+      {{256, "f32"}, 0.96}, {{256, "bf16"}, 0.60}, {{512, "f32"}, 0.94}, {{512, "bf16"}, 0.45},
+      {{1024, "f32"}, 1.0}, {{1024, "bf16"}, 0.55}};
+  sys.j_per_sample = [&](const Setting& s) {
+    const auto it = relative.find(s);
+    return 1e-3 * (it != relative.end() ? it->second : 2.0);
+  };
+  sys.s_per_sample = [](const Setting&) { return 1e-4; };
+  sys.noise_scale = [](double) { return 1e9; };  // efficiency ≈ 1 at every batch
+  KnobPolicy policy(o, {128, "f32"});
+  Trace trace = simulate(policy, sys, o, {128, "f32"}, 400);
+  EXPECT_EQ(policy.incumbent(), (Setting{512, "bf16"})) << trace.decisions.back().detail_json;
+  // every switch on the way gained at least the hysteresis
+  for (size_t i = 0; i < trace.windows.size(); ++i) {
+    if (trace.incumbent_after[i] == trace.incumbent_before[i]) continue;
+    EXPECT_LE(relative.at(trace.incumbent_after[i]), 0.95 * relative.at(trace.incumbent_before[i])) << trace.decisions[i].reason;
+  }
 }
 
 }  // namespace
