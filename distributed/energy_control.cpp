@@ -10,6 +10,34 @@
 #include "energy/stop_rule.h"
 
 namespace joule {
+
+std::vector<int64_t> candidate_batches(const pb::ControllerBatchConfig& c, int ranks, int64_t start, int64_t low_bound,
+                                       int64_t default_high, int64_t high_bound) {
+  const int64_t low = std::max<int64_t>(c.min() > 0 ? c.min() : 1, low_bound);
+  const int64_t high = std::min<int64_t>(c.max() > 0 ? c.max() : default_high, high_bound);
+  std::vector<int64_t> batches;
+  int64_t b = start;
+  while (b / 2 >= low && (b / 2) % ranks == 0 && b % 2 == 0) b /= 2;
+  for (; b <= high; b *= 2)
+    if (b >= low && b % ranks == 0) batches.push_back(b);
+  if (std::find(batches.begin(), batches.end(), start) == batches.end()) batches.clear();
+  return batches;
+}
+
+std::vector<std::string> candidate_precisions(const pb::ControllerPrecisionConfig& c) {
+  std::vector<std::string> precisions;
+  for (const std::string& p : c.allowed())
+    if (std::find(precisions.begin(), precisions.end(), p) == precisions.end()) precisions.push_back(p);
+  if (precisions.empty()) precisions = {"f32", "bf16"};
+  return precisions;
+}
+
+std::vector<uint32_t> candidate_clocks(const std::vector<unsigned>& supported, const pb::ControllerClockConfig& c) {
+  std::vector<uint32_t> clocks;
+  for (unsigned mhz : supported)
+    if ((c.min_mhz() == 0 || mhz >= c.min_mhz()) && (c.max_mhz() == 0 || mhz <= c.max_mhz())) clocks.push_back(mhz);
+  return clocks;
+}
 namespace {
 
 // Per rank, in this order, all-gathered at each window close.

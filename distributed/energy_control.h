@@ -44,6 +44,18 @@ struct ControlSetup {
   uint32_t clock_min_mhz = 0, clock_max_mhz = 0;
 };
 
+// The candidates, as a training run (Trainer::Run::make_control) and joule-sim derive them alike.
+// Batches: start (train.batch_size) × 2^k within [max(c.min or 1, low_bound), min(c.max or
+// default_high, high_bound)], multiples of `ranks`, ascending; empty when start is not among them
+// (nothing consistent to adapt).
+std::vector<int64_t> candidate_batches(const pb::ControllerBatchConfig& c, int ranks, int64_t start, int64_t low_bound,
+                                       int64_t default_high, int64_t high_bound);
+// Precisions: c.allowed in order without repeats; none listed = f32 and bf16.
+std::vector<std::string> candidate_precisions(const pb::ControllerPrecisionConfig& c);
+// Clocks: those of `supported` (a clock knob's, ascending) within [c.min_mhz, c.max_mhz] (0 = no
+// bound).
+std::vector<uint32_t> candidate_clocks(const std::vector<unsigned>& supported, const pb::ControllerClockConfig& c);
+
 // What the trainer does next. Knob changes apply at the next step boundary.
 struct ControlDecision {
   std::optional<pb::Knobs> knobs;  // a change

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -25,7 +26,7 @@
 #include "core/utf8_cut.h"
 #include "distributed/energy_control.h"
 #include "distributed/run_outputs.h"
-#include "energy/clock_snap.h"
+#include "distributed/sim_clock_knob.h"
 #include "energy/meter.h"
 #include "energy/window_log.h"
 #include "energy/sim/cluster_model.h"
@@ -77,16 +78,6 @@ void validate_sim_job(const pb::SimScenario& s, const std::string& origin) {
 }
 
 // The supported clocks within the controller's bounds, ascending (MHz).
-std::vector<uint32_t> candidate_clocks(const sim::GpuModel& gpu, const pb::ControllerClockConfig& c) {
-  std::vector<uint32_t> out;
-  for (double f : gpu.clocks_mhz()) {
-    const auto mhz = static_cast<uint32_t>(std::lround(f));
-    if ((c.min_mhz() == 0 || mhz >= c.min_mhz()) && (c.max_mhz() == 0 || mhz <= c.max_mhz())) out.push_back(mhz);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 // At most `limit` bytes, cut at a UTF-8 character boundary (a cut "→" is invalid UTF-8 to protobuf).
 std::string shorten(const std::string& text, size_t limit) {
   return utf8_shorten(text, limit, "… (metrics.jsonl has the whole decision)");
@@ -181,14 +172,16 @@ class SimRun {
   sim::ClusterModel model_;
   sim::ProgressModel progress_;
   int n_;
-  std::vector<uint32_t> supported_;
+  // each rank's SM-clock knob (the interface training applies clocks through), over one list
+  std::shared_ptr<const std::vector<unsigned>> supported_clocks_;
+  std::vector<SimClockKnob> clock_knobs_;
   std::unique_ptr<EnergyControl> control_;
   RunOutputs outputs_;
   RankLogs logs_;
 
   pb::Knobs knobs_;
   std::optional<pb::Knobs> pending_;
-  std::vector<double> clocks_;  // per rank, MHz (snapped to supported ones)
+  std::vector<double> clocks_;  // per rank, MHz: the clock its knob runs it at
   int64_t step_ = 0;
   double samples_ = 0, samples_before_ = 0;
   pb::StopReason stop_ = pb::running;
@@ -238,6 +231,9 @@ SimRun::SimRun(const SimJobInput& input, const SimJobOptions& options, const std
       clocks_(static_cast<size_t>(n_), gpu_.f_max_mhz()),
       clock_s_(n_),
       total_j_(n_) {
+  supported_clocks_ = std::make_shared<const std::vector<unsigned>>(sim_supported_clocks(gpu_));
+  clock_knobs_.reserve(static_cast<size_t>(n_));
+  for (int r = 0; r < n_; ++r) clock_knobs_.emplace_back(gpu_, supported_clocks_);
   for (int r = 0; r < n_; ++r) {
     meters_.push_back(std::make_unique<SimRankMeter>(&total_j_[static_cast<size_t>(r)], &now_s_));
     window_logs_.push_back(std::make_unique<energy::WindowLog>(
@@ -248,34 +244,22 @@ SimRun::SimRun(const SimJobInput& input, const SimJobOptions& options, const std
   knobs_.set_micro_batches(1);
   knobs_.set_precision(s_.precision());
   const pb::ControllerConfig& k = s_.controller();
-  supported_ = candidate_clocks(gpu_, k.clocks());
   if (!controller_active(k)) {
     outputs_.message("energy controller: off (no knob on ADAPT, no stop rule)");
     return;
   }
   ControlSetup setup;
   setup.test_size = s_.test_size();
-  if (k.batch_size().mode() == pb::ADAPT && n_ >= 2) {  // as Trainer::Run::make_control
-    const int64_t low = std::max<int64_t>(k.batch_size().min() > 0 ? k.batch_size().min() : 1, n_);
-    const int64_t high = k.batch_size().max() > 0 ? k.batch_size().max() : 16 * s_.global_batch();
-    const int64_t start = s_.global_batch();
-    int64_t b = start;
-    while (b / 2 >= low && (b / 2) % n_ == 0 && b % 2 == 0) b /= 2;
-    for (; b <= high; b *= 2)
-      if (b >= low && b % n_ == 0) setup.batches.push_back(b);
-    if (std::find(setup.batches.begin(), setup.batches.end(), start) == setup.batches.end()) setup.batches.clear();
-  }
-  if (k.precision().mode() == pb::ADAPT) {
-    std::vector<std::string> allowed(k.precision().allowed().begin(), k.precision().allowed().end());
-    if (allowed.empty()) allowed = {"f32", "bf16"};
-    for (const std::string& p : allowed)
-      if (std::find(setup.precisions.begin(), setup.precisions.end(), p) == setup.precisions.end())
-        setup.precisions.push_back(p);
-  }
-  if (k.clocks().mode() == pb::ADAPT && !supported_.empty()) {
-    setup.supported_mhz = supported_;
-    setup.clock_min_mhz = supported_.front();
-    setup.clock_max_mhz = supported_.back();
+  // the candidates as a training run derives them (energy_control.h); the batch's default upper
+  // bound is 16× the start (a run's is what its data allows)
+  if (k.batch_size().mode() == pb::ADAPT && n_ >= 2)
+    setup.batches = candidate_batches(k.batch_size(), n_, s_.global_batch(), n_, 16 * s_.global_batch(),
+                                      std::numeric_limits<int64_t>::max());
+  if (k.precision().mode() == pb::ADAPT) setup.precisions = candidate_precisions(k.precision());
+  if (k.clocks().mode() == pb::ADAPT) setup.supported_mhz = candidate_clocks(*supported_clocks_, k.clocks());
+  if (!setup.supported_mhz.empty()) {
+    setup.clock_min_mhz = setup.supported_mhz.front();
+    setup.clock_max_mhz = setup.supported_mhz.back();
   }
   std::string what;
   if (setup.batches.size() > 1)
@@ -297,11 +281,17 @@ void SimRun::apply_pending() {
   bool changed = next.global_batch() != knobs_.global_batch() || next.precision() != knobs_.precision();
   if (next.sm_clock_mhz_size() == n_) {
     for (int r = 0; r < n_; ++r) {
-      // the nearest supported clock, as ClockActuator locks it; the knob keeps the request
+      // through the rank's knob, as Trainer::Run::apply_clock; the knob setting keeps the request
       const uint32_t mhz = next.sm_clock_mhz(r);
-      const uint32_t best = supported_.empty() ? mhz : energy::nearest_supported_clock(supported_, mhz);
-      if (clocks_[static_cast<size_t>(r)] != best) changed = true;
-      clocks_[static_cast<size_t>(r)] = best;
+      const uint32_t before = r < knobs_.sm_clock_mhz_size() ? knobs_.sm_clock_mhz(r) : 0;
+      if (mhz == before) continue;
+      SimClockKnob& knob = clock_knobs_[static_cast<size_t>(r)];
+      if (mhz == 0)
+        knob.reset();
+      else
+        knob.lock_sm_clock(mhz);
+      if (clocks_[static_cast<size_t>(r)] != knob.running_mhz()) changed = true;
+      clocks_[static_cast<size_t>(r)] = knob.running_mhz();
     }
   }
   knobs_ = next;
@@ -546,7 +536,7 @@ SimJobInput load_sim_job(const std::string& scenario_path, const std::vector<std
   input.calibration = sim::load_gpu_calibration(input.gpu_path);
   const sim::GpuModel gpu(input.calibration, input.gpu_path);
   const pb::ControllerClockConfig& clocks = input.scenario.controller().clocks();
-  JOULE_CHECK(clocks.mode() != pb::ADAPT || !candidate_clocks(gpu, clocks).empty(), scenario_path,
+  JOULE_CHECK(clocks.mode() != pb::ADAPT || !candidate_clocks(sim_supported_clocks(gpu), clocks).empty(), scenario_path,
               ": controller.clocks.min_mhz/max_mhz: no supported clock of ", input.gpu_path, " (",
               input.calibration.f_min_mhz(), "..", input.calibration.f_max_mhz(), " MHz) lies within [",
               clocks.min_mhz(), ", ", clocks.max_mhz(), "]");

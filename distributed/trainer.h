@@ -19,7 +19,7 @@
 #include "core/proto/records.pb.h"
 #include "core/proto/train_state.pb.h"
 #include "distributed/communicator.h"
-#include "energy/clock_actuator.h"
+#include "energy/clock_knob.h"
 #include "energy/meter.h"
 #include "ops/parameters.h"
 
@@ -44,7 +44,7 @@ struct TrainerIo {
   std::vector<std::string> meter_warnings;  // printed once at the start (rank 0's)
   std::vector<std::string> meter_notes;     // how energy is attributed, printed once (rank 0's)
   // This rank's SM-clock knob (not owned; null or unavailable: the knob only records its value).
-  energy::ClockActuator* clock = nullptr;
+  energy::ClockKnob* clock = nullptr;
   // Tests: called after every step with the dataset indices this rank trained on in it.
   std::function<void(int64_t step, const std::vector<int64_t>& sample_ids)> on_batch;
 };

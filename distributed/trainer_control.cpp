@@ -25,43 +25,28 @@ std::unique_ptr<EnergyControl> Trainer::Run::make_control() {
                        "scale compares the ranks' gradients): the batch stays at " +
                        std::to_string(s_.knobs.global_batch()));
     } else {
-      const int64_t low = std::max<int64_t>(k.batch_size().min() > 0 ? k.batch_size().min() : 1, s_.bounds.min_batch);
-      const int64_t high = std::min<int64_t>(k.batch_size().max() > 0 ? k.batch_size().max() : s_.bounds.max_batch,
-                                             s_.bounds.max_batch);
-      // train.batch_size × 2^k within the bounds, multiples of the ranks
-      const int64_t start = s_.knobs.global_batch();
-      int64_t b = start;
-      while (b / 2 >= low && (b / 2) % world == 0 && b % 2 == 0) b /= 2;
-      for (; b <= high; b *= 2)
-        if (b >= low && b % world == 0) setup.batches.push_back(b);
-      if (std::find(setup.batches.begin(), setup.batches.end(), start) == setup.batches.end())
-        setup.batches.clear();  // the start is outside the controller's bounds: nothing consistent to adapt
+      setup.batches = candidate_batches(k.batch_size(), world, s_.knobs.global_batch(), s_.bounds.min_batch,
+                                        s_.bounds.max_batch, s_.bounds.max_batch);
     }
   }
   if (k.precision().mode() == pb::ADAPT) {
-    std::vector<std::string> allowed(k.precision().allowed().begin(), k.precision().allowed().end());
-    if (allowed.empty()) allowed = {"f32", "bf16"};
-    for (const std::string& p : allowed) {
+    for (const std::string& p : candidate_precisions(k.precision())) {
       if (p == "bf16" && !s_.bf16_unavailable.empty()) {
         outputs_.message("warning: energy.controller.precision: bf16 is unavailable here (" + s_.bf16_unavailable +
                          "): the controller keeps f32");
         continue;
       }
-      if (std::find(setup.precisions.begin(), setup.precisions.end(), p) == setup.precisions.end())
-        setup.precisions.push_back(p);
+      setup.precisions.push_back(p);
     }
   }
   if (k.clocks().mode() == pb::ADAPT) {
-    energy::ClockActuator* clock = io_.clock;
+    energy::ClockKnob* clock = io_.clock;
     if (clock == nullptr || !clock->available()) {
       outputs_.message("warning (rank " + std::to_string(s_.comm.rank()) +
                        "): energy.controller.clocks.mode = ADAPT: the clock knob is unavailable" +
                        (clock != nullptr ? " (" + clock->reason() + ")" : std::string()) + "; clocks stay as they are");
     } else {
-      for (unsigned mhz : clock->supported_mhz())
-        if ((k.clocks().min_mhz() == 0 || mhz >= k.clocks().min_mhz()) &&
-            (k.clocks().max_mhz() == 0 || mhz <= k.clocks().max_mhz()))
-          setup.supported_mhz.push_back(mhz);
+      setup.supported_mhz = candidate_clocks(clock->supported_mhz(), k.clocks());
       if (!setup.supported_mhz.empty()) {
         setup.clock_min_mhz = setup.supported_mhz.front();
         setup.clock_max_mhz = setup.supported_mhz.back();

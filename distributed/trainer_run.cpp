@@ -135,7 +135,7 @@ void Trainer::Run::switch_knobs(const pb::Knobs& next, const std::string& reason
 
 // This rank's clock; the knob keeps the requested value, the log says what the card did.
 void Trainer::Run::apply_clock(uint32_t mhz) {
-  energy::ClockActuator* clock = io_.clock;
+  energy::ClockKnob* clock = io_.clock;
   if (clock == nullptr || !clock->available()) {
     clock_note_ = "sm clock knob unavailable" +
                   (clock != nullptr ? ": " + clock->reason() : std::string(" (energy.clock.gpu is unset)"));

@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "energy/clock_knob.h"
+
 namespace joule::pb {
 class ClockKnobConfig;
 }
@@ -46,36 +48,26 @@ struct ClockActuatorOptions {
 // energy.clock (config.proto) as options; is_root stays null.
 ClockActuatorOptions clock_actuator_options(const pb::ClockKnobConfig& config);
 
-// The record of one lock_sm_clock call, for rank logs and decisions.
-struct ClockChange {
-  unsigned requested_mhz = 0;
-  unsigned snapped_mhz = 0;   // the supported clock within bounds nearest the request (0: unavailable)
-  unsigned applied_mhz = 0;   // SM clock read back afterwards (dry run: the card's clock, untouched)
-  bool applied = false;       // a lock was set on the card (never in dry run)
-  std::vector<std::string> throttle_reasons;  // NVML clock event reasons read back (e.g. sw_power_cap)
-  std::string message;        // one line saying what happened, for the log
-};
-
-class ClockActuator {
+class ClockActuator final : public ClockKnob {
  public:
-  ~ClockActuator();  // reset()
+  ~ClockActuator() override;  // reset()
   ClockActuator(const ClockActuator&) = delete;
   ClockActuator& operator=(const ClockActuator&) = delete;
 
-  bool available() const { return mode_ != Mode::unavailable; }
-  const char* mode() const;  // "dry_run", "nvml", "clockd" or "unavailable"
-  const std::string& reason() const { return reason_; }  // why unavailable; "" otherwise
+  bool available() const override { return mode_ != Mode::unavailable; }
+  const char* mode() const override;  // "dry_run", "nvml", "clockd" or "unavailable"
+  const std::string& reason() const override { return reason_; }  // why unavailable; "" otherwise
   const std::string& gpu() const { return gpu_; }         // as configured
   // Supported SM clocks within the bounds, ascending, MHz (empty when unavailable).
-  const std::vector<unsigned>& supported_mhz() const { return supported_; }
+  const std::vector<unsigned>& supported_mhz() const override { return supported_; }
 
   // Locks the SM clock at the supported clock within bounds nearest `mhz` (ties: the lower one).
   // Never throws; a failure is in the returned message. NO_PERMISSION or a lost daemon turns the
   // actuator unavailable (mode() then says so).
-  ClockChange lock_sm_clock(unsigned mhz);
-  unsigned locked_mhz() const { return locked_mhz_; }  // the knob's setting (dry run too); 0 = none
+  ClockChange lock_sm_clock(unsigned mhz) override;
+  unsigned locked_mhz() const override { return locked_mhz_; }  // the knob's setting (dry run too); 0 = none
   unsigned current_mhz();  // the card's SM clock now, MHz; 0 when it cannot be read
-  void reset() noexcept;   // undo our lock (idempotent); in dry run only forgets the setting
+  void reset() noexcept override;  // undo our lock (idempotent); in dry run only forgets the setting
 
   // For abort paths: undoes our lock without allocating (nvml: one NVML call; clockd: close the
   // socket, the daemon resets). Safe to call after or instead of reset().
