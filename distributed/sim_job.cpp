@@ -444,6 +444,8 @@ void SimRun::close_window(bool stopping) {
 void SimRun::check_stop() {
   if (control_ != nullptr && control_->cooldown_done() && stop_ == pb::running) stop_ = pb::marginal_gain;
   if (stop_ == pb::running && step_ >= s_.steps()) stop_ = pb::max_steps;
+  if (stop_ == pb::running && options_.stop_requested != nullptr && options_.stop_requested->load())
+    stop_ = pb::interrupted;
   if (stop_ == pb::running) return;
   if (stop_ != pb::budget && last_eval_step_ != step_) evaluate();
 }

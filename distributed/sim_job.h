@@ -19,6 +19,7 @@
 // per rank, so 4096 ranks cost 4096 file opens per flush, not one per line.
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -50,6 +51,9 @@ struct SimJobOptions {
   // comparison the controller is judged by. The run directory is <name>-baseline.
   bool baseline = false;
   std::FILE* progress = stderr;  // progress lines; null: none
+  // Set (by joule-sim's SIGINT/SIGTERM handler): the job stops after the step running, with
+  // stop_reason interrupted and every output complete (the closing window, the summary). Null: none.
+  const std::atomic<bool>* stop_requested = nullptr;
 };
 
 struct SimJobResult {

@@ -4,17 +4,35 @@
 // energies from the simulator's physics (source "sim", not measured) and seconds of simulated time.
 // --baseline runs the same job with every knob fixed at its start (clocks at f_max).
 // Exit status: 0 success (an early stop is a success), 2 invalid input (arguments, scenario, GPU
-// calibration; the message names the file and field, nothing is written), 1 any other failure.
+// calibration; the message names the file and field, nothing is written), 3 interrupted (SIGINT or
+// SIGTERM: the job stops after the step running and writes its outputs whole, stop_reason
+// interrupted; a second signal ends the process at once), 1 any other failure.
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "core/exit_status.h"
 #include "distributed/sim_job.h"
 #include "examples/cli.h"
 
 namespace {
+
+// The signal handler's state, the only global: a stop request.
+std::atomic<bool> g_stop_requested{false};
+
+extern "C" void on_stop_signal(int) {
+  if (g_stop_requested.exchange(true)) {
+    static const char message[] = "joule-sim: second interrupt: exiting now (status 3)\n";
+    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, message, sizeof message - 1);
+    ::_exit(joule::kExitInterrupted);
+  }
+}
 
 struct Arguments {
   std::string scenario;
@@ -63,6 +81,9 @@ int run(int argc, char** argv) {
   options.output = a.output;
   options.baseline = a.baseline;
   options.progress = a.quiet ? nullptr : stderr;
+  options.stop_requested = &g_stop_requested;
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   const joule::SimJobResult result = joule::run_sim_job(input, options);
   std::printf("%s\n", result.run_dir.c_str());
   if (!result.window_decision_s.empty()) {  // the controller's cost per window (wall time, this machine)
@@ -74,6 +95,11 @@ int run(int argc, char** argv) {
     std::printf("controller decision per window: %zu windows, %d ranks, mean %.3f ms, p99 %.3f ms, max %.3f ms\n",
                 t.size(), static_cast<int>(result.summary.world_size()), 1e3 * sum / static_cast<double>(t.size()),
                 1e3 * t[p99], 1e3 * t.back());
+  }
+  if (result.summary.stop_reason() == "interrupted") {
+    std::fprintf(stderr, "joule-sim: interrupted at step %u; the run directory is complete up to there\n",
+                 result.summary.steps());
+    return joule::kExitInterrupted;
   }
   return 0;
 }

@@ -194,6 +194,36 @@ TEST_F(JouleSim, TheControllerSeesTheNoiseScaleThroughTheTrainersEstimator) {
   EXPECT_GE(seen, 2) << r.output;
 }
 
+// Ctrl-C: the job stops after the step running, writes its outputs whole (the closing window, the
+// summary with stop_reason interrupted) and exits 3. The signal is sent once the handler is in place
+// (SigCgt), to a job far too long to finish first.
+TEST_F(JouleSim, AnInterruptStopsTheJobWithCompleteOutputsAndStatus3) {
+  const std::string dir = out("i") + "/straggler_8";
+  const std::string command =
+      shell_quote(binary_path("joule-sim")) + " --scenario " + shell_quote(scenario_) + " --output " +
+      shell_quote(out("i")) + " --quiet --set steps=100000000 >" + shell_quote(out("i.log")) + " 2>&1 & pid=$!; " +
+      "for i in $(seq 1 1200); do "
+      "[ $(( 0x$(sed -n 's/^SigCgt:[[:space:]]*//p' /proc/$pid/status 2>/dev/null || echo 0) & 0x2 )) -ne 0 ] && break; "
+      "sleep 0.05; done; kill -INT $pid; wait $pid; echo \"status $?\"";
+  const auto r = run_command(command);
+  EXPECT_NE(r.output.find("status 3"), std::string::npos) << r.output << read_text(out("i.log"));
+  EXPECT_NE(read_text(out("i.log")).find("interrupted at step"), std::string::npos) << read_text(out("i.log"));
+  const joule::pb::Summary summary = read_summary(dir);
+  EXPECT_EQ(summary.stop_reason(), "interrupted");
+  EXPECT_GT(summary.steps(), 0u);
+  EXPECT_LT(summary.steps(), 100000000u);
+  // every rank's log is whole (each line parses), ends at the last step, and its windows add up to
+  // the summary's energy
+  double total = 0;
+  for (int rank = 0; rank < 8; ++rank) {
+    const auto records = read_records<joule::pb::RankWindowRecord>(rank_log(dir, rank), nullptr);
+    ASSERT_FALSE(records.empty()) << rank;
+    EXPECT_EQ(records.back().step_last(), summary.steps()) << rank;
+    for (const auto& w : records) total += w.energy_j().total();
+  }
+  EXPECT_NEAR(total, summary.energy_j(), 1e-9 * summary.energy_j());
+}
+
 TEST_F(JouleSim, RefusesABadScenarioNamingTheFieldAndWritesNothing) {
   const std::string bad = (fs::path(root_) / "bad.pbtxt").string();
   std::ofstream(bad) << kStraggler8 << "window_s: -1\n";
