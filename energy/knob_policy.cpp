@@ -204,7 +204,8 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
     if (!probing) {
       probe_.reset();  // the lead ran something else (a fallback): evaluate afresh
     } else if (probe_->measured_s >= options_.measure_s &&
-               (!probe_->compares_loss || probe_->losses.size() >= 2 || probe_->measured_s >= 4 * options_.measure_s)) {
+               (!probe_->compares_loss || probe_->losses.size() >= probe_->loss_windows_needed() ||
+                probe_->measured_s >= 4 * options_.measure_s)) {
       end_probe(now_s, true);
       return evaluate(now_s, "profile done");
     } else if (explore_energy_j_ > options_.max_explore_fraction * job_energy_j_) {

@@ -45,7 +45,8 @@
 //
 // Precision. f32 is the reference. A lower precision p is eligible only after a loss comparison,
 // made when a profile changes only the precision (same batch; such a profile runs at least two
-// clean windows): the profile's clean windows' mean loss against the preceding setting's loss trend
+// clean windows, three when the preceding setting has one window past the warm-up, since the slope
+// then comes from the profile's own windows): the profile's clean windows' mean loss against the preceding setting's loss trend
 // extrapolated to the same times — an exponential decay (never below zero) fitted to its last ≤ 5
 // window losses past the warm-up (the warm-up's steep fall is no trend; none past it: the last
 // window), its slope from the profile's own windows when the reference has one point, clamped ≤ 0;
@@ -150,7 +151,10 @@ class KnobPolicy {
     Setting setting;
     double measured_s = 0, energy_j = 0, seconds = 0, incumbent_power_w = 0;
     std::optional<Setting> reference_setting;  // the setting of the window just before it
-    bool compares_loss = false;  // a precision-only change: runs ≥ 2 clean windows (or 4 × measure_s)
+    bool compares_loss = false;  // a precision-only change: runs loss_windows_needed() clean windows (or 4 × measure_s)
+    // 2 to see the loss's slope; 3 when the reference has one window: its slope is then the
+    // profile's own, and a third window is the only measure of the windows' noise about it
+    size_t loss_windows_needed() const { return reference.size() >= 2 ? 2 : 3; }
     std::vector<LossPoint> reference, losses;  // that setting's last windows past the warm-up (finite losses), its own clean windows
   };
 

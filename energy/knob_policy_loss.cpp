@@ -93,20 +93,26 @@ void KnobPolicy::end_probe(double now_s, bool completed) {
   // Window losses are noisy (a 1-s window at batch 128 is ~50 steps): an excess within two standard
   // errors of the difference is no evidence against the lower precision. The difference is the
   // profile's mean against the reference trend extrapolated to the profile's mean time, so its
-  // variance is noise²·(1/n_probe + 1/n_ref + (t_probe − t_ref)²/Stt_ref): the extrapolation's own
-  // error grows with the gap (a transient of ≥ 1 s lies between them) when the reference's slope
-  // came from its own few windows. The noise of ln loss: the reference fit's residuals (≥ 3
+  // variance is noise²·(1/n_probe + 1/n_ref + (t_probe − t_ref)²/Stt): the extrapolation's own
+  // error grows with the gap (a transient of ≥ 1 s lies between them), against how well the windows
+  // the slope came from pin it (Stt of the reference's windows, or of the profile's when the
+  // reference has one window). The noise of ln loss: the reference fit's residuals (≥ 3
   // windows), else the profile's own (≥ 3: about its fit; 2: about their mean), else none.
+  // (With one reference window the slope is the profile's own: two profile windows then define it
+  // and say nothing of the noise, which is why such a profile runs a third window.)
   const LogTrend probe_trend = fit_log_trend(probe.losses);
   double noise = trend.residual_sd > 0 ? trend.residual_sd : probe_trend.residual_sd;
   if (!(noise > 0) && probe.losses.size() == 2 && probe_trend.ok)
     noise = std::fabs(std::log(probe.losses[0].loss) - std::log(probe.losses[1].loss)) / std::sqrt(2.0);
   const double n_probe = static_cast<double>(probe.losses.size()), n_ref = static_cast<double>(probe.reference.size());
-  double gap_term = 0;  // (t_probe − t_ref)² / Stt_ref, when the slope is the reference's own
-  if (n_probe > 0 && probe.reference.size() >= 2 && trend.stt > 0) {
+  // (t_probe − t_ref)² / Stt of the windows the slope came from: the reference's own (≥ 2), else
+  // the profile's, whose slope is carried back across the same gap to the one reference window
+  double gap_term = 0;
+  const double slope_stt = probe.reference.size() >= 2 ? trend.stt : probe_trend.stt;
+  if (n_probe > 0 && slope_stt > 0) {
     double t_probe = 0;
     for (const LossPoint& p : probe.losses) t_probe += p.mid_s / n_probe;
-    gap_term = (t_probe - trend.mean_t) * (t_probe - trend.mean_t) / trend.stt;
+    gap_term = (t_probe - trend.mean_t) * (t_probe - trend.mean_t) / slope_stt;
   }
   const double allowed =
       std::max(std::log1p(options_.loss_tolerance),
