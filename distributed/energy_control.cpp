@@ -178,6 +178,9 @@ ControlDecision EnergyControl::apply_window(const pb::ControlWindow& w) {
   wall_seconds_ += w.wall_s();
   train_seconds_ += train_s;
   samples_ += samples;
+  if (first_batch_ == 0) first_batch_ = knobs.global_batch();
+  batch_changed_ = batch_changed_ || knobs.global_batch() != first_batch_;
+  running_knobs_ = knobs;
   const bool changed = last_knobs_.global_batch() != 0 && (last_knobs_.global_batch() != knobs.global_batch() ||
                                                            last_knobs_.precision() != knobs.precision());
   if (changed) {
@@ -247,7 +250,10 @@ ControlDecision EnergyControl::apply_window(const pb::ControlWindow& w) {
                       ",\"clocks\":" + (c.detail_json.empty() ? "{}" : c.detail_json) + "}";
     }
   }
-  if (!d.what.empty()) d.knobs = next;
+  if (!d.what.empty()) {
+    d.knobs = next;
+    running_knobs_ = next;
+  }
   return d;
 }
 
@@ -294,12 +300,32 @@ ControlDecision EnergyControl::apply_eval(const pb::ControlEval& e) {
   }
   if (!check.stop) return d;
   stop_fired_ = true;
-  const auto cooldown = static_cast<int64_t>(std::ceil(config_.cooldown_fraction() * static_cast<double>(step)));
+  // A profile running when the rule fires is abandoned: the cooldown runs at the chosen setting.
+  std::string settle;
+  const double running_batch = running_knobs_.global_batch();
+  if (knobs_ != nullptr && running_knobs_.global_batch() != 0) {
+    const energy::Setting& chosen = knobs_->incumbent();
+    if (chosen.batch != static_cast<int64_t>(running_knobs_.global_batch()) || chosen.precision != running_knobs_.precision()) {
+      settle = "; back from the profile of " + energy::setting_name({running_knobs_.global_batch(), running_knobs_.precision()}) +
+               " to " + energy::setting_name(chosen);
+      running_knobs_.set_global_batch(static_cast<uint32_t>(chosen.batch));
+      running_knobs_.set_precision(chosen.precision);
+      d.knobs = running_knobs_;
+    }
+  }
+  // cooldown_fraction × the steps so far; when the batch changed during the run, × the samples so
+  // far in steps of the batch the cooldown runs at (a fraction of the training, not of the steps)
+  double span = static_cast<double>(step);
+  if (batch_changed_ && running_knobs_.global_batch() > 0)
+    span = (samples_ + static_cast<double>(std::max<int64_t>(0, step - last_step_)) * running_batch) /
+           static_cast<double>(running_knobs_.global_batch());
+  const auto cooldown = static_cast<int64_t>(std::ceil(config_.cooldown_fraction() * span));
   d.what = "stop";
   d.reason = check.reason;
   if (per_epoch > 0)
     d.reason += " (energy.controller.min_gain_per_epoch " + number(per_epoch) + " points per epoch, at " +
                 number(std::round(kj_per_epoch * 1000) / 1000) + " kJ per epoch)";
+  d.reason += settle;
   if (cooldown > 0) {
     d.start_cooldown = true;
     d.cooldown_steps = cooldown;

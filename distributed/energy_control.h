@@ -152,6 +152,9 @@ class EnergyControl {
   double train_seconds_ = 0;     // closed windows, eval excluded (the slowest rank's)
   int64_t last_step_ = 0;        // the step the previous window closed at
   pb::Knobs last_knobs_;         // the previous window's
+  pb::Knobs running_knobs_;      // in effect after the last window's decision (a profile's, too)
+  uint32_t first_batch_ = 0;     // the first window's global batch
+  bool batch_changed_ = false;   // some window ran another batch
   bool clocks_changed_ = false;  // the last decision changed clocks: the next window is a transient
   double samples_ = 0;
   double since_change_s_ = 0;

@@ -122,7 +122,7 @@ std::string Trainer::Run::take_decision(const ControlDecision& d) {
   outputs_.decision_line(record);
   outputs_.message("step " + std::to_string(s_.train.step()) + ": controller: " + d.reason);
   if (d.knobs) control_knobs_ = *d.knobs;
-  if (d.start_cooldown) cooldown_start_lr_ = last_lr_;
+  if (d.start_cooldown) cooldown_start_lr_ = -1;  // set at the first cooldown step, at the knobs it runs with
   if (d.stop != pb::running && s_.train.stop_reason() == pb::running) s_.train.set_stop_reason(d.stop);
   return "controller: " + d.reason;
 }

@@ -243,6 +243,7 @@ bool Trainer::Run::update(const StepStats& stats, const StepAgreement& agreed) {
       s_.noise.observe(agreed.mean_local_grad_sq, stats.global_grad_sq, s_.comm.size(), feed_.local_batch());
     last_lr_ = current_lr();
     if (control_ != nullptr && control_->cooling_down()) {  // linear decay to the schedule's floor
+      if (cooldown_start_lr_ < 0) cooldown_start_lr_ = last_lr_;  // the rate at the cooldown's knobs
       const float floor = s_.schedule.base_lr * s_.schedule.min_lr_ratio;
       last_lr_ = cooldown_start_lr_ + (floor - cooldown_start_lr_) * static_cast<float>(control_->cooldown_step());
     }

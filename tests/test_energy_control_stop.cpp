@@ -127,5 +127,69 @@ TEST(EnergyControlStop, PredictedFullAccuracyAddsWhatTheCooldownAnnealed) {
   EXPECT_DOUBLE_EQ(without_above, without) << "no cooldown: the fit alone";
 }
 
+// Batch on ADAPT over {100, 200, 400}, the larger ones cheaper per sample. Evaluations begin with the
+// first profile (of 200), and the marginal-gain rule at a threshold no run meets fires as soon as it
+// may, while that profile runs. The cooldown then runs at the chosen setting (the
+// decision takes the knobs back from the profile), for cooldown_fraction of the samples so far in
+// steps of that batch: counted in the steps so far, it would run at a profile's batch for far
+// longer than the training before it.
+TEST(EnergyControlStop, AProfileRunningWhenTheStopFiresIsAbandonedForTheChosenSetting) {
+  pb::ControllerConfig k;
+  k.mutable_batch_size()->set_mode(pb::ADAPT);
+  k.set_warmup_s(1);
+  k.set_measure_s(3);
+  k.set_min_gain_per_kj(1e9);
+  k.set_patience(2);
+  k.set_cooldown_fraction(0.5);
+  ControlSetup setup;
+  setup.train_size = 100000;
+  setup.test_size = 10000;
+  setup.epochs = 1000;
+  setup.batches = {100, 200, 400};
+  pb::Knobs knobs;
+  knobs.set_global_batch(100);
+  knobs.set_precision("f32");
+  EnergyControl control(k, setup, knobs, /*ranks=*/2);
+  const auto j_per_sample = [](uint32_t batch) { return batch == 100 ? 1.0 : batch == 200 ? 0.8 : 0.7; };
+  int64_t step = 0;
+  double samples = 0;
+  for (int i = 1; i <= 200; ++i) {
+    pb::ControlWindow w;
+    const double n = 1000;  // samples per 1-s window
+    w.set_window_j(n * j_per_sample(knobs.global_batch()));
+    w.set_train_j(w.window_j());
+    w.set_wall_s(1);
+    w.set_train_s(1);
+    for (int r = 0; r < 2; ++r) {
+      w.add_clock_mhz(0);
+      w.add_compute_s_per_step(0.1);
+      w.add_wait_s_per_step(0);
+    }
+    *w.mutable_knobs() = knobs;
+    step += static_cast<int64_t>(n) / knobs.global_batch();
+    samples += n;
+    w.set_step(step);
+    w.set_samples(n);
+    const ControlDecision window = control.decide(w);
+    if (window.knobs) knobs = *window.knobs;  // applied at the next step
+    if (knobs.global_batch() == 100) continue;  // evaluations from the first profile on
+    pb::ControlEval e;
+    e.set_accuracy(0.5 + 0.001 * i);
+    e.set_job_energy_j(control.job_energy_j());
+    e.set_step(step);
+    const ControlDecision d = control.decide(e);
+    if (!d.start_cooldown) continue;
+    ASSERT_TRUE(d.knobs.has_value()) << "the stop fired outside a profile: " << d.reason;
+    EXPECT_NE(d.knobs->global_batch(), knobs.global_batch()) << d.reason;
+    EXPECT_NE(d.reason.find("back from the profile of " + std::to_string(knobs.global_batch()) + "/f32 to " +
+                            std::to_string(d.knobs->global_batch()) + "/f32"),
+              std::string::npos)
+        << d.reason;
+    EXPECT_EQ(d.cooldown_steps, static_cast<int64_t>(std::ceil(0.5 * samples / d.knobs->global_batch()))) << d.reason;
+    return;
+  }
+  FAIL() << "the stop never fired";
+}
+
 }  // namespace
 }  // namespace joule
