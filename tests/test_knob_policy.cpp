@@ -405,12 +405,18 @@ TEST(KnobPolicy, NoisyWindowLossesDoNotFailAHealthyBf16) {
 // lower than f32 itself would reach there. The verdict allows for that extrapolation's error (it
 // grows with the gap, against how well the reference windows pin the slope): a bf16 on the same
 // curve passes, one 50% worse still fails.
-Setting decelerating_precision_run(double bf16_loss_factor) {
+// Batch 128 fixed, precision f32 or bf16, with these phases of the profile (s).
+KnobPolicyOptions precision_options(double warmup_s, double measure_s, double transient_s) {
   KnobPolicyOptions o = options_for({128}, {"f32", "bf16"});
   o.max_explore_fraction = 0.5;
-  o.warmup_s = 4;
-  o.measure_s = 2;
-  o.transient_s = 2;
+  o.warmup_s = warmup_s;
+  o.measure_s = measure_s;
+  o.transient_s = transient_s;
+  return o;
+}
+
+Setting decelerating_precision_run(double bf16_loss_factor) {
+  const KnobPolicyOptions o = precision_options(4, 2, 2);
   System sys = convex_system(0.7);
   sys.loss = [=](const Setting& s, double t) {
     const double u = std::fmod(std::fabs(std::sin(t * 12.9898) * 43758.5453), 1.0);  // in [0, 1)
@@ -433,11 +439,7 @@ TEST(KnobPolicy, ExtrapolatedF32TrendDoesNotFailAHealthyBf16) {
 // slope's error over the gap: such a bf16 passes; one twice as lossy where the windows' noise is
 // ±2% still fails.
 Setting one_reference_window_run(double bf16_loss_factor, double noise) {
-  KnobPolicyOptions o = options_for({128}, {"f32", "bf16"});
-  o.max_explore_fraction = 0.5;
-  o.warmup_s = 1;
-  o.measure_s = 0.5;
-  o.transient_s = 1;
+  const KnobPolicyOptions o = precision_options(1, 0.5, 1);
   System sys = convex_system(0.7);
   sys.loss = [=](const Setting& s, double t) {
     const bool odd = static_cast<int64_t>(std::floor(t / 0.5)) % 2 == 1;  // the window [k/2, (k+1)/2)
