@@ -77,7 +77,6 @@ void validate_sim_job(const pb::SimScenario& s, const std::string& origin) {
   validate_controller_section(s, origin);
 }
 
-// The supported clocks within the controller's bounds, ascending (MHz).
 // At most `limit` bytes, cut at a UTF-8 character boundary (a cut "→" is invalid UTF-8 to protobuf).
 std::string shorten(const std::string& text, size_t limit) {
   return utf8_shorten(text, limit, "… (metrics.jsonl has the whole decision)");
@@ -233,8 +232,8 @@ SimRun::SimRun(const SimJobInput& input, const SimJobOptions& options, const std
       total_j_(n_) {
   supported_clocks_ = std::make_shared<const std::vector<unsigned>>(sim_supported_clocks(gpu_));
   clock_knobs_.reserve(static_cast<size_t>(n_));
-  for (int r = 0; r < n_; ++r) clock_knobs_.emplace_back(gpu_, supported_clocks_);
   for (int r = 0; r < n_; ++r) {
+    clock_knobs_.emplace_back(gpu_, supported_clocks_);
     meters_.push_back(std::make_unique<SimRankMeter>(&total_j_[static_cast<size_t>(r)], &now_s_));
     window_logs_.push_back(std::make_unique<energy::WindowLog>(
         [this, r](const std::string& line) { logs_.add(r, line); }, static_cast<uint32_t>(r), "sim", *meters_.back(),

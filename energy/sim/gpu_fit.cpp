@@ -59,6 +59,27 @@ std::string fixed(double value, int decimals) {
   return text;
 }
 
+// Golden-section search of [low, high] for the candidate of least objective: `evaluate(x)` returns
+// the candidate at x; `iterations` narrowings; the better of the last two (ties: the lower x).
+template <class Evaluate>
+Candidate golden_section(double low, double high, int iterations, const Evaluate& evaluate) {
+  const double ratio = (std::sqrt(5.0) - 1) / 2;
+  double x1 = high - ratio * (high - low), x2 = low + ratio * (high - low);
+  Candidate c1 = evaluate(x1), c2 = evaluate(x2);
+  for (int iteration = 0; iteration < iterations; ++iteration) {
+    if (c1.objective <= c2.objective) {
+      high = x2, x2 = x1, c2 = c1;
+      x1 = high - ratio * (high - low);
+      c1 = evaluate(x1);
+    } else {
+      low = x1, x1 = x2, c1 = c2;
+      x2 = low + ratio * (high - low);
+      c2 = evaluate(x2);
+    }
+  }
+  return c1.objective <= c2.objective ? c1 : c2;
+}
+
 class CurveFitter {
  public:
   CurveFitter(std::vector<Sample> samples, double u_min) : u_min_(u_min), samples_(std::move(samples)), v_(samples_.size()), r_p_(samples_.size()), tau_(samples_.size()) {}
@@ -122,27 +143,12 @@ class CurveFitter {
 
   // a in [0, 1] at c's p, power law and cap by golden-section search of the objective.
   void fit_a(Candidate& c) const {
-    const double ratio = (std::sqrt(5.0) - 1) / 2;
-    auto at = [&](double a) {
-      c.a = a;
-      return objective(c);
-    };
-    double low = 0, high = 1;
-    double x1 = high - ratio * (high - low), x2 = low + ratio * (high - low);
-    double o1 = at(x1), o2 = at(x2);
-    for (int iteration = 0; iteration < kGoldenIterations; ++iteration) {
-      if (o1 <= o2) {
-        high = x2, x2 = x1, o2 = o1;
-        x1 = high - ratio * (high - low);
-        o1 = at(x1);
-      } else {
-        low = x1, x1 = x2, o1 = o2;
-        x2 = low + ratio * (high - low);
-        o2 = at(x2);
-      }
-    }
-    c.a = o1 <= o2 ? x1 : x2;
-    c.objective = std::min(o1, o2);
+    c = golden_section(0, 1, kGoldenIterations, [&](double a) {
+      Candidate at = c;
+      at.a = a;
+      at.objective = objective(at);
+      return at;
+    });
   }
 
   // Mean of e_t² + e_E² + e_P² (gpu_fit.h), with v_ = u^c.gamma.
@@ -185,26 +191,14 @@ class CurveFitter {
   mutable std::vector<double> tau_;  // scratch: each sample's τ
 };
 
-// Golden-section search of gamma in [low, high] at a fixed cap.
+// Golden-section search of gamma in [low, high] at a fixed cap (and time exponent p): `best` or
+// better.
 Candidate refine_gamma(CurveFitter& fitter, double low, double high, double cap_w, bool require_binding,
                        Candidate best, double p = 1) {
-  const double ratio = (std::sqrt(5.0) - 1) / 2;
-  double x1 = high - ratio * (high - low), x2 = low + ratio * (high - low);
-  Candidate c1 = fitter.evaluate(x1, cap_w, require_binding, p), c2 = fitter.evaluate(x2, cap_w, require_binding, p);
-  for (int iteration = 0; iteration < 40; ++iteration) {
-    if (c1.objective <= c2.objective) {
-      high = x2, x2 = x1, c2 = c1;
-      x1 = high - ratio * (high - low);
-      c1 = fitter.evaluate(x1, cap_w, require_binding, p);
-    } else {
-      low = x1, x1 = x2, c1 = c2;
-      x2 = low + ratio * (high - low);
-      c2 = fitter.evaluate(x2, cap_w, require_binding, p);
-    }
-  }
-  for (const Candidate& c : {c1, c2})
-    if (c.objective < best.objective) best = c;
-  return best;
+  const Candidate c = golden_section(low, high, 40, [&](double gamma) {
+    return fitter.evaluate(gamma, cap_w, require_binding, p);
+  });
+  return c.objective < best.objective ? c : best;
 }
 
 // One curve fitted to `points` (each series normalised at its own top), method in gpu_fit.h.
@@ -253,7 +247,6 @@ Candidate fit_curve(const std::vector<const ProfilePoint*>& points, double f_min
                       best.cap_w, detect && best.cap_w > 0, best);
   // the bend: p searched with gamma and a fitted at each p (the cap kept), then the cap again near
   // where it was, at that p
-  const double ratio = (std::sqrt(5.0) - 1) / 2;
   const bool binding = detect && best.cap_w > 0;
   auto at_p = [&](double p, double cap_w, bool require_binding) {
     return refine_gamma(fitter, std::max(kGammaMin, best.gamma - kGammaWindow),
@@ -264,23 +257,10 @@ Candidate fit_curve(const std::vector<const ProfilePoint*>& points, double f_min
     const Candidate c = at_p(p, best.cap_w, binding);
     if (c.objective < bent.objective) bent = c;
   }
-  double low = std::max(kTimeExponentMin, bent.p - kTimeExponentCell);
-  double high = std::min(kTimeExponentMax, bent.p + kTimeExponentCell);
-  double x1 = high - ratio * (high - low), x2 = low + ratio * (high - low);
-  Candidate c1 = at_p(x1, best.cap_w, binding), c2 = at_p(x2, best.cap_w, binding);
-  for (int iteration = 0; iteration < kGoldenIterations; ++iteration) {
-    if (c1.objective <= c2.objective) {
-      high = x2, x2 = x1, c2 = c1;
-      x1 = high - ratio * (high - low);
-      c1 = at_p(x1, best.cap_w, binding);
-    } else {
-      low = x1, x1 = x2, c1 = c2;
-      x2 = low + ratio * (high - low);
-      c2 = at_p(x2, best.cap_w, binding);
-    }
-  }
-  for (const Candidate& c : {c1, c2})
-    if (c.objective < bent.objective) bent = c;
+  const Candidate refined = golden_section(std::max(kTimeExponentMin, bent.p - kTimeExponentCell),
+                                           std::min(kTimeExponentMax, bent.p + kTimeExponentCell), kGoldenIterations,
+                                           [&](double p) { return at_p(p, best.cap_w, binding); });
+  if (refined.objective < bent.objective) bent = refined;
   if (bent.p != 1 && detect && bent.cap_w > 0) {
     const size_t index = static_cast<size_t>(std::find(caps.begin(), caps.end(), bent.cap_w) - caps.begin());
     for (size_t k = 1; k < caps.size(); ++k)  // caps[0] is "no cap"
