@@ -121,7 +121,8 @@ pb::ControlEvent* EnergyControl::journal_event() {
 }
 
 ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::Knobs& knobs, int64_t step,
-                                             double samples, double mean_loss, double noise_scale, bool stopping) {
+                                             double samples, const energy::LossWindow& loss, double noise_scale,
+                                             bool stopping) {
   JOULE_ASSERT(comm_ != nullptr, "window_closed without a communicator: call decide() with the gathered window");
   const energy::PhaseSeconds& s = mine.energy.phase_seconds;
   const energy::PhaseSeconds& j = mine.energy.phase_j;
@@ -152,7 +153,8 @@ ControlDecision EnergyControl::window_closed(const RankWindow& mine, const pb::K
   *w.mutable_knobs() = knobs;
   w.set_step(step);
   w.set_samples(samples);
-  w.set_mean_loss(mean_loss);
+  w.set_mean_loss(loss.mean());
+  w.set_mean_loss_sem(loss.sem());
   w.set_noise_scale(noise_scale);
   w.set_stopping(stopping);
   return apply_window(w);
@@ -166,7 +168,8 @@ ControlDecision EnergyControl::apply_window(const pb::ControlWindow& w) {
   *journal_event()->mutable_window() = w;
   last_step_ = w.step();
   const pb::Knobs& knobs = w.knobs();
-  const double samples = w.samples(), mean_loss = w.mean_loss(), noise_scale = w.noise_scale();
+  const double samples = w.samples(), mean_loss = w.mean_loss(), loss_sem = w.mean_loss_sem(),
+               noise_scale = w.noise_scale();
   const bool stopping = w.stopping();
   const double train_j = w.train_j(), train_s = w.train_s();
   std::vector<energy::RankTiming> timing(static_cast<size_t>(w.clock_mhz_size()));
@@ -226,6 +229,7 @@ ControlDecision EnergyControl::apply_window(const pb::ControlWindow& w) {
     w.since_change_s = since_change_s_;
     w.noise_scale = noise_scale;
     w.mean_loss = mean_loss;
+    w.loss_sem = loss_sem;
     w.job_energy_j = job_energy_j_;
     w.train_seconds = train_seconds_;
     const energy::KnobDecision k = knobs_->observe(w);

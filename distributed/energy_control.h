@@ -25,6 +25,7 @@
 #include "core/proto/train_state.pb.h"
 #include "distributed/communicator.h"
 #include "energy/accountant.h"
+#include "energy/loss_window.h"
 
 namespace joule {
 
@@ -94,11 +95,11 @@ class EnergyControl {
   void keep_journal(bool keep) { keep_journal_ = keep; }
 
   // Collective, at every window close: the window that ran with `knobs` from step `first_step`
-  // to `step`. `samples`: global samples trained in it; `mean_loss`: its mean training loss;
-  // `noise_scale`: the current B_noise (0 = unknown); `stopping`: the run ends at this step (no knob
+  // to `step`. `samples`: global samples trained in it; `loss`: its steps' training losses (mean and
+  // standard error); `noise_scale`: the current B_noise (0 = unknown); `stopping`: the run ends at this step (no knob
   // decision then).
   ControlDecision window_closed(const RankWindow& mine, const pb::Knobs& knobs, int64_t step, double samples,
-                                double mean_loss, double noise_scale, bool stopping);
+                                const energy::LossWindow& loss, double noise_scale, bool stopping);
   // This rank's vote to close its open window now, `open_train_s` training seconds (eval excluded)
   // into it: the knob policy wants a window to end where its warm-up, a transient or a measurement
   // ends (KnobPolicy::next_boundary_s), so a profile is not held up by a window that straddles it.

@@ -90,10 +90,9 @@ std::string Trainer::Run::control_window(const energy::WindowEnergy& energy) {
   mine.clock_mhz = window_knobs().sm_clock_mhz;
   // measured_clock_mhz stays 0 (not measured) on CPUs; the CUDA step fills it from NVML's SM clock
   const double samples = s_.train.samples() - window_samples_start_;
-  const double loss = window_loss_steps_ > 0 ? window_loss_sum_ / static_cast<double>(window_loss_steps_) : NAN;
   window_samples_start_ = s_.train.samples();
-  window_loss_sum_ = 0;
-  window_loss_steps_ = 0;
+  const energy::LossWindow loss = window_loss_;
+  window_loss_.reset();
   const ControlDecision d = control_->window_closed(mine, s_.knobs, static_cast<int64_t>(s_.train.step()), samples,
                                                     loss, s_.noise.noise_scale(), s_.train.stop_reason() != pb::running);
   return take_decision(d);

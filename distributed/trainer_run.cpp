@@ -266,8 +266,7 @@ void Trainer::Run::log_step(const StepAgreement& agreed) {
   if (!agreed.non_finite) {
     epoch_loss_ += loss;
     ++epoch_steps_;
-    window_loss_sum_ += loss;
-    ++window_loss_steps_;
+    window_loss_.add(loss);
   }
   // the run's last step is logged too: max_steps, or the last full batch of the last epoch
   const int64_t max_steps = s_.config.train().max_steps();

@@ -83,8 +83,7 @@ class Trainer::Run {
   std::unique_ptr<EnergyControl> control_;  // null: energy.controller off
   std::optional<pb::Knobs> control_knobs_;  // decided, applied at the next step boundary
   double window_samples_start_ = 0;         // global samples when the window opened
-  double window_loss_sum_ = 0;              // mean step losses of the window's finite steps
-  int64_t window_loss_steps_ = 0;
+  energy::LossWindow window_loss_;          // the window's finite steps' mean losses
   uint32_t decisions_ = 0;       // controller decision lines
   float cooldown_start_lr_ = 0;  // the lr when the cooldown began
   // checkpoints and resume

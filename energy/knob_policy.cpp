@@ -180,6 +180,12 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
   const bool clean =
       w.since_change_s >= options_.transient_s && start_s >= options_.warmup_s && w.seconds > 0 && w.samples > 0;
   const double loss = std::isfinite(w.mean_loss) ? w.mean_loss : kNaN;
+  const double loss_var =
+      std::isfinite(loss) && loss > 0 && std::isfinite(w.loss_sem) && w.loss_sem > 0 ? std::pow(w.loss_sem / loss, 2) : 0;
+  const LossPoint point{ran, now_s - w.seconds / 2, loss, loss_var, start_s >= options_.warmup_s};
+  // the loss has no transient: every window of a precision-only profile counts for its comparison
+  if (probing && probe_->compares_loss && w.seconds > 0 && w.samples > 0)
+    probe_->losses.push_back(point);  // a NaN loss fails the comparison
   if (clean) {
     Sums& s = sums_[ran];
     const double decay = s.measured_s > 0 ? std::exp2(-(now_s - s.updated_s) / options_.measure_half_life_s) : 0;
@@ -190,12 +196,9 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
     s.loss_samples = decay * s.loss_samples + (std::isfinite(loss) ? w.samples : 0);
     s.measured_s += w.seconds;
     s.updated_s = now_s;
-    if (probing) {
-      probe_->measured_s += w.seconds;
-      probe_->losses.push_back({ran, now_s - w.seconds / 2, loss, true});  // a NaN loss fails the comparison
-    }
+    if (probing) probe_->measured_s += w.seconds;
   }
-  recent_.push_back({ran, now_s - w.seconds / 2, loss, start_s >= options_.warmup_s});
+  recent_.push_back(point);
   if (recent_.size() > 8) recent_.erase(recent_.begin());
   if (w.seconds > 0) window_s_ = w.seconds;
 
@@ -353,7 +356,9 @@ KnobDecision KnobPolicy::evaluate(double now_s, const std::string& trigger) {
   bool first = true;
   for (const auto& [precision, v] : verdicts_) {
     json << (first ? "" : ",") << "{\"precision\":" << quoted(precision) << ",\"ok\":" << (v.ok ? "true" : "false")
-         << ",\"loss\":" << num(v.loss) << ",\"f32_loss\":" << num(v.reference_loss) << "}";
+         << ",\"loss\":" << num(v.loss) << ",\"f32_loss\":" << num(v.reference_loss)
+         << ",\"allowed_log_excess\":" << num(v.allowed) << ",\"windows\":" << v.windows
+         << ",\"f32_windows\":" << v.reference_windows << "}";
     first = false;
   }
   json << "]}";

@@ -44,17 +44,29 @@
 // sets `reason` (log it when `change`, or when it differs from the previous one).
 //
 // Precision. f32 is the reference. A lower precision p is eligible only after a loss comparison,
-// made when a profile changes only the precision (same batch; such a profile runs at least two
-// clean windows, three when the preceding setting has one window past the warm-up, since the slope
-// then comes from the profile's own windows): the profile's clean windows' mean loss against the preceding setting's loss trend
-// extrapolated to the same times — an exponential decay (never below zero) fitted to its last ≤ 5
-// window losses past the warm-up (the warm-up's steep fall is no trend; none past it: the last
-// window), its slope from the profile's own windows when the reference has one point, clamped ≤ 0;
-// p passes if ln L(p) − ln L(f32) ≤ max(ln(1 + loss_tolerance), 2σ·√(1/n_p + 1/n_f32)), σ the
-// window-to-window noise of ln loss (the reference fit's residuals, else the profile's): an excess
-// within the noise is no evidence against p (no loss on either side fails). A failed p is not profiled
-// again until the verdict is stale_s old. Without f32 among the candidates every precision is
-// eligible. precision_failed(p) excludes p for good.
+// made when a profile changes only the precision (same batch). Such a profile runs until its energy
+// is measured and it has at least two windows, three when the preceding setting has one window
+// past the warm-up (the slope then comes from the profile's own windows); the windows of its
+// transient count for the loss (the weights carry over: only the power counters lag a change).
+// Its windows' ln loss is compared with the preceding setting's ln-loss trend extrapolated to the
+// same time — a line in ln loss (an exponential decay, never below zero) fitted to that setting's
+// last ≤ 5 windows past the warm-up (the warm-up's steep fall is no trend; none past it: the last
+// window), its slope from the profile's own windows when the reference has one point, clamped ≤ 0.
+// p passes if the excess d = ln L(p) − ln L̂(f32) ≤ max(ln(1 + loss_tolerance), 2·SE(d)): an excess
+// within the noise is no evidence against p (no loss on either side fails).
+//   Where every window carries the standard error of its mean loss (loss_sem, from its steps'
+// scatter), the two sets are fitted as parallel lines in ln loss — a level each and one common
+// slope, by weighted least squares with weights 1/var(ln L) = (L/sem)², so a window of a few steps
+// counts for little and the slope is pinned by every window of both sets — and SE(d)² =
+// φ·(1/W_p + 1/W_f32 + Δt²/S_tt): the two levels' variances plus the slope's carried across the
+// gap Δt between the sets' mean times (S_tt = Σ w (t − t̄)² about each set's own mean);
+// φ = max(1, χ²/dof) widens it where the windows scatter about the lines more than their steps say
+// (dof = windows − 3; φ = 1 below one).
+// Without loss_sem, the windows count equally and the noise of one window is estimated from the
+// residuals (the reference fit's, ≥ 3 windows, else the profile's; two profile windows: their
+// difference): SE(d) = σ·√(1/n_p + 1/n_f32 + Δt²/S_tt).
+// A failed p is not profiled again until the verdict is stale_s old. Without f32 among the
+// candidates every precision is eligible. precision_failed(p) excludes p for good.
 #pragma once
 
 #include <cstdint>
@@ -100,6 +112,7 @@ struct WindowObservation {  // one closed window, job-wide (identical on every r
   double since_change_s = 0;   // training seconds since the knobs last changed, at the window's start
   double noise_scale = 0;      // B_noise (samples); 0 = unknown (efficiency 1 for every batch)
   double mean_loss = 0;        // mean training loss of the window (NaN if none)
+  double loss_sem = 0;         // standard error of mean_loss from its steps' scatter (LossWindow); 0 = unknown
   double job_energy_j = 0;     // cumulative job energy at the window's end, J
   double train_seconds = 0;    // cumulative training seconds at the window's end
 };
@@ -145,17 +158,29 @@ class KnobPolicy {
   struct Sums { double energy_j = 0, seconds = 0, samples = 0, loss_sum = 0, loss_samples = 0, measured_s = 0,
                        updated_s = 0, explore_j = 0; };
   struct Row;  // one measured setting in an evaluation (knob_policy.cpp)
-  struct Verdict { bool ok = false; double at_s = 0, loss = 0, reference_loss = 0; };
-  struct LossPoint { Setting setting; double mid_s = 0, loss = 0; bool after_warmup = false; };
+  struct Verdict {
+    bool ok = false;
+    double at_s = 0, loss = 0, reference_loss = 0;
+    double allowed = 0;              // the ln-loss excess allowed (tolerance or 2·SE)
+    size_t windows = 0, reference_windows = 0;
+  };
+  struct LossPoint {
+    Setting setting;
+    double mid_s = 0, loss = 0;
+    double var = 0;  // variance of ln loss, (loss_sem / loss)²; 0 = unknown
+    bool after_warmup = false;
+  };
   struct Probe {  // the candidate being profiled
     Setting setting;
     double measured_s = 0, energy_j = 0, seconds = 0, incumbent_power_w = 0;
     std::optional<Setting> reference_setting;  // the setting of the window just before it
-    bool compares_loss = false;  // a precision-only change: runs loss_windows_needed() clean windows (or 4 × measure_s)
+    bool compares_loss = false;  // a precision-only change: runs until measured and loss_windows_needed() windows (or 4 × measure_s)
     // 2 to see the loss's slope; 3 when the reference has one window: its slope is then the
     // profile's own, and a third window is the only measure of the windows' noise about it
     size_t loss_windows_needed() const { return reference.size() >= 2 ? 2 : 3; }
-    std::vector<LossPoint> reference, losses;  // that setting's last windows past the warm-up (finite losses), its own clean windows
+    // that setting's last windows past the warm-up (finite losses); its own windows, the transient's
+    // too (the loss has no transient: the weights carry over, only the power counters lag)
+    std::vector<LossPoint> reference, losses;
   };
 
   KnobDecision evaluate(double now_s, const std::string& trigger);
