@@ -92,6 +92,7 @@ EnergyControl::EnergyControl(const pb::ControllerConfig& config, const ControlSe
   o.loss_tolerance = 0.1;
   if (o.batches.size() > 1 || o.precisions.size() > 1)
     knobs_ = std::make_unique<energy::KnobPolicy>(o, energy::Setting{start.global_batch(), start.precision()});
+  if (knobs_ != nullptr) chosen_ = knobs_->incumbent();
   if (!setup.supported_mhz.empty()) {
     energy::ClockPolicyOptions c;
     c.min_mhz = setup.clock_min_mhz;
@@ -220,6 +221,7 @@ ControlDecision EnergyControl::apply_window(const pb::ControlWindow& w) {
   }
 
   pb::Knobs next = knobs;
+  bool adopted_only = false;  // a decision record without a knob change
   if (knobs_ != nullptr) {
     energy::WindowObservation w;
     w.setting = {knobs.global_batch(), knobs.precision()};
@@ -238,7 +240,12 @@ ControlDecision EnergyControl::apply_window(const pb::ControlWindow& w) {
       next.set_precision(k.next.precision);
       d.what = k.next.batch != static_cast<int64_t>(knobs.global_batch()) ? "batch_size" : "precision";
       d.reason = k.reason;
+    } else if (k.switched) {  // the profile running now was chosen: a record, and the knobs stay
+      d.what = knobs_->incumbent().batch != chosen_.batch ? "batch_size" : "precision";
+      d.reason = k.reason;
+      adopted_only = true;
     }
+    chosen_ = knobs_->incumbent();
     d.detail_json = k.detail_json;
   }
   since_change_s_ += train_s;
@@ -254,7 +261,7 @@ ControlDecision EnergyControl::apply_window(const pb::ControlWindow& w) {
                       ",\"clocks\":" + (c.detail_json.empty() ? "{}" : c.detail_json) + "}";
     }
   }
-  if (!d.what.empty()) {
+  if (!d.what.empty() && !adopted_only) {
     d.knobs = next;
     running_knobs_ = next;
   }

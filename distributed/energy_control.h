@@ -25,12 +25,12 @@
 #include "core/proto/train_state.pb.h"
 #include "distributed/communicator.h"
 #include "energy/accountant.h"
+#include "energy/knob_policy.h"
 #include "energy/loss_window.h"
 
 namespace joule {
 
 namespace energy {
-class KnobPolicy;
 class ClockPolicy;
 class StopRule;
 }  // namespace energy
@@ -146,6 +146,7 @@ class EnergyControl {
   Communicator* comm_;  // null: gathered windows only (decide())
   int ranks_;
   std::unique_ptr<energy::KnobPolicy> knobs_;
+  energy::Setting chosen_;  // the knob policy's incumbent after the last window (a switch to the running profile is logged)
   std::unique_ptr<energy::ClockPolicy> clocks_;
   std::unique_ptr<energy::StopRule> stop_rule_;
   double job_energy_j_ = 0;      // closed windows, all ranks

@@ -25,12 +25,13 @@
 // 1 − cost(best)/cost(incumbent) ≥ `hysteresis` (or the incumbent became ineligible/infeasible);
 // (ii) profiles the next candidate: a stale setting predicted better by ≥ hysteresis (refreshed
 // before it may be chosen), else the incumbent's neighbours — the other precisions at its batch,
-// then the adjacent entries of `batches` (larger first when B_noise ≥ B or unknown) — that are
-// unmeasured, or stale and predicted within `refresh_margin` of the incumbent; then the same
-// neighbours of every fresh setting measured cheaper than the incumbent by less than the hysteresis
-// (cheapest first), so that the climb goes on where each single step gains too little to switch
-// but two steps gain a lot (the batch and the precision, each a few %, together −50%). A profile runs whole
-// windows until transient_s + measure_s are covered, then the policy evaluates again. Exploration
+// then the adjacent entry of `batches` the noise scale favours (the larger when B_noise ≥ B or
+// unknown, else the smaller) — that are unmeasured, or stale and predicted within `refresh_margin`
+// of the incumbent; then the same neighbours of every fresh setting measured cheaper than the
+// incumbent by less than the hysteresis (cheapest first), so that the climb goes on where each
+// single step gains too little to switch but two steps gain a lot (the batch and the precision,
+// each a few %, together −50%); last, the adjacent batches against the noise scale's direction.
+// A profile runs whole windows until transient_s + measure_s are covered, then the policy evaluates again. Exploration
 // energy = what windows run on a setting other than the incumbent cost beyond what the incumbent
 // would have spent on the same samples, max(0, E_w − e(incumbent)·n_w) per window (all of E_w while
 // the incumbent is unmeasured): profiling a cheaper setting costs nothing, a costlier one its
@@ -120,6 +121,7 @@ struct WindowObservation {  // one closed window, job-wide (identical on every r
 struct KnobDecision {
   bool change = false;
   Setting next;              // when change
+  bool switched = false;     // the chosen setting changed (also when it is the one running: no change)
   std::string reason;        // one sentence with the numbers; set whenever an evaluation ran
   std::string detail_json;   // JSON object (candidates, B_noise, gain, phase, exploration); with reason
 };
@@ -163,6 +165,7 @@ class KnobPolicy {
     double at_s = 0, loss = 0, reference_loss = 0;
     double allowed = 0;              // the ln-loss excess allowed (tolerance or 2·SE)
     size_t windows = 0, reference_windows = 0;
+    bool weighted = false;  // by the windows' standard errors (loss_sem), else equally
   };
   struct LossPoint {
     Setting setting;
@@ -204,6 +207,7 @@ class KnobPolicy {
   double now_s_ = 0;            // training seconds at the last window's end
   double running_since_s_ = 0;  // training seconds when the setting requested now began
   bool evaluated_ = false, pending_ = false;
+  bool switched_ = false;  // the evaluation running now switched the incumbent
 };
 
 }  // namespace joule::energy

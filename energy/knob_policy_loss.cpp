@@ -177,9 +177,9 @@ void KnobPolicy::end_probe(double now_s, bool completed) {
   const bool probe_low = probe.setting.precision != kReference;
   if (reference.batch != probe.setting.batch || probe_low == (reference.precision != kReference)) return;
   Verdict verdict;
-  const LossComparison c = all_variances_known(probe.reference) && all_variances_known(probe.losses)
-                               ? compare_weighted(probe.reference, probe.losses)
-                               : compare_unweighted(probe.reference, probe.losses);
+  verdict.weighted = all_variances_known(probe.reference) && all_variances_known(probe.losses);
+  const LossComparison c = verdict.weighted ? compare_weighted(probe.reference, probe.losses)
+                                            : compare_unweighted(probe.reference, probe.losses);
   const double allowed = std::max(std::log1p(options_.loss_tolerance), c.allowed);
   const double probe_loss = c.probe_loss, reference_loss = c.reference_loss;
   verdict.allowed = allowed;

@@ -455,6 +455,75 @@ TEST(KnobPolicy, OneReferenceWindowAndTheProfilesOwnSlopeDoNotFailAHealthyBf16) 
   EXPECT_EQ(one_reference_window_run(2.0, 0.02), (Setting{128, "f32"}));
 }
 
+// Windows as the trainer closes them at batch 128 with 0.5-s windows: one full f32 window past the
+// warm-up, then a 0.07-s sliver of 6 steps (the measurement's remainder after an evaluation) whose
+// mean loss came out 15% low, then the bf16 profile. Each window carries its standard error (1% of
+// the loss for ~40 steps, 6% for the sliver). Counted like a full window, the sliver made a slope
+// of −0.65/s that, carried to the profile, put f32 at a third of a bf16 on the same curve and failed
+// it (0.41 vs 0.27 in a benchmark run). Weighted by its error it barely counts: that bf16 passes, one
+// 30% worse fails. The loss has no transient: the profile's transient windows count, and it ends
+// after transient_s + measure_s (three windows), not after two clean windows more.
+struct PrecisionDriver {
+  KnobPolicy policy;
+  Setting setting{128, "f32"};
+  double t = 0, job = 0, since_change = 0;
+  double bf16_factor = 1;
+  KnobDecision window(double seconds, double loss_noise = 1, double sem_fraction = 0.01) {
+    WindowObservation w;
+    w.setting = setting;
+    w.seconds = seconds;
+    w.samples = 1e4 * seconds;
+    w.energy_j = w.samples * (setting.precision == "bf16" ? 1.4e-3 : 2e-3);
+    w.since_change_s = since_change;
+    w.mean_loss = 0.5 * std::exp(-0.1 * (t + seconds / 2)) * loss_noise * (setting.precision == "bf16" ? bf16_factor : 1);
+    w.loss_sem = sem_fraction * w.mean_loss;
+    t += seconds;
+    job += w.energy_j;
+    w.job_energy_j = job;
+    w.train_seconds = t;
+    KnobDecision d = policy.observe(w);
+    if (d.change) setting = d.next, since_change = 0;
+    else since_change += seconds;
+    return d;
+  }
+};
+
+KnobPolicyOptions sliver_options() {
+  KnobPolicyOptions o = precision_options(1, 0.5, 1);
+  o.loss_tolerance = 0.1;  // EnergyControl's
+  return o;
+}
+
+// Returns the incumbent after the profile and the number of bf16 windows it ran.
+std::pair<Setting, int> sliver_run(double bf16_factor, std::string* detail = nullptr) {
+  PrecisionDriver d{KnobPolicy(sliver_options(), {128, "f32"})};
+  d.bf16_factor = bf16_factor;
+  d.window(0.5, 1.6);  // the warm-up: loss falling steeply
+  d.window(0.5, 1.2);
+  d.window(0.43);
+  EXPECT_TRUE(d.window(0.07, 0.85, 0.06).change) << "the measured f32 starts the bf16 profile";
+  EXPECT_EQ(d.setting, (Setting{128, "bf16"}));
+  int bf16_windows = 0;
+  for (; bf16_windows < 10 && d.setting.precision == "bf16"; ++bf16_windows) {
+    KnobDecision k = d.window(0.5);
+    if (!k.reason.empty()) {
+      if (detail) *detail = k.detail_json;
+      return {d.policy.incumbent(), bf16_windows + 1};
+    }
+  }
+  ADD_FAILURE() << "the profile did not end";
+  return {d.policy.incumbent(), bf16_windows};
+}
+
+TEST(KnobPolicy, AWindowOfFewStepsCountsLittleInTheLossComparison) {
+  std::string detail;
+  const auto [healthy, windows] = sliver_run(1.0, &detail);
+  EXPECT_EQ(healthy, (Setting{128, "bf16"})) << detail;
+  EXPECT_EQ(windows, 3) << "transient_s + measure_s of 0.5-s windows";
+  EXPECT_NE(detail.find("\"windows\":3,\"f32_windows\":2,\"weighted\":true"), std::string::npos) << detail;
+  EXPECT_EQ(sliver_run(1.3).first, (Setting{128, "f32"}));
+}
+
 TEST(KnobPolicy, StartInBf16ComparesWithF32) {
   Trace trace;
   EXPECT_EQ(precision_run(1.0, &trace, true, "bf16"), (Setting{128, "bf16"}));
@@ -641,6 +710,31 @@ TEST(KnobPolicy, ClimbsPastNeighboursThatEachGainLessThanTheHysteresis) {
     if (trace.incumbent_after[i] == trace.incumbent_before[i]) continue;
     EXPECT_LE(relative.at(trace.incumbent_after[i]), 0.95 * relative.at(trace.incumbent_before[i])) << trace.decisions[i].reason;
   }
+}
+
+// While B_noise ≥ the batch, a smaller batch is predicted less efficient: it is profiled only after
+// every other candidate. From 128, batch 256 gains 3% (under the hysteresis) and 512 gains 40%; the
+// climb goes on to 512 through 256's neighbour before it ever tries 64 (30% costlier: a profile of
+// it cost +30% of a benchmark run's energy for nothing).
+TEST(KnobPolicy, ASmallerBatchAgainstTheNoiseScaleIsProfiledLast) {
+  KnobPolicyOptions o = options_for({64, 128, 256, 512, 1024}, {"f32"});
+  o.max_explore_fraction = 0.3;
+  System sys;
+  const std::map<int64_t, double> relative = {{64, 1.3}, {128, 1.0}, {256, 0.97}, {512, 0.6}, {1024, 0.62}};
+  sys.j_per_sample = [&](const Setting& s) { return 1e-3 * relative.at(s.batch); };
+  sys.s_per_sample = [](const Setting&) { return 1e-4; };
+  sys.noise_scale = [](double) { return 1e9; };  // efficiency ≈ 1: larger is as efficient
+  KnobPolicy policy(o, {128, "f32"});
+  Trace trace = simulate(policy, sys, o, {128, "f32"}, 200);
+  EXPECT_EQ(policy.incumbent(), (Setting{512, "f32"})) << trace.decisions.back().detail_json;
+  std::vector<int64_t> profiled;  // batches in the order they first ran
+  for (const WindowObservation& w : trace.windows)
+    if (std::count(profiled.begin(), profiled.end(), w.setting.batch) == 0) profiled.push_back(w.setting.batch);
+  ASSERT_GE(profiled.size(), 3u);
+  EXPECT_EQ(profiled[1], 256);
+  EXPECT_EQ(profiled[2], 512) << "the neighbour of the promising 256 before the smaller 64";
+  const auto at_64 = std::find(profiled.begin(), profiled.end(), 64);
+  EXPECT_TRUE(at_64 == profiled.end() || at_64 - profiled.begin() > 2);
 }
 
 }  // namespace

@@ -135,6 +135,29 @@ TEST_F(ControllerRun, DecisionsAreIdenticalOnEveryRank) {
   }
 }
 
+// The precision knob on ADAPT: bf16 is profiled and its loss compared with f32's, the windows
+// weighted by the standard error of their mean loss (the trainer's steps reach the policy), and
+// the outcome is a decision record even where bf16 is chosen and goes on running (no knob change).
+TEST_F(ControllerRun, ThePrecisionVerdictWeighsTheWindowsByTheirStepsScatter) {
+  Communicator& comm = testing::test_communicator();
+  const pb::Config c = config("epochs: 100000", "max_seconds: 5 warmup_s: 0.5 transient_s: 1 measure_s: 0.3 "
+                                                "max_explore_fraction: 0.5 precision { mode: ADAPT }");
+  const pb::Summary summary = run(c, "precision");
+  EXPECT_EQ(summary.stop_reason(), "max_seconds");
+  if (comm.rank() != 0) return;
+  bool verdict = false, outcome = false;
+  std::string reasons;
+  for (const pb::DecisionRecord& d : read_records<pb::DecisionRecord>(dir_ + "/precision/metrics.jsonl", "decision")) {
+    verdict = verdict || d.detail().find("\"weighted\":true") != std::string::npos;
+    // the profile's outcome is recorded, also where bf16 is chosen and simply keeps running
+    outcome = outcome || d.reason().find("switch to 64/bf16") != std::string::npos ||
+              d.reason().find("after profiling 64/bf16") != std::string::npos;
+    reasons += d.reason() + "\n";
+  }
+  EXPECT_TRUE(verdict) << "no weighted bf16 verdict in 5 s";
+  EXPECT_TRUE(outcome) << reasons;
+}
+
 TEST_F(ControllerRun, TargetAccuracyEndsWithTargetReached) {
   const pb::Config c = config("epochs: 30 eval_every_steps: 5", "target_accuracy: 0.6");
   const pb::Summary summary = run(c, "target");
