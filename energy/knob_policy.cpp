@@ -141,7 +141,11 @@ double KnobPolicy::next_boundary_s() const {
   const double clean_from = std::max(options_.warmup_s, running_since_s_ + options_.transient_s);
   if (now_s_ < clean_from) return clean_from;
   double measured = options_.measure_s;
-  if (probe_ && probe_->setting == requested_ && !probe_->compares_loss) {
+  // a loss comparison runs whole windows where they count alike (a sliver's loss would weigh as
+  // much as a full window's); weighted by their errors, the closing window may be short
+  const bool whole_windows = probe_ && probe_->compares_loss &&
+                             (!probe_->losses_weighted() || probe_->losses.size() + 1 < probe_->loss_windows_needed());
+  if (probe_ && probe_->setting == requested_ && !whole_windows) {
     measured = probe_->measured_s;
   } else if (!probe_ && requested_ == incumbent_) {
     auto it = sums_.find(incumbent_);
@@ -337,12 +341,15 @@ KnobDecision KnobPolicy::evaluate(double now_s, const std::string& trigger) {
     };
     add_neighbours(incumbent_);
     // Then past the incumbent's measured neighbourhood: the unmeasured neighbours of every fresh
-    // setting measured cheaper than the incumbent by less than the hysteresis (not worth a switch),
-    // cheapest first. Without this the climb stops where each single step gains under 5%, however
-    // much two steps would gain (128/f32 → 256/f32 −4%, 128/bf16 −2%, while 512/bf16 is −55%).
+    // setting within the hysteresis of the incumbent either way (the switch rule cannot tell them
+    // apart from it), cheapest first. Without this the climb stops where each single step gains
+    // under 5%, however much two steps would gain (128/f32 → 256/f32 −4%, 128/bf16 −2%, while
+    // 512/bf16 is −55%), or where a window's noise put a step at +0% (128/bf16 measured level with
+    // 128/f32 in one benchmark run, which then stayed at 128/f32 at 2.3× the best fixed energy).
     std::vector<const Row*> promising;
     for (const Row& row : table)
-      if (!(row.setting == incumbent_) && row.fresh && row.eligible && row.feasible && row.cost < current->cost)
+      if (!(row.setting == incumbent_) && row.fresh && row.eligible && row.feasible &&
+          row.cost < current->cost * (1 + options_.hysteresis))
         promising.push_back(&row);
     std::sort(promising.begin(), promising.end(), [](const Row* a, const Row* b) {
       return a->cost < b->cost || (a->cost == b->cost && a->setting < b->setting);

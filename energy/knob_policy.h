@@ -27,8 +27,8 @@
 // before it may be chosen), else the incumbent's neighbours — the other precisions at its batch,
 // then the adjacent entry of `batches` the noise scale favours (the larger when B_noise ≥ B or
 // unknown, else the smaller) — that are unmeasured, or stale and predicted within `refresh_margin`
-// of the incumbent; then the same neighbours of every fresh setting measured cheaper than the
-// incumbent by less than the hysteresis (cheapest first), so that the climb goes on where each
+// of the incumbent; then the same neighbours of every fresh setting measured within the hysteresis
+// of the incumbent either way (cheapest first), so that the climb goes on where each
 // single step gains too little to switch but two steps gain a lot (the batch and the precision,
 // each a few %, together −50%); last, the adjacent batches against the noise scale's direction.
 // A profile runs whole windows until transient_s + measure_s are covered, then the policy evaluates again. Exploration
@@ -181,6 +181,12 @@ class KnobPolicy {
     // 2 to see the loss's slope; 3 when the reference has one window: its slope is then the
     // profile's own, and a third window is the only measure of the windows' noise about it
     size_t loss_windows_needed() const { return reference.size() >= 2 ? 2 : 3; }
+    bool losses_weighted() const {  // every window so far, on both sides, carries its standard error
+      for (const auto* side : {&reference, &losses})
+        for (const LossPoint& p : *side)
+          if (!(p.var > 0)) return false;
+      return !reference.empty();
+    }
     // that setting's last windows past the warm-up (finite losses); its own windows, the transient's
     // too (the loss has no transient: the weights carry over, only the power counters lag)
     std::vector<LossPoint> reference, losses;

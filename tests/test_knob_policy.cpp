@@ -737,5 +737,23 @@ TEST(KnobPolicy, ASmallerBatchAgainstTheNoiseScaleIsProfiledLast) {
   EXPECT_TRUE(at_64 == profiled.end() || at_64 - profiled.begin() > 2);
 }
 
+// A step measured level with the incumbent (+2%, within the hysteresis either way: a window's
+// noise put 128/bf16 at +0% in a benchmark run) is no dead end: its neighbours are profiled, and
+// the climb reaches 256/bf16 (−40%) beyond it. (Only settings measured cheaper were followed: the
+// run stayed at 128/f32.)
+TEST(KnobPolicy, ClimbsAcrossAStepMeasuredLevelWithTheIncumbent) {
+  KnobPolicyOptions o = options_for({64, 128, 256}, {"f32", "bf16"});
+  o.max_explore_fraction = 0.3;
+  System sys;
+  const std::map<Setting, double> relative = {{{64, "f32"}, 1.5},  {{64, "bf16"}, 1.5},   {{128, "f32"}, 1.0},
+                                              {{128, "bf16"}, 1.02}, {{256, "f32"}, 1.2}, {{256, "bf16"}, 0.6}};
+  sys.j_per_sample = [&](const Setting& s) { return 1e-3 * relative.at(s); };
+  sys.s_per_sample = [](const Setting&) { return 1e-4; };
+  sys.noise_scale = [](double) { return 1e9; };
+  KnobPolicy policy(o, {128, "f32"});
+  Trace trace = simulate(policy, sys, o, {128, "f32"}, 200);
+  EXPECT_EQ(policy.incumbent(), (Setting{256, "bf16"})) << trace.decisions.back().detail_json;
+}
+
 }  // namespace
 }  // namespace joule::energy
