@@ -70,12 +70,20 @@ void GradientReducer::reset_step() {
 }
 
 double GradientReducer::squared_norm(const float* data, int64_t count) {
-  // float lanes, double per 4096-element block: the statistic needs ~1e-6, not bit-exactness
+  // 16 float lanes, summed in double per 4096-element block: the statistic needs ~1e-6, not
+  // bit-exactness. One float accumulator was a serial chain of adds the compiler may not reorder
+  // (~4 cycles an element: 2.5 ms a step for the MLP's 1.9M gradients, 10% of its step at batch 128)
+  constexpr int kLanes = 16;
   double total = 0;
   for (int64_t begin = 0; begin < count; begin += 4096) {
     const int64_t end = std::min<int64_t>(count, begin + 4096);
+    float lanes[kLanes] = {};
+    int64_t i = begin;
+    for (; i + kLanes <= end; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) lanes[l] += data[i + l] * data[i + l];
     float block = 0;
-    for (int64_t i = begin; i < end; ++i) block += data[i] * data[i];
+    for (; i < end; ++i) block += data[i] * data[i];
+    for (float lane : lanes) block += lane;
     total += block;
   }
   return total;

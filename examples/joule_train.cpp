@@ -158,6 +158,8 @@ void print_version() {
                 why.empty() ? joule::make_gemm_backend(kind)->kernel().c_str() : ("unavailable: " + why).c_str());
   }
   std::printf("cpu math auto: times the model's GEMM shapes on each available backend at start\n");
+  const std::string no_bf16 = joule::bf16_unavailable_reason();
+  std::printf("cpu bf16 %s\n", no_bf16.empty() ? "yes" : ("no: " + no_bf16 + " (train.precision bf16 computes in f32)").c_str());
 }
 
 // Rank 0 decides (run name, run directory); every rank learns the outcome, so a refusal ends all

@@ -5,7 +5,8 @@
 # Table 1 (energy to a target accuracy): the Fashion-MNIST MLP on 2 ranks (mpirun, 1 thread each:
 # the gradient noise scale needs >= 2 ranks) trained until --target test accuracy
 # (energy.controller.target_accuracy), for every fixed global batch in {64 .. 2048} × precision
-# {f32, bf16}, beside the controller starting from batch 128 f32 with batch and precision on ADAPT.
+# {f32, bf16} (f32 only where the CPU cannot compute in bf16: `joule-train --version`, "cpu bf16"),
+# beside the controller starting from batch 128 f32 with batch and precision on ADAPT.
 # Every run uses the same learning-rate rule: lr = 0.07·√(B/256) (the fixed runs set it; the
 # controller's runs follow it through train.lr_scaling "sqrt"), a 100-step warm-up, then constant.
 # The controller profiles with 0.5-s windows, warmup_s 1, measure_s 0.5 and max_explore_fraction
@@ -101,6 +102,14 @@ common=(--set train.epochs="$max_epochs" --set train.schedule.kind=constant --se
         --set energy.window_s=1 --set energy.controller.target_accuracy="$target")
 printf "# %s, %s, 2 ranks x 1 thread, target %s test accuracy\n" "$(date -u +%Y-%m-%d)" \
   "$(lscpu | sed -n 's/^Model name: *//p')" "$target"
+# where this CPU cannot compute in bf16 (no AVX512-BF16/AMX), a bf16 row would be an f32 run under
+# another name: the sweep is f32 only, and the controller's precision knob has only f32 to choose
+precisions="f32 bf16"
+bf16_line=$(build/bin/joule-train --version | sed -n 's/^cpu bf16 //p')
+if [ "${bf16_line%%:*}" = "no" ]; then
+  precisions="f32"
+  echo "# bf16 ${bf16_line}: fixed settings in f32 only"
+fi
 
 # mean KJ... SECONDS... -> "mean_kj mean_seconds" over the repeats of one setting
 mean_of() { python3 -c 'import sys; v=[float(x) for x in sys.argv[1:]]; h=len(v)//2; print(f"{sum(v[:h])/h:.3f} {sum(v[h:])/h:.1f}")' "$@"; }
@@ -111,7 +120,7 @@ if ((sweep)); then
   singles=()
   for batch in 64 128 256 512 1024 2048; do
     lr=$(python3 -c "print(round(0.07 * ($batch / 256) ** 0.5, 5))")
-    for precision in f32 bf16; do
+    for precision in $precisions; do
       kjs=() secs_all=()
       for ((r = 1; r <= repeats; r++)); do
         name="fixed-$batch-$precision-$r"
