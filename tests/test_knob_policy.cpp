@@ -524,6 +524,35 @@ TEST(KnobPolicy, AWindowOfFewStepsCountsLittleInTheLossComparison) {
   EXPECT_EQ(sliver_run(1.3).first, (Setting{128, "f32"}));
 }
 
+// Windows that end where the policy asks (as the trainer's do): a loss comparison whose windows all
+// carry their standard error closes its last window as soon as measure_s is covered (a short window
+// counts for little there); unweighted, every window counts alike, so the profile runs whole ones.
+double bf16_clean_seconds(double sem_fraction) {
+  PrecisionDriver d{KnobPolicy(sliver_options(), {128, "f32"})};
+  const double window_s = 0.4;
+  for (int i = 0; i < 20 && d.setting.precision == "f32"; ++i) {
+    const double boundary = d.policy.next_boundary_s();
+    d.window(boundary > d.t && boundary - d.t < window_s ? boundary - d.t : window_s, 1, sem_fraction);
+  }
+  EXPECT_EQ(d.setting.precision, "bf16") << "the bf16 profile started";
+  double clean = 0;
+  for (int i = 0; i < 20; ++i) {
+    const double boundary = d.policy.next_boundary_s();
+    const double length = boundary > d.t && boundary - d.t < window_s ? boundary - d.t : window_s;
+    const bool transient = d.since_change < sliver_options().transient_s;
+    if (!d.window(length, 1, sem_fraction).reason.empty()) return clean + (transient ? 0 : length);
+    if (!transient) clean += length;
+  }
+  ADD_FAILURE() << "the profile did not end";
+  return clean;
+}
+
+TEST(KnobPolicy, AWeightedLossComparisonClosesItsLastWindowShort) {
+  const double measure_s = sliver_options().measure_s;
+  EXPECT_NEAR(bf16_clean_seconds(0.01), measure_s, 1e-9) << "0.4 s, then the 0.1 s that completes measure_s";
+  EXPECT_GT(bf16_clean_seconds(0), measure_s + 0.2) << "whole windows without standard errors";
+}
+
 TEST(KnobPolicy, StartInBf16ComparesWithF32) {
   Trace trace;
   EXPECT_EQ(precision_run(1.0, &trace, true, "bf16"), (Setting{128, "bf16"}));
