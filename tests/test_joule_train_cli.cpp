@@ -169,7 +169,12 @@ TEST_F(JouleTrainCli, UnavailableCpuMathIsRefusedAndAutoSkipsIt) {
   pb::Summary summary;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(read_file(output_ + "/r/summary.json"), &summary).ok());
   EXPECT_NE(summary.cpu_math(), "openblas");
-  EXPECT_NE(summary.cpu_math_reason().find("fastest on the model's"), std::string::npos) << summary.cpu_math_reason();
+  // one backend ("fastest on the model's N GEMM shapes") or a mix ("fastest per shape of the
+  // model's ..."): which one the timing finds varies with the machine and its load
+  const std::string& reason = summary.cpu_math_reason();
+  EXPECT_TRUE(reason.rfind("fastest on the model's ", 0) == 0 || reason.rfind("fastest per shape of the model's ", 0) == 0)
+      << reason;
+  EXPECT_NE(reason.find("openblas not tried"), std::string::npos) << reason;
 }
 
 // Every backend trains the same model to the same place; the summary names the one used.
