@@ -31,7 +31,8 @@
 // of the incumbent either way (cheapest first), so that the climb goes on where each
 // single step gains too little to switch but two steps gain a lot (the batch and the precision,
 // each a few %, together −50%); last, the adjacent batches against the noise scale's direction.
-// A profile runs whole windows until transient_s + measure_s are covered, then the policy evaluates again. Exploration
+// A profile runs whole windows until transient_s + measure_s are covered (a loss comparison whose
+// windows all carry their standard error closes its last one short), then the policy evaluates again. Exploration
 // energy = what windows run on a setting other than the incumbent cost beyond what the incumbent
 // would have spent on the same samples, max(0, E_w − e(incumbent)·n_w) per window (all of E_w while
 // the incumbent is unmeasured): profiling a cheaper setting costs nothing, a costlier one its
