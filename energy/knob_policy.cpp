@@ -163,7 +163,13 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
   const double now_s = w.train_seconds;
   running_ = ran;
   job_energy_j_ = w.job_energy_j;
-  if (std::isfinite(w.noise_scale) && w.noise_scale > 0) noise_scale_ = w.noise_scale;
+  if (std::isfinite(w.noise_scale) && w.noise_scale > 0) {  // exponentially weighted geometric mean
+    const double keep = std::exp2(-std::max(w.seconds, 0.0) / options_.noise_half_life_s);
+    log_noise_sum_ = keep * log_noise_sum_ + (1 - keep) * std::log(w.noise_scale);
+    log_noise_weight_ = keep * log_noise_weight_ + (1 - keep);
+    noise_scale_ = log_noise_weight_ > 0 ? std::exp(log_noise_sum_ / log_noise_weight_)
+                                         : w.noise_scale;  // only windows of no seconds so far
+  }
   if (w.seconds > 0) max_power_w_ = std::max(max_power_w_, w.energy_j / w.seconds);
 
   if (!(ran == incumbent_)) {  // exploration: energy on another setting beyond the incumbent's for the same samples
@@ -223,6 +229,11 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
       return {};
     }
   }
+  const double noise_moved = noise_at_eval_ > 0 && noise_scale_ > 0
+                                 ? std::max(noise_scale_ / noise_at_eval_, noise_at_eval_ / noise_scale_)
+                                 : 1.0;
+  if (options_.reevaluate_noise_ratio > 0 && noise_moved >= options_.reevaluate_noise_ratio)
+    return evaluate(now_s, "B_noise moved " + num(noise_at_eval_, "%.0f") + " -> " + num(noise_scale_, "%.0f"));
   if (!evaluated_ || pending_ || now_s - last_eval_s_ >= options_.reevaluate_s || !(ran == requested_))
     return evaluate(now_s, evaluated_ ? "re-evaluation" : "warm-up over");
   return {};
@@ -230,6 +241,7 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
 
 KnobDecision KnobPolicy::evaluate(double now_s, const std::string& trigger) {
   last_eval_s_ = now_s;
+  noise_at_eval_ = noise_scale_;
   evaluated_ = true;
   switched_ = false;
   pending_ = false;

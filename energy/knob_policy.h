@@ -12,6 +12,9 @@
 //
 // Objective (per statistically effective sample). With B_noise = tr Σ/|G|² the simple gradient noise
 // scale (McCandlish et al., "An Empirical Model of Large-Batch Training", 2018; ops/lr_scaling.h),
+// smoothed across windows (an exponentially weighted geometric mean, half-life `noise_half_life_s`
+// of training time: with 2 ranks one window's value scatters by ±40% and more, and the controller
+// benchmark switched 128 → 256 at 517 and back at 338 a few windows later),
 // a sample at batch B is worth efficiency(B) = (B_noise + B0)/(B_noise + B) samples at the
 // reference batch B0 (Pollux, Qiao et al., OSDI'21; 1 for every batch while B_noise is unknown).
 // Cost (Zeus, You et al., NSDI'23): cost(s) = (η·e(s) + (1 − η)·P_max·t(s)) / efficiency(B), in J
@@ -41,8 +44,12 @@
 // (estimate: what the last profile cost above the incumbent's power, at least one window of a
 // candidate 1.5× as costly as the incumbent), else it waits; it is
 // abandoned when a window takes exploration past the bound (so the bound is exceeded by ≤ one window).
-// Evaluations run when a profile ends and at least every `reevaluate_s`: B_noise grows during
-// training, so larger batches become efficient and the climb moves upward again. Every evaluation
+// Evaluations run when a profile ends, at least every `reevaluate_s`, and as soon as B_noise has
+// moved by `reevaluate_noise_ratio` either way since the last one: B_noise grows during training, so
+// larger batches become efficient and the climb moves upward again; every cost depends on it, and
+// a job shorter than reevaluate_s would otherwise never act on its growth (the controller benchmark
+// measured B_noise 130-210 at its first profiles and 848 at its 30-s re-evaluation, which switched
+// to batch 256 only after fixed 128 had already reached the target). Every evaluation
 // sets `reason` (log it when `change`, or when it differs from the previous one).
 //
 // Precision. f32 is the reference. A lower precision p is eligible only after a loss comparison,
@@ -100,6 +107,8 @@ struct KnobPolicyOptions {
   double measure_s = 2;                // s measured per candidate (after the transient)
   double hysteresis = 0.05;            // switch only for a predicted gain ≥ this
   double reevaluate_s = 30;            // s between evaluations at most
+  double reevaluate_noise_ratio = 1.5; // B_noise moved by this factor (either way) since the last evaluation: evaluate; 0 = off
+  double noise_half_life_s = 2;        // s of training time halving the weight of a window's B_noise (geometric mean)
   double loss_tolerance = 0.02;        // relative loss excess allowed for a lower precision
   double stale_s = 300;                // s after which a measurement is refreshed before it is relied on
   double refresh_margin = 0.10;        // a stale neighbour predicted within this of the incumbent is refreshed
@@ -209,7 +218,7 @@ class KnobPolicy {
   std::optional<Setting> just_profiled_;  // the probe that ended at this window, for the reason
   std::vector<LossPoint> loss_reference() const;
   std::vector<LossPoint> recent_;         // the last windows' losses, newest last
-  double noise_scale_ = 0, max_power_w_ = 0, job_energy_j_ = 0, explore_energy_j_ = 0, last_eval_s_ = 0;
+  double noise_scale_ = 0, log_noise_sum_ = 0, log_noise_weight_ = 0, noise_at_eval_ = 0, max_power_w_ = 0, job_energy_j_ = 0, explore_energy_j_ = 0, last_eval_s_ = 0;
   double window_s_ = 0, probe_excess_j_ = 0;  // last window length; last probe's energy above incumbent power
   double now_s_ = 0;            // training seconds at the last window's end
   double running_since_s_ = 0;  // training seconds when the setting requested now began

@@ -307,6 +307,61 @@ TEST(KnobPolicy, ChosenBatchGrowsWithNoiseScale) {
   EXPECT_GE(grew, 3u);
 }
 
+// A job shorter than reevaluate_s: B_noise 50 while batch 256 is profiled (+19% per effective
+// sample: kept 128), then doubling every 3 s from t = 30; 256 becomes ≥ 5% cheaper at B_noise 221
+// (t ≈ 36.4). Evaluating when B_noise has moved 1.5× switches by B_noise 1.5 × 221 (t ≈ 38.2, and
+// the smoothing's lag); the 30-s cadence alone evaluates next at t ≈ 46.
+TEST(KnobPolicy, AGrowingNoiseScaleIsActedOnBeforeTheNextScheduledEvaluation) {
+  auto first_switch_s = [](double ratio) {
+    KnobPolicyOptions o = options_for({128, 256}, {"f32"});
+    o.warmup_s = 10;
+    o.max_explore_fraction = 0.5;
+    o.reevaluate_noise_ratio = ratio;
+    System sys = convex_system();
+    sys.noise_scale = [](double t) { return t < 30 ? 50.0 : 50 * std::exp2((t - 30) / 3); };
+    KnobPolicy policy(o, {128, "f32"});
+    Trace trace = simulate(policy, sys, o, {128, "f32"}, 60, 1.0);
+    bool profiled = false;
+    for (size_t i = 0; i < trace.windows.size(); ++i) {
+      profiled = profiled || trace.windows[i].setting.batch == 256;
+      if (trace.incumbent_after[i].batch == 256) {
+        EXPECT_TRUE(profiled);
+        return trace.windows[i].train_seconds;
+      }
+    }
+    return 1e9;
+  };
+  const double crossing_s = 30 + 3 * std::log2(221.0 / 50);
+  const double acted_s = first_switch_s(1.5);
+  EXPECT_GE(acted_s, crossing_s);
+  // by the next 1.5x of B_noise, plus a window, plus the smoothing's lag behind an exponential growth
+  // (the mean age of its weights, half-life / ln 2)
+  EXPECT_LE(acted_s, crossing_s + 3 * std::log2(1.5) + 1 + KnobPolicyOptions{}.noise_half_life_s / std::log(2.0));
+  EXPECT_GT(first_switch_s(0), 44.0);                         // off: the 30-s cadence
+}
+
+// B_noise alternating 100 and 1600 from window to window (geometric mean 400): 256 is 14% cheaper
+// per effective sample at 400 but 8% dearer at 100. Smoothed across windows the policy switches to
+// 256 once and stays; reading each window's value as it comes, it flips back and forth.
+TEST(KnobPolicy, AScatteredNoiseScaleCausesNoFlipFlop) {
+  auto switches = [](double half_life_s) {
+    KnobPolicyOptions o = options_for({128, 256}, {"f32"});
+    o.warmup_s = 10;
+    o.max_explore_fraction = 0.5;
+    o.noise_half_life_s = half_life_s;
+    System sys = convex_system();
+    sys.noise_scale = [](double t) { return int(std::floor(t)) % 2 == 0 ? 100.0 : 1600.0; };
+    KnobPolicy policy(o, {128, "f32"});
+    Trace trace = simulate(policy, sys, o, {128, "f32"}, 120, 1.0);
+    int count = 0;
+    for (const KnobDecision& d : trace.decisions) count += d.switched ? 1 : 0;
+    EXPECT_EQ(policy.incumbent().batch, half_life_s > 1 ? 256 : policy.incumbent().batch);
+    return count;
+  };
+  EXPECT_EQ(switches(2.0), 1);
+  EXPECT_GE(switches(1e-3), 3);  // the raw values: the control that shows the smoothing matters
+}
+
 TEST(KnobPolicy, MaxSlowdownExcludesCheapButSlowSetting) {
   auto run = [](double max_slowdown) {
     KnobPolicyOptions o = options_for({128, 256}, {"f32"});
