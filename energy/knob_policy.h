@@ -107,7 +107,7 @@ struct KnobPolicyOptions {
   double measure_s = 2;                // s measured per candidate (after the transient)
   double hysteresis = 0.05;            // switch only for a predicted gain ≥ this
   double reevaluate_s = 30;            // s between evaluations at most
-  double reevaluate_noise_ratio = 1.5; // B_noise moved by this factor (either way) since the last evaluation: evaluate; 0 = off
+  double reevaluate_noise_ratio = 1.5; // evaluate when B_noise moved by this factor either way since the last; 0 = off
   double noise_half_life_s = 2;        // s of training time halving the weight of a window's B_noise (geometric mean)
   double loss_tolerance = 0.02;        // relative loss excess allowed for a lower precision
   double stale_s = 300;                // s after which a measurement is refreshed before it is relied on
@@ -218,7 +218,9 @@ class KnobPolicy {
   std::optional<Setting> just_profiled_;  // the probe that ended at this window, for the reason
   std::vector<LossPoint> loss_reference() const;
   std::vector<LossPoint> recent_;         // the last windows' losses, newest last
-  double noise_scale_ = 0, log_noise_sum_ = 0, log_noise_weight_ = 0, noise_at_eval_ = 0, max_power_w_ = 0, job_energy_j_ = 0, explore_energy_j_ = 0, last_eval_s_ = 0;
+  double noise_scale_ = 0, max_power_w_ = 0, job_energy_j_ = 0, explore_energy_j_ = 0, last_eval_s_ = 0;
+  double log_noise_sum_ = 0, log_noise_weight_ = 0;  // the smoothing of B_noise (noise_half_life_s)
+  double noise_at_eval_ = 0;                          // the smoothed B_noise at the last evaluation
   double window_s_ = 0, probe_excess_j_ = 0;  // last window length; last probe's energy above incumbent power
   double now_s_ = 0;            // training seconds at the last window's end
   double running_since_s_ = 0;  // training seconds when the setting requested now began

@@ -33,8 +33,9 @@ void validate_knob_policy(const KnobPolicyOptions& o, const Setting& start) {
   JOULE_CHECK(o.max_explore_fraction >= 0 && o.max_explore_fraction <= 1,
               "knob policy: max_explore_fraction must lie in [0, 1]");
   JOULE_CHECK(o.warmup_s >= 0 && o.transient_s >= 0, "knob policy: warmup_s and transient_s must be ≥ 0");
-  JOULE_CHECK(o.measure_s > 0 && o.reevaluate_s > 0 && o.stale_s > 0 && o.measure_half_life_s > 0 && o.noise_half_life_s > 0,
-              "knob policy: measure_s, reevaluate_s, stale_s, measure_half_life_s and noise_half_life_s must be positive");
+  JOULE_CHECK(o.measure_s > 0 && o.reevaluate_s > 0 && o.stale_s > 0 && o.measure_half_life_s > 0,
+              "knob policy: measure_s, reevaluate_s, stale_s and measure_half_life_s must be positive");
+  JOULE_CHECK(o.noise_half_life_s > 0, "knob policy: noise_half_life_s must be positive, got ", o.noise_half_life_s);
   JOULE_CHECK(o.reevaluate_noise_ratio == 0 || o.reevaluate_noise_ratio > 1,
               "knob policy: reevaluate_noise_ratio must be 0 (off) or > 1, got ", o.reevaluate_noise_ratio);
   JOULE_CHECK(o.hysteresis >= 0 && o.hysteresis < 1, "knob policy: hysteresis must lie in [0, 1)");

@@ -753,6 +753,12 @@ TEST(KnobPolicy, InvalidOptionsRejected) {
   bad = good;
   bad.max_slowdown = 0.9;
   joule::testing::expect_invalid_input(make(bad, {128, "f32"}), "max_slowdown");
+  bad = good;
+  bad.reevaluate_noise_ratio = 0.8;  // a ratio below 1 would evaluate at every window
+  joule::testing::expect_invalid_input(make(bad, {128, "f32"}), "reevaluate_noise_ratio");
+  bad = good;
+  bad.noise_half_life_s = 0;
+  joule::testing::expect_invalid_input(make(bad, {128, "f32"}), "noise_half_life_s");
 }
 
 // The precision ordering is learned once: bf16 is 30% cheaper at every batch, so after the first
