@@ -35,7 +35,10 @@
 // single step gains too little to switch but two steps gain a lot (the batch and the precision,
 // each a few %, together −50%); last, the adjacent batches against the noise scale's direction.
 // A profile runs whole windows until transient_s + measure_s are covered (a loss comparison whose
-// windows all carry their standard error closes its last one short), then the policy evaluates again. Exploration
+// windows all carry their standard error closes its last one short), then the policy evaluates again;
+// a close call — a candidate gaining less than the hysteresis, or costlier by less than
+// `confirm_margin` — is first measured for another measure_s (one window's machine noise must not
+// decide it). Exploration
 // energy = what windows run on a setting other than the incumbent cost beyond what the incumbent
 // would have spent on the same samples, max(0, E_w − e(incumbent)·n_w) per window (all of E_w while
 // the incumbent is unmeasured): profiling a cheaper setting costs nothing, a costlier one its
@@ -112,6 +115,7 @@ struct KnobPolicyOptions {
   double loss_tolerance = 0.02;        // relative loss excess allowed for a lower precision
   double stale_s = 300;                // s after which a measurement is refreshed before it is relied on
   double refresh_margin = 0.10;        // a stale neighbour predicted within this of the incumbent is refreshed
+  double confirm_margin = 0.25;        // a candidate gaining < hysteresis or costlier by < this: measure_s more
   double measure_half_life_s = 30;     // s of training time halving the weight of older windows
 };
 
@@ -186,6 +190,7 @@ class KnobPolicy {
   struct Probe {  // the candidate being profiled
     Setting setting;
     double measured_s = 0, energy_j = 0, seconds = 0, incumbent_power_w = 0;
+    bool confirming = false;  // a close call against the incumbent: a second measure_s (confirm_margin)
     std::optional<Setting> reference_setting;  // the setting of the window just before it
     bool compares_loss = false;  // a precision-only change: runs until measured and loss_windows_needed() windows (or 4 × measure_s)
     // 2 to see the loss's slope; 3 when the reference has one window: its slope is then the
@@ -203,6 +208,8 @@ class KnobPolicy {
   };
 
   KnobDecision evaluate(double now_s, const std::string& trigger);
+  bool close_call(double now_s) const;  // the probe's candidate against the incumbent: measure again?
+  double probe_measure_s() const { return probe_ && probe_->confirming ? 2 * options_.measure_s : options_.measure_s; }
   std::vector<Row> rows(double now_s) const;
   bool eligible(const std::string& precision) const;
   double probe_estimate_j(double power_w) const;

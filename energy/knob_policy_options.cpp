@@ -39,6 +39,7 @@ void validate_knob_policy(const KnobPolicyOptions& o, const Setting& start) {
   JOULE_CHECK(o.reevaluate_noise_ratio == 0 || o.reevaluate_noise_ratio > 1,
               "knob policy: reevaluate_noise_ratio must be 0 (off) or > 1, got ", o.reevaluate_noise_ratio);
   JOULE_CHECK(o.hysteresis >= 0 && o.hysteresis < 1, "knob policy: hysteresis must lie in [0, 1)");
+  JOULE_CHECK(o.confirm_margin >= 0, "knob policy: confirm_margin must be ≥ 0, got ", o.confirm_margin);
   JOULE_CHECK(o.loss_tolerance >= 0 && o.refresh_margin >= 0,
               "knob policy: loss_tolerance and refresh_margin must be ≥ 0");
 }

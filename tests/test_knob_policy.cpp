@@ -368,6 +368,50 @@ TEST(KnobPolicy, AScatteredNoiseScaleCausesNoFlipFlop) {
   EXPECT_GE(switches(1e-3), 3);  // the raw values: the control that shows the smoothing matters
 }
 
+// Batch 256 is 30% cheaper per sample than 128, but the one window measuring its profile runs 1.6×
+// costlier (a shared machine's hiccup): read alone, +11%. A candidate measured costlier by less than
+// confirm_margin is measured for another measure_s; the second window brings the mean to -10%, and
+// the policy switches. Without the confirmation it keeps 128.
+TEST(KnobPolicy, ANarrowlyCostlierProfileIsMeasuredAgainBeforeItIsRejected) {
+  auto final_batch = [](double confirm_margin, int* windows_at_256) {
+    KnobPolicyOptions o = two_batches_after_a_warmup();
+    o.warmup_s = 4;
+    o.measure_s = 1;
+    o.confirm_margin = confirm_margin;
+    System sys = convex_system();
+    auto calls = std::make_shared<int>(0);
+    sys.j_per_sample = [calls](const Setting& s) {
+      const double j = 1e-3 + 0.2 / double(s.batch);
+      const bool first_measured_window = s.batch == 256 && ++*calls == 2;  // the first is the transient
+      return first_measured_window ? 1.6 * j : j;
+    };
+    KnobPolicy policy(o, {128, "f32"});
+    Trace trace = simulate(policy, sys, o, {128, "f32"}, 20, 1.0);
+    *windows_at_256 = *calls;
+    return trace.incumbent_after.back().batch;
+  };
+  int confirmed_windows = 0, single_windows = 0;
+  EXPECT_EQ(final_batch(0.25, &confirmed_windows), 256);
+  EXPECT_EQ(final_batch(0, &single_windows), 128);
+  EXPECT_EQ(single_windows, 2);  // transient + one measured window, then back to 128 for good
+  EXPECT_GT(confirmed_windows, 3);
+}
+
+// A clearly costlier candidate (+60%, beyond confirm_margin) is not measured again.
+TEST(KnobPolicy, AClearlyCostlierProfileEndsWithoutConfirmation) {
+  KnobPolicyOptions o = two_batches_after_a_warmup();
+  o.warmup_s = 4;
+  o.measure_s = 1;
+  System sys = convex_system();
+  sys.j_per_sample = [](const Setting& s) { return s.batch == 256 ? 1.6e-3 : 1e-3; };
+  KnobPolicy policy(o, {128, "f32"});
+  Trace trace = simulate(policy, sys, o, {128, "f32"}, 20, 1.0);
+  const auto at_256 = std::count_if(trace.windows.begin(), trace.windows.end(),
+                                    [](const WindowObservation& w) { return w.setting.batch == 256; });
+  EXPECT_EQ(at_256, 2);  // transient + measure_s
+  EXPECT_EQ(trace.incumbent_after.back().batch, 128);
+}
+
 TEST(KnobPolicy, MaxSlowdownExcludesCheapButSlowSetting) {
   auto run = [](double max_slowdown) {
     KnobPolicyOptions o = options_for({128, 256}, {"f32"});
@@ -759,6 +803,9 @@ TEST(KnobPolicy, InvalidOptionsRejected) {
   bad = good;
   bad.noise_half_life_s = 0;
   joule::testing::expect_invalid_input(make(bad, {128, "f32"}), "noise_half_life_s");
+  bad = good;
+  bad.confirm_margin = -0.1;
+  joule::testing::expect_invalid_input(make(bad, {128, "f32"}), "confirm_margin");
 }
 
 // The precision ordering is learned once: bf16 is 30% cheaper at every batch, so after the first
