@@ -138,7 +138,8 @@ KnobDecision KnobPolicy::to(const Setting& next, std::string reason, std::string
 
 double KnobPolicy::next_boundary_s() const {
   if (evaluated_ && !probe_ && !pending_) return 0;  // nothing being measured: windows as they come
-  const double clean_from = std::max(options_.warmup_s, running_since_s_ + options_.transient_s);
+  const double clean_from =
+      std::max(options_.warmup_s, running_since_s_ > 1e-9 ? running_since_s_ + options_.transient_s : 0.0);
   if (now_s_ < clean_from) return clean_from;
   double measured = options_.measure_s;
   // a loss comparison runs whole windows where they count alike (a sliver's loss would weigh as
@@ -188,8 +189,9 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
   const double start_s = now_s - w.seconds;
   now_s_ = now_s;
   running_since_s_ = start_s - w.since_change_s;
-  const bool clean =
-      w.since_change_s >= options_.transient_s && start_s >= options_.warmup_s && w.seconds > 0 && w.samples > 0;
+  // the start is no change: warmup_s is its transient (the knobs unchanged since t = 0)
+  const bool settled = w.since_change_s >= options_.transient_s || w.since_change_s + 1e-9 >= start_s;
+  const bool clean = settled && start_s >= options_.warmup_s && w.seconds > 0 && w.samples > 0;
   const double loss = std::isfinite(w.mean_loss) ? w.mean_loss : kNaN;
   const double loss_var =
       std::isfinite(loss) && loss > 0 && std::isfinite(w.loss_sem) && w.loss_sem > 0 ? std::pow(w.loss_sem / loss, 2) : 0;

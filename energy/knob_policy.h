@@ -105,7 +105,7 @@ struct KnobPolicyOptions {
   double p_max_w = 0;                  // W; 0 = the highest window power observed
   double max_slowdown = 0;             // 0 = off; else ≥ 1 (time per effective sample bound)
   double max_explore_fraction = 0.05;  // of the job energy so far, on settings other than the incumbent
-  double warmup_s = 10;                // s of training before any decision or measurement
+  double warmup_s = 10;                // s of training before any decision or measurement (the start's transient)
   double transient_s = 1;              // s discarded after every change
   double measure_s = 2;                // s measured per candidate (after the transient)
   double hysteresis = 0.05;            // switch only for a predicted gain ≥ this

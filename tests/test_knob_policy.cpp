@@ -397,6 +397,34 @@ TEST(KnobPolicy, ANarrowlyCostlierProfileIsMeasuredAgainBeforeItIsRejected) {
   EXPECT_GT(confirmed_windows, 3);
 }
 
+// The start is no change: warmup_s is its transient, so with warmup_s 0.5 < transient_s 1 the
+// incumbent is measured from 0.5 s; after a change the transient still applies in full.
+TEST(KnobPolicy, TheWarmUpIsTheStartsTransient) {
+  KnobPolicyOptions o = options_for({128, 256}, {"f32"});
+  o.warmup_s = 0.5;
+  o.transient_s = 1;
+  o.measure_s = 0.5;
+  o.max_explore_fraction = 1;
+  System sys = convex_system();
+  KnobPolicy policy(o, {128, "f32"});
+  auto measured = [&](const Setting& s) {
+    for (const SettingEstimate& e : policy.measurements())
+      if (e.setting == s) return e.measured_s;
+    return 0.0;
+  };
+  double measured_128_at_1s = -1, measured_256_at_2s = -1;
+  // windows of 0.25 s: index 4 starts at 1 s, index 8 at 2 s (256's transient is 1-2 s)
+  Trace trace = simulate(policy, sys, o, {128, "f32"}, 10, 0.25, [&](size_t i, KnobPolicy&, Setting&, double&) {
+    if (i == 4) measured_128_at_1s = measured({128, "f32"});
+    if (i == 8) measured_256_at_2s = measured({256, "f32"});
+  });
+  EXPECT_DOUBLE_EQ(measured_128_at_1s, 0.5);  // the windows from 0.5 s
+  ASSERT_TRUE(trace.decisions[3].change);      // measured: 256 is profiled from 1 s
+  EXPECT_EQ(trace.decisions[3].next.batch, 256);
+  EXPECT_DOUBLE_EQ(measured_256_at_2s, 0);     // its transient
+  EXPECT_GT(measured({256, "f32"}), 0);
+}
+
 // A clearly costlier candidate (+60%, beyond confirm_margin) is not measured again.
 TEST(KnobPolicy, AClearlyCostlierProfileEndsWithoutConfirmation) {
   KnobPolicyOptions o = two_batches_after_a_warmup();

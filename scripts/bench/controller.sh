@@ -9,9 +9,9 @@
 # beside the controller starting from batch 128 f32 with batch and precision on ADAPT.
 # Every run uses the same learning-rate rule: lr = 0.07·√(B/256) (the fixed runs set it; the
 # controller's runs follow it through train.lr_scaling "sqrt"), a 100-step warm-up, then constant.
-# The controller profiles with 0.5-s windows, warmup_s 1, measure_s 0.5 and max_explore_fraction
-# 0.25: this job lasts ~15 s, where the defaults (2-s windows, 10 s, 3 s, 5%) are sized for jobs of
-# minutes and hours (with 5%, the first profile waits until the job has spent 20× a profile's
+# The controller profiles with 0.5-s windows, warmup_s 0.5 (the start is no change: the warm-up is
+# its only transient), measure_s 0.5 and max_explore_fraction 0.25: this job lasts 6-20 s, where the
+# defaults (2-s windows, 10 s, 3 s, 5%) are sized for jobs of minutes and hours (with 5%, the first profile waits until the job has spent 20× a profile's
 # pessimistic estimate). It evaluates every 15000 samples (train.eval_every_samples), the fixed
 # rows every ceil(15000 / batch) steps: the same cadence.
 # Columns: energy to the target (kJ, all ranks), seconds, final accuracy, the knob trajectory.
@@ -145,7 +145,7 @@ if ((sweep)); then
       --set train.lr_scaling=sqrt --set train.eval_every_steps=0 --set train.eval_every_samples=15000 --set energy.window_s=0.5 \
       --set energy.controller.batch_size.mode=ADAPT --set energy.controller.batch_size.min=64 \
       --set energy.controller.batch_size.max=2048 --set energy.controller.precision.mode=ADAPT \
-      --set energy.controller.warmup_s=1 --set energy.controller.measure_s=0.5 --set energy.controller.max_explore_fraction=0.25
+      --set energy.controller.warmup_s=0.5 --set energy.controller.measure_s=0.5 --set energy.controller.max_explore_fraction=0.25
     read -r kj secs acc traj source < <(row "$name" target_reached)
     kjs+=("$kj") secs_all+=("$secs")
     ((repeats > 1)) && printf "%-10s %6s %6s %10s %9s %9s  %s\n" "  repeat $r" 128 f32 "$kj" "$secs" "$acc" "$traj"
