@@ -196,13 +196,16 @@ TEST_F(JouleSim, TheControllerSeesTheNoiseScaleThroughTheTrainersEstimator) {
 
 // Ctrl-C: the job stops after the step running, writes its outputs whole (the closing window, the
 // summary with stop_reason interrupted) and exits 3. The signal is sent once the handler is in place
-// (SigCgt), to a job far too long to finish first.
+// (SigCgt), to a job far too long to finish first. The process must be joule-sim by then: between
+// fork and exec it is the shell, whose SIGINT handler shows in SigCgt too (CI once sent the signal
+// there, and joule-sim died of it before installing its own: status 130).
 TEST_F(JouleSim, AnInterruptStopsTheJobWithCompleteOutputsAndStatus3) {
   const std::string dir = out("i") + "/straggler_8";
   const std::string command =
       shell_quote(binary_path("joule-sim")) + " --scenario " + shell_quote(scenario_) + " --output " +
       shell_quote(out("i")) + " --quiet --set steps=100000000 >" + shell_quote(out("i.log")) + " 2>&1 & pid=$!; " +
       "for i in $(seq 1 1200); do "
+      "[ \"$(cat /proc/$pid/comm 2>/dev/null)\" = joule-sim ] && "
       "[ $(( 0x$(sed -n 's/^SigCgt:[[:space:]]*//p' /proc/$pid/status 2>/dev/null || echo 0) & 0x2 )) -ne 0 ] && break; "
       "sleep 0.05; done; kill -INT $pid; wait $pid; echo \"status $?\"";
   const auto r = run_command(command);
