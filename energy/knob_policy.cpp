@@ -139,7 +139,7 @@ KnobDecision KnobPolicy::to(const Setting& next, std::string reason, std::string
 double KnobPolicy::next_boundary_s() const {
   if (evaluated_ && !probe_ && !pending_) return 0;  // nothing being measured: windows as they come
   const double clean_from =
-      std::max(options_.warmup_s, running_since_s_ > 1e-9 ? running_since_s_ + options_.transient_s : 0.0);
+      std::max(options_.warmup_s, unchanged_since_start() ? 0.0 : running_since_s_ + options_.transient_s);
   if (now_s_ < clean_from) return clean_from;
   double measured = options_.measure_s;
   // a loss comparison runs whole windows where they count alike (a sliver's loss would weigh as
@@ -189,8 +189,7 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
   const double start_s = now_s - w.seconds;
   now_s_ = now_s;
   running_since_s_ = start_s - w.since_change_s;
-  // the start is no change: warmup_s is its transient (the knobs unchanged since t = 0)
-  const bool settled = w.since_change_s >= options_.transient_s || w.since_change_s + 1e-9 >= start_s;
+  const bool settled = w.since_change_s >= options_.transient_s || unchanged_since_start();
   const bool clean = settled && start_s >= options_.warmup_s && w.seconds > 0 && w.samples > 0;
   const double loss = std::isfinite(w.mean_loss) ? w.mean_loss : kNaN;
   const double loss_var =
@@ -245,13 +244,13 @@ KnobDecision KnobPolicy::observe(const WindowObservation& w) {
   return {};
 }
 
-// A candidate measured within the close call — gaining less than the hysteresis, or costlier than
-// the incumbent by less than confirm_margin — is measured for another measure_s before the
-// verdict: on a shared machine one 0.5-s window ran 30% slower
-// than its neighbours (256/bf16 at 1.71 mJ per sample where the transient's windows had run at
-// 1.28–1.39), the profile read +12% against 128/bf16 instead of about −15%, and the benchmark run
-// stayed at 128/bf16 to the end, at 1.8× the best fixed setting's energy. A clear loss (the
-// smaller batch against the noise scale, +60%) ends at once, and so does a gain worth a switch.
+// A close call — a candidate gaining less than the hysteresis, or costlier than the incumbent by
+// less than confirm_margin — is measured for another measure_s before the verdict: on a shared
+// machine one 0.5-s window ran 30% slower than its neighbours (256/bf16 at 1.71 mJ per sample where
+// the transient's windows had run at 1.28–1.39), the profile read +12% against 128/bf16 instead of
+// about −15%, and the benchmark run stayed at 128/bf16 to the end, at 1.8× the best fixed setting's
+// energy. A clear loss (the smaller batch against the noise scale, +60%) ends at once, and so does
+// a gain worth a switch.
 bool KnobPolicy::close_call(double now_s) const {
   if (!probe_ || !(options_.confirm_margin > 0)) return false;
   const std::vector<Row> table = rows(now_s);

@@ -209,6 +209,8 @@ class KnobPolicy {
 
   KnobDecision evaluate(double now_s, const std::string& trigger);
   bool close_call(double now_s) const;  // the probe's candidate against the incumbent: measure again?
+  // the knobs have not changed since t = 0: the start is no change, warmup_s is its transient
+  bool unchanged_since_start() const { return running_since_s_ <= 1e-9; }
   double probe_measure_s() const { return probe_ && probe_->confirming ? 2 * options_.measure_s : options_.measure_s; }
   std::vector<Row> rows(double now_s) const;
   bool eligible(const std::string& precision) const;

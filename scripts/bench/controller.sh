@@ -11,8 +11,8 @@
 # controller's runs follow it through train.lr_scaling "sqrt"), a 100-step warm-up, then constant.
 # The controller profiles with 0.5-s windows, warmup_s 0.5 (the start is no change: the warm-up is
 # its only transient), measure_s 0.5 and max_explore_fraction 0.25: this job lasts 6-20 s, where the
-# defaults (2-s windows, 10 s, 3 s, 5%) are sized for jobs of minutes and hours (with 5%, the first profile waits until the job has spent 20× a profile's
-# pessimistic estimate). It evaluates every 15000 samples (train.eval_every_samples), the fixed
+# defaults (2-s windows, 10 s, 3 s, 5%) are sized for jobs of minutes and hours (with 5%, the first
+# profile waits until the job has spent 20× a profile's pessimistic estimate). It evaluates every 15000 samples (train.eval_every_samples), the fixed
 # rows every ceil(15000 / batch) steps: the same cadence.
 # Columns: energy to the target (kJ, all ranks), seconds, final accuracy, the knob trajectory.
 # Printed: the controller's energy / the best fixed setting's and / the median fixed setting's
