@@ -120,11 +120,11 @@ if [ "${bf16_line%%:*}" = "no" ]; then
   echo "# bf16 ${bf16_line}: fixed settings in f32 only"
 fi
 
-# mean KJ... SECONDS... -> "mean_kj mean_seconds" over the repeats of one setting
+# mean KJ... SECONDS... -> "mean_kj mean_seconds" over the runs of one setting (seeds × repeats)
 mean_of() { python3 -c 'import sys; v=[float(x) for x in sys.argv[1:]]; h=len(v)//2; print(f"{sum(v[:h])/h:.3f} {sum(v[h:])/h:.1f}")' "$@"; }
 
 if ((sweep)); then
-  printf "%-10s %6s %6s %10s %9s %9s  %s\n" setting batch prec kJ_to_tgt seconds accuracy "trajectory (kJ of each repeat)"
+  printf "%-10s %6s %6s %10s %9s %9s  %s\n" setting batch prec kJ_to_tgt seconds accuracy "trajectory (kJ of each run)"
   fixed=()
   singles=()
   for batch in 64 128 256 512 1024 2048; do
