@@ -1,6 +1,7 @@
 // train.eval_every_samples: an evaluation each time the samples trained pass a multiple of N, so
 // the cadence is the same in samples whatever the batch does (here energy.schedule changes it
-// mid-epoch, 64 → 192 → 32), besides the evaluation at each epoch end.
+// mid-epoch, 64 → 192 → 32), besides the evaluation at each epoch end; a crossing less than half a
+// period after the previous evaluation (an epoch end's) is skipped.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -49,15 +50,18 @@ TEST(EvalCadence, EverySamplesFollowsTheSamplesAtAnyBatch) {
   // The schedule: batch 64 for steps 1-3, 192 for 4-6, then 32; an epoch ends when fewer samples
   // than a batch remain (data_feed.h).
   const auto evals = testing::read_records<pb::EvalRecord>(io.run_dir + "/metrics.jsonl", "eval");
+  // A crossing less than 125 samples after the previous evaluation (an epoch end's) is skipped.
   std::set<uint32_t> seen, crossings;
   for (const pb::EvalRecord& e : evals) seen.insert(e.step());
   const int64_t epoch_samples = 960;
-  int64_t samples = 0, in_epoch = 0;
+  int64_t samples = 0, in_epoch = 0, last_eval_samples = -1;
   uint32_t step = 0;
+  int skipped = 0;
   for (int epoch = 0; epoch < 2;) {
     const int64_t batch = step < 3 ? 64 : step < 6 ? 192 : 32;
     if (epoch_samples - in_epoch < batch) {  // the epoch is exhausted: its closing evaluation
       crossings.insert(step);
+      last_eval_samples = samples;
       in_epoch = 0;
       ++epoch;
       continue;
@@ -66,11 +70,19 @@ TEST(EvalCadence, EverySamplesFollowsTheSamplesAtAnyBatch) {
     ++step;
     samples += batch;
     in_epoch += batch;
-    if (std::floor(static_cast<double>(samples) / every) > std::floor(before / every)) crossings.insert(step);
+    if (std::floor(static_cast<double>(samples) / every) > std::floor(before / every)) {
+      if (last_eval_samples >= 0 && 2.0 * static_cast<double>(samples - last_eval_samples) < every) {
+        ++skipped;
+      } else {
+        crossings.insert(step);
+        last_eval_samples = samples;
+      }
+    }
   }
   ASSERT_EQ(summary.steps(), step) << "the schedule this test reconstructs";
   EXPECT_EQ(seen, crossings) << "evaluations at the steps crossing each 250 samples, and at epoch ends";
   EXPECT_GE(crossings.size(), 8u);
+  EXPECT_GE(skipped, 1) << "the schedule has a crossing right after an epoch end (1024 samples, 64 after it)";
   std::filesystem::remove_all(dir);
 }
 
