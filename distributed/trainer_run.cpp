@@ -294,7 +294,8 @@ void Trainer::Run::evaluate_if_due() {
   // a cadence evaluation less than half a period after the previous one (an epoch end's) is
   // skipped: two evaluations a step apart measure the same weights twice (~1.5% of the controller
   // benchmark's energy each time an epoch ended next to a multiple of eval_every_samples)
-  const bool steps_due = every > 0 && step % every == 0 && (!evaluated || 2 * (step - s_.train.last_eval_step()) >= every);
+  const bool steps_due =
+      every > 0 && step % every == 0 && (!evaluated || 2 * (step - s_.train.last_eval_step()) >= every);
   // a multiple of eval_every_samples crossed by the last step: the same cadence at any batch size
   const bool samples_due =
       every_samples > 0 &&

@@ -18,10 +18,16 @@
 namespace joule {
 namespace {
 
-TEST(EvalCadence, EverySamplesFollowsTheSamplesAtAnyBatch) {
+struct CadenceRun {
+  pb::Summary summary;
+  std::set<uint32_t> eval_steps;
+};
+
+// Trains the MLP on 960 synthetic samples with `train` (the TrainConfig text) and `energy`; returns
+// the summary and the steps of metrics.jsonl's eval lines.
+CadenceRun run_cadence(const std::string& train, const std::string& energy) {
   const std::string dir = testing::make_temp_dir("joule-eval-cadence");
   const testing::SyntheticFiles files = testing::write_synthetic_dataset(dir + "/data", 960, 100, 3);
-  const double every = 250;
   pb::Config config = parse_config_text(
       "run { seed: 2 threads: 1 cpu_math: 'eigen' }\n"
       "data { train_images: '" +
@@ -29,9 +35,8 @@ TEST(EvalCadence, EverySamplesFollowsTheSamplesAtAnyBatch) {
           "' test_labels: '" + files.test_labels +
           "' }\n"
           "model { mlp { hidden: 16 } }\n"
-          "train { batch_size: 64 epochs: 2 eval_every_samples: 250 }\n"
-          "energy { batch { min: 32 max: 192 } schedule { at_step: 3 batch_size: 192 } schedule { at_step: 6 "
-          "batch_size: 32 } }\n",
+          "train { " +
+          train + " }\n" + energy,
       "cadence");
   fill_config_defaults(config);
   validate_config(config, "cadence");
@@ -43,16 +48,28 @@ TEST(EvalCadence, EverySamplesFollowsTheSamplesAtAnyBatch) {
   io.run_dir = dir + "/run";
   std::filesystem::create_directory(io.run_dir);
   Trainer trainer(config, train_set, test_set, comm);
-  const pb::Summary summary = trainer.run(io);
+  CadenceRun out;
+  out.summary = trainer.run(io);
+  for (const pb::EvalRecord& e : testing::read_records<pb::EvalRecord>(io.run_dir + "/metrics.jsonl", "eval"))
+    out.eval_steps.insert(e.step());
+  std::filesystem::remove_all(dir);
+  return out;
+}
+
+TEST(EvalCadence, EverySamplesFollowsTheSamplesAtAnyBatch) {
+  const double every = 250;
+  const CadenceRun run = run_cadence("batch_size: 64 epochs: 2 eval_every_samples: 250",
+                                     "energy { batch { min: 32 max: 192 } schedule { at_step: 3 batch_size: 192 } "
+                                     "schedule { at_step: 6 batch_size: 32 } }\n");
+  const pb::Summary& summary = run.summary;
   ASSERT_EQ(summary.stop_reason(), "max_epochs");
 
   // expected: the first step at or past each multiple of 250 samples, and each epoch's last step.
   // The schedule: batch 64 for steps 1-3, 192 for 4-6, then 32; an epoch ends when fewer samples
   // than a batch remain (data_feed.h).
-  const auto evals = testing::read_records<pb::EvalRecord>(io.run_dir + "/metrics.jsonl", "eval");
   // A crossing less than 125 samples after the previous evaluation (an epoch end's) is skipped.
-  std::set<uint32_t> seen, crossings;
-  for (const pb::EvalRecord& e : evals) seen.insert(e.step());
+  const std::set<uint32_t>& seen = run.eval_steps;
+  std::set<uint32_t> crossings;
   const int64_t epoch_samples = 960;
   int64_t samples = 0, in_epoch = 0, last_eval_samples = -1;
   uint32_t step = 0;
@@ -83,7 +100,15 @@ TEST(EvalCadence, EverySamplesFollowsTheSamplesAtAnyBatch) {
   EXPECT_EQ(seen, crossings) << "evaluations at the steps crossing each 250 samples, and at epoch ends";
   EXPECT_GE(crossings.size(), 8u);
   EXPECT_GE(skipped, 1) << "the schedule has a crossing right after an epoch end (1024 samples, 64 after it)";
-  std::filesystem::remove_all(dir);
+}
+
+// eval_every_steps 8 at batch 64: an epoch is 15 steps, so the first epoch ends at step 15, one
+// step before the multiple 16, which is skipped (less than 4 steps after it).
+TEST(EvalCadence, EveryStepsSkipsAMultipleRightAfterAnEpochEnd) {
+  const CadenceRun run = run_cadence("batch_size: 64 epochs: 2 eval_every_steps: 8", "");
+  ASSERT_EQ(run.summary.stop_reason(), "max_epochs");
+  ASSERT_EQ(run.summary.steps(), 30u);
+  EXPECT_EQ(run.eval_steps, (std::set<uint32_t>{8, 15, 24, 30}));
 }
 
 }  // namespace
